@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make book` and `make test`.
+PROFILE ?= quick
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+# Extra arguments for `python -m mothlib`, e.g. ARGS="--set n_null=200".
+ARGS    ?=
+
+.PHONY: all venv test book study bench clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# Runs the study at $(PROFILE) (stages whose artifacts are current are skipped), executes
+# the notebooks with papermill and builds the book into _build/html.
+book: $(STAMP)
+	$(PY) -m mothlib book --profile $(PROFILE) $(ARGS)
+
+# The study's stages only, no notebooks.
+study: $(STAMP)
+	$(PY) -m mothlib study --profile $(PROFILE) $(ARGS)
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _build book/notebooks
+
+distclean: clean
+	rm -rf $(VENV) artifacts

@@ -1,0 +1,153 @@
+"""Named parameter sets of the study (``smoke``, ``quick``, ``paper``) as plain data.
+
+A profile is a flat ``dict`` so that every value can be overridden from papermill
+(``-p n_null 200``) or the command line. Each stage reads only the fields listed for it in
+:data:`STAGE_FIELDS`, so that changing, say, ``n_null`` redoes the motif stage and nothing
+upstream of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+#: The seed study's cumulative pruning schedule (study-protocol.md): 18 recorded levels
+#: (dense, then 0.15 ... 0.98); the final prune to 0.99 is neither trained nor recorded.
+SEED_SCHEDULE: list[float] = [0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85] + [
+    round(0.90 + 0.01 * k, 2) for k in range(10)
+]
+
+_COMMON: dict[str, Any] = {
+    # -- reproducibility and hardware
+    "seed": 0,
+    "device": "cpu",
+    # -- data (mothlib.data)
+    "n_samples": 250_000,
+    "scale": 1.0,
+    "duration": 0.02,
+    "data_chunk_size": 50_000,
+    "split": [0.64, 0.16, 0.20],
+    # -- ensemble training and pruning (mothlib.ensemble, mothlib.pruning)
+    "n_networks": 8,
+    "hidden_sizes": [400, 400, 400, 16],
+    "init_std": 0.2,
+    "learning_rate": 5e-4,
+    "batch_size": 128,
+    "es_check_every": 100,
+    "es_min_batches": 1000,
+    "es_window": 500,
+    "es_ratio": 1.01,
+    "max_batches_per_round": None,
+    "schedule": SEED_SCHEDULE,
+    "loss_threshold": 1e-3,
+    "strategies": ["magnitude", "random"],
+    # -- motif significance (mothlib.significance)
+    "null_models": ["layer-edges", "degree-preserving"],
+    "n_null": 1000,
+    "n_null_degree": 1000,
+    "null_chunk_size": 100,
+}
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # Seconds: for the tests. Tiny networks, a short schedule, few nulls.
+    "smoke": {
+        **_COMMON,
+        "n_samples": 6_000,
+        "data_chunk_size": 2_000,
+        "n_networks": 3,
+        "hidden_sizes": [24, 24, 24, 8],
+        "es_min_batches": 20,
+        "es_window": 10,
+        "es_check_every": 5,
+        "max_batches_per_round": 40,
+        "schedule": [0.15, 0.45, 0.75, 0.9],
+        "loss_threshold": 5e-2,
+        "n_null": 20,
+        "n_null_degree": 10,
+        "null_chunk_size": 10,
+    },
+    # The CPU default of `make book`: the whole study in about 20 minutes on 2 cores.
+    "quick": {
+        **_COMMON,
+        "n_samples": 250_000,
+        "n_networks": 8,
+        "hidden_sizes": [128, 128, 128, 16],
+        "n_null": 200,
+        "n_null_degree": 100,
+    },
+    # The seed study's scale, for one GPU.
+    "paper": {
+        **_COMMON,
+        "n_samples": 10_000_000,
+        "data_chunk_size": 200_000,
+        "n_networks": 400,
+        "hidden_sizes": [400, 400, 400, 16],
+        "device": "cuda",
+        "n_null": 1000,
+        "n_null_degree": 1000,
+        "null_chunk_size": 250,
+    },
+}
+
+#: Which profile fields each stage depends on (its cache key is built from exactly these).
+STAGE_FIELDS: dict[str, list[str]] = {
+    "data": ["seed", "n_samples", "scale", "duration", "split"],
+    "pruning": [
+        "seed",
+        "n_networks",
+        "hidden_sizes",
+        "init_std",
+        "learning_rate",
+        "batch_size",
+        "es_check_every",
+        "es_min_batches",
+        "es_window",
+        "es_ratio",
+        "max_batches_per_round",
+        "schedule",
+        "loss_threshold",
+        "strategies",
+    ],
+    "motifs": ["seed", "null_models", "n_null", "n_null_degree"],
+}
+
+
+def get_profile(name: str = "quick", **overrides: Any) -> dict[str, Any]:
+    """Return a copy of the named profile with ``overrides`` applied.
+
+    Parameters
+    ----------
+    name : {"smoke", "quick", "paper"}
+        The profile to start from.
+    **overrides
+        Field values to replace, e.g. ``n_null=200``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile name or an unknown field.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    profile = copy.deepcopy(PROFILES[name])
+    unknown = sorted(set(overrides) - set(profile))
+    if unknown:
+        raise ValueError(
+            f"unknown profile field(s) {unknown}; known fields: {sorted(profile)}"
+        )
+    profile.update(copy.deepcopy(overrides))
+    profile["profile"] = name
+    return profile
+
+
+def stage_params(profile: dict[str, Any], stage: str) -> dict[str, Any]:
+    """The subset of ``profile`` that ``stage`` depends on (its cache key).
+
+    Raises
+    ------
+    ValueError
+        For an unknown stage.
+    """
+    if stage not in STAGE_FIELDS:
+        raise ValueError(f"unknown stage {stage!r}; known stages: {sorted(STAGE_FIELDS)}")
+    return {key: copy.deepcopy(profile[key]) for key in STAGE_FIELDS[stage]}

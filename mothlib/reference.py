@@ -1,0 +1,196 @@
+"""The seed study's own results, shipped as package data, and its chain-count definition.
+
+The two summaries in ``mothlib/reference_data/`` come from the z-score and loss tables the seed
+authors published (repository oliviatessa/MothMotifs; study arXiv:2403.00974, networks from
+Zahn et al. 2022). They are facts for comparison, never targets: z grows with network size, so
+only a run at the seed's architecture (profile ``paper``) can be compared in magnitude; smaller
+profiles compare in sign and trend.
+
+The seed counted chains as connected (start, end) node pairs rather than as paths;
+:func:`chain_counts` computes both from the same masks so that the effect can be measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+#: Where the shipped summaries come from (shown beside every comparison).
+SOURCE = (
+    "Seed study: Zahn, Daniel & Kutz, arXiv:2403.00974 (2024), z-score and loss tables from the "
+    "authors' repository oliviatessa/MothMotifs (370 networks with z-scores, 400 with losses), "
+    "summarised across networks."
+)
+
+#: Motifs whose seed values come from defective counts (not comparable with exact counts).
+SEED_DEFECTIVE_MOTIFS: tuple[str, ...] = ("chain2", "chain3", "converging3")
+
+
+def _read(name: str) -> pd.DataFrame:
+    with resources.files("mothlib").joinpath("reference_data", name).open("r") as handle:
+        return pd.read_csv(handle)
+
+
+def seed_zscores() -> pd.DataFrame:
+    """The seed's z-scores summarised across networks.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``motif, fraction_pruned, n_networks, z_q25, z_median, z_q75, seed_defective``
+        (the last marks motifs whose seed counts are defective).
+    """
+    df = _read("seed-zscores-summary.csv")
+    df["seed_defective"] = df["motif"].isin(SEED_DEFECTIVE_MOTIFS)
+    return df
+
+
+def seed_losses() -> pd.DataFrame:
+    """The seed's validation losses summarised over its 400 networks.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``fraction_pruned, val_loss_median, val_loss_q25, val_loss_q75,
+        share_under_1e-3``.
+    """
+    return _read("seed-losses-summary.csv")
+
+
+def summarise_zscores(motifs: pd.DataFrame) -> pd.DataFrame:
+    """Our z-scores summarised like the seed's: quartiles across networks per motif and level.
+
+    Parameters
+    ----------
+    motifs : DataFrame
+        A motif table (columns ``network, fraction_pruned, motif, z``), already filtered to
+        one strategy and one null model.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``motif, fraction_pruned, n_networks, z_q25, z_median, z_q75``; non-finite z
+        are left out, as in the seed summary.
+    """
+    finite = motifs[np.isfinite(motifs["z"].astype(float))]
+    grouped = finite.groupby(["motif", "fraction_pruned"])["z"]
+    out = grouped.agg(
+        n_networks="count",
+        z_q25=lambda s: s.quantile(0.25),
+        z_median="median",
+        z_q75=lambda s: s.quantile(0.75),
+    )
+    return out.reset_index()
+
+
+def compare_zscores(motifs: pd.DataFrame, profile: str) -> pd.DataFrame:
+    """Our z summary and the seed's, stacked with a ``source`` column for plotting.
+
+    Only fractions present in both are kept (rounded to 2 decimals).
+    """
+    ours = summarise_zscores(motifs).assign(source=f"mothlib ({profile})")
+    seed = seed_zscores().drop(columns="seed_defective").assign(source="seed study")
+    ours["fraction_pruned"] = ours["fraction_pruned"].round(2)
+    both = pd.concat([ours, seed], ignore_index=True)
+    common = set(ours["fraction_pruned"]) & set(seed["fraction_pruned"])
+    both = both[both["fraction_pruned"].isin(common) & both["motif"].isin(ours["motif"])]
+    both["seed_defective"] = both["motif"].isin(SEED_DEFECTIVE_MOTIFS)
+    return both.reset_index(drop=True)
+
+
+def compare_losses(pruning: pd.DataFrame, profile: str, threshold: float = 1e-3) -> pd.DataFrame:
+    """Our validation losses per level summarised like the seed's, stacked with the seed's.
+
+    Parameters
+    ----------
+    pruning : DataFrame
+        The pruning table, filtered to one strategy.
+    profile : str
+        Label for our rows.
+    threshold : float
+        Loss threshold for the ``share_under`` column (the seed's is 1e-3).
+    """
+    grouped = pruning.groupby("fraction_pruned")["val_loss"]
+    ours = grouped.agg(
+        val_loss_median="median",
+        val_loss_q25=lambda s: s.quantile(0.25),
+        val_loss_q75=lambda s: s.quantile(0.75),
+        share_under=lambda s: float((s <= threshold).mean()),
+    ).reset_index()
+    ours["source"] = f"mothlib ({profile})"
+    seed = seed_losses().rename(columns={"share_under_1e-3": "share_under"})
+    seed["source"] = "seed study"
+    return pd.concat([ours, seed], ignore_index=True)
+
+
+def _adjacency(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """Layer block as int64 (..., n_out, n_in + 1): the last column is the bias node's edges."""
+    weight = np.asarray(weight)
+    if bias is None:
+        bias = np.zeros(weight.shape[:-1], dtype=bool)
+    return np.concatenate([weight, np.asarray(bias)[..., None]], axis=-1).astype(np.int64)
+
+
+def chain_counts(
+    weight_masks: Sequence[np.ndarray],
+    bias_masks: Sequence[np.ndarray] | None = None,
+    definition: str = "paths",
+) -> dict[str, np.ndarray]:
+    """Count 2nd- and 3rd-order chains, exactly or by the seed's definition.
+
+    Parameters
+    ----------
+    weight_masks : sequence of bool arrays, shapes (..., n_{l+1}, n_l)
+        One per linear layer, oriented like ``torch.nn.Linear.weight``; leading dimensions (e.g.
+        networks of an ensemble) are kept.
+    bias_masks : sequence of bool arrays, shapes (..., n_{l+1}), optional
+        Kept edges from each layer's bias node; ``None`` for a network without biases.
+    definition : {"paths", "seed-pairs"}
+        ``"paths"`` counts every path A->B->C (chain2) and A->B->C->D (chain3), the motif
+        definition; ``"seed-pairs"`` counts connected (start, end) node pairs, as the seed did.
+
+    Returns
+    -------
+    dict
+        ``{"chain2": counts, "chain3": counts}``, int64 arrays shaped like the leading dims.
+    """
+    if definition not in ("paths", "seed-pairs"):
+        raise ValueError(f"definition must be 'paths' or 'seed-pairs', got {definition!r}")
+    if len(weight_masks) == 0:
+        raise ValueError("weight_masks is empty")
+    blocks = []
+    for index, weight in enumerate(weight_masks):
+        weight = np.asarray(weight)
+        if weight.ndim < 2:
+            raise ValueError(f"weight_masks[{index}] must be at least 2-D, got {weight.shape}")
+        if not np.isin(weight, (0, 1)).all():
+            raise ValueError(f"weight_masks[{index}] is not binary")
+        bias = None if bias_masks is None else bias_masks[index]
+        if bias is not None and np.asarray(bias).shape != weight.shape[:-1]:
+            raise ValueError(
+                f"bias_masks[{index}] has shape {np.asarray(bias).shape}, "
+                f"expected {weight.shape[:-1]}"
+            )
+        if index and weight.shape[-1] != blocks[-1].shape[-2]:
+            raise ValueError(
+                f"weight_masks[{index}] takes {weight.shape[-1]} inputs but layer {index - 1} "
+                f"has {blocks[-1].shape[-2]} outputs"
+            )
+        blocks.append(_adjacency(weight, bias))
+    lead = blocks[0].shape[:-2]
+    result = {"chain2": np.zeros(lead, np.int64), "chain3": np.zeros(lead, np.int64)}
+    for order, name in ((2, "chain2"), (3, "chain3")):
+        for start in range(len(blocks) - order + 1):
+            # Paths start at any node of layer `start` (neurons and bias node); later hops go
+            # through neurons only, since a bias node has no incoming edges.
+            paths = blocks[start]
+            for hop in range(1, order):
+                paths = blocks[start + hop][..., :-1] @ paths
+            if definition == "paths":
+                result[name] += paths.sum(axis=(-2, -1))
+            else:
+                result[name] += (paths > 0).sum(axis=(-2, -1))
+    return result

@@ -1,0 +1,351 @@
+"""The paper's six findings as computed criteria, and how similar networks' motif profiles are.
+
+Everything here reads the two study tables (``pruning.parquet`` and ``motifs.parquet``) and
+returns small DataFrames, so the same numbers feed the book's figures, its findings table and a
+user's own analysis. The criteria are the ones suggested in the study protocol; "accurate levels"
+are a network's levels up to its selected (sparsest acceptable) level.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+#: Motifs the paper reports as increasingly over-represented (finding 3).
+RISING_MOTIFS: tuple[str, ...] = ("converging2", "converging3", "biparallel")
+#: Motifs whose significance the paper reports as levelling off (finding 4).
+LEVELLING_MOTIFS: tuple[str, ...] = ("diverging2", "bifan")
+#: Chain motifs (finding 5).
+CHAIN_MOTIFS: tuple[str, ...] = ("chain2", "chain3")
+#: The motifs with a z-score (``edges``, a first-order count, has none worth comparing).
+MOTIF_ORDER: tuple[str, ...] = (
+    "diverging2",
+    "converging2",
+    "chain2",
+    "diverging3",
+    "converging3",
+    "chain3",
+    "bifan",
+    "biparallel",
+)
+
+_PRUNING_COLUMNS = ("network", "strategy", "level", "fraction_pruned", "val_loss", "selected")
+_MOTIF_COLUMNS = ("network", "level", "fraction_pruned", "strategy", "null_model", "motif", "z")
+
+
+def _check_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name} table lacks columns {missing}; it has {list(df.columns)}")
+
+
+def select_motifs(
+    motifs: pd.DataFrame, strategy: str = "magnitude", null_model: str = "layer-edges"
+) -> pd.DataFrame:
+    """Rows of one pruning strategy and one null model, z-scored motifs only.
+
+    Raises
+    ------
+    ValueError
+        When columns are missing or no row matches.
+    """
+    _check_columns(motifs, _MOTIF_COLUMNS, "motif")
+    rows = motifs[
+        (motifs["strategy"] == strategy)
+        & (motifs["null_model"] == null_model)
+        & motifs["motif"].isin(MOTIF_ORDER)
+    ]
+    if rows.empty:
+        raise ValueError(
+            f"no motif rows for strategy={strategy!r}, null_model={null_model!r}; available: "
+            f"{sorted(set(zip(motifs['strategy'], motifs['null_model'])))}"
+        )
+    return rows.copy()
+
+
+def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.DataFrame:
+    """Each network's selected level and its fraction pruned (networks with none left out).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``network, level, fraction_pruned, val_loss``, one row per network with a
+        selected level.
+    """
+    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    rows = pruning[(pruning["strategy"] == strategy) & pruning["selected"].astype(bool)]
+    if rows["network"].duplicated().any():
+        raise ValueError("more than one selected level for a network in the pruning table")
+    return rows[["network", "level", "fraction_pruned", "val_loss"]].reset_index(drop=True)
+
+
+def accurate_rows(motifs: pd.DataFrame, pruning: pd.DataFrame, strategy: str) -> pd.DataFrame:
+    """Motif rows at each network's accurate levels (level <= its selected level)."""
+    chosen = selected_levels(pruning, strategy).set_index("network")["level"]
+    limit = motifs["network"].map(chosen)
+    return motifs[limit.notna() & (motifs["level"] <= limit)].copy()
+
+
+def _finite(z: pd.Series) -> pd.Series:
+    z = z.astype(float)
+    return z[np.isfinite(z)]
+
+
+def relative_spread(motifs: pd.DataFrame) -> pd.DataFrame:
+    """Relative spread of z across networks, per level: std/|mean| per motif, median over motifs.
+
+    Parameters
+    ----------
+    motifs : DataFrame
+        One strategy and one null model (see :func:`select_motifs`).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``level, fraction_pruned, n_networks, relative_spread``. Levels with fewer than
+        two networks, or a motif whose mean z is 0, give NaN for that motif.
+    """
+    rows = []
+    for (level, fraction), group in motifs.groupby(["level", "fraction_pruned"]):
+        ratios = []
+        for _, per_motif in group.groupby("motif"):
+            z = _finite(per_motif["z"])
+            if len(z) >= 2 and z.mean() != 0:
+                ratios.append(z.std(ddof=1) / abs(z.mean()))
+        rows.append(
+            {
+                "level": level,
+                "fraction_pruned": fraction,
+                "n_networks": group["network"].nunique(),
+                "relative_spread": float(np.median(ratios)) if ratios else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFrame:
+    """Median pairwise Pearson correlation of networks' significance profiles, per level.
+
+    A network's profile at a level is its vector of ``column`` (default the significance
+    profile ``sp``) over the motifs, in :data:`MOTIF_ORDER`; motifs non-finite for either
+    network of a pair are dropped for that pair.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``level, fraction_pruned, n_networks, profile_correlation``.
+    """
+    rows = []
+    for (level, fraction), group in motifs.groupby(["level", "fraction_pruned"]):
+        table = group.pivot_table(index="network", columns="motif", values=column, aggfunc="first")
+        table = table.reindex(columns=[m for m in MOTIF_ORDER if m in table.columns])
+        values = table.to_numpy(dtype=float)
+        correlations = []
+        for a, b in itertools.combinations(range(len(values)), 2):
+            ok = np.isfinite(values[a]) & np.isfinite(values[b])
+            x, y = values[a][ok], values[b][ok]
+            if ok.sum() >= 3 and x.std() > 0 and y.std() > 0:
+                correlations.append(float(np.corrcoef(x, y)[0, 1]))
+        rows.append(
+            {
+                "level": level,
+                "fraction_pruned": fraction,
+                "n_networks": len(values),
+                "profile_correlation": float(np.median(correlations)) if correlations else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def similarity_by_level(motifs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`relative_spread` and :func:`profile_correlation` side by side, per level."""
+    spread = relative_spread(motifs)
+    corr = profile_correlation(motifs)[["level", "profile_correlation"]]
+    return spread.merge(corr, on="level", how="outer").sort_values("level").reset_index(drop=True)
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x[ok], y[ok]).statistic)
+
+
+def median_z_curve(motifs: pd.DataFrame, min_share: float = 0.5) -> pd.DataFrame:
+    """Median z over networks per motif and level, at levels most networks reach.
+
+    Only levels present for at least ``min_share`` of the networks are kept, so that the tail
+    of the curve is not the behaviour of a single sparsest network.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``motif, level, fraction_pruned, n_networks, z_median``.
+    """
+    n_total = motifs["network"].nunique()
+    finite = motifs[np.isfinite(motifs["z"].astype(float))]
+    curve = (
+        finite.groupby(["motif", "level", "fraction_pruned"])
+        .agg(n_networks=("network", "nunique"), z_median=("z", "median"))
+        .reset_index()
+    )
+    return curve[curve["n_networks"] >= min_share * n_total].reset_index(drop=True)
+
+
+def _fmt(value: float) -> str:
+    return "undefined" if not np.isfinite(value) else f"{value:.2f}"
+
+
+def findings_table(
+    pruning: pd.DataFrame,
+    motifs: pd.DataFrame,
+    *,
+    strategy: str = "magnitude",
+    null_model: str = "layer-edges",
+) -> pd.DataFrame:
+    """The paper's six findings: criterion, measured value, and whether each holds.
+
+    Parameters
+    ----------
+    pruning : DataFrame
+        The pruning table (``pruning.parquet``).
+    motifs : DataFrame
+        The motif table (``motifs.parquet``).
+    strategy, null_model : str
+        Which pruning strategy and null model the findings are judged on (the paper's:
+        magnitude pruning, the layer-edges null).
+
+    Returns
+    -------
+    DataFrame
+        One row per finding: ``finding, claim, criterion, measured, value, holds``. ``value`` is
+        the main number (NaN when undefined) and ``holds`` is False whenever it cannot be
+        decided.
+    """
+    chosen = selected_levels(pruning, strategy)
+    rows = accurate_rows(select_motifs(motifs, strategy, null_model), pruning, strategy)
+    if rows.empty:
+        raise ValueError("no motif rows at accurate levels: no network has a selected level")
+    out = []
+
+    # 1. Convergence of motif distributions across networks.
+    similarity = similarity_by_level(rows)
+    rho_spread = _spearman(similarity["fraction_pruned"], similarity["relative_spread"])
+    rho_corr = _spearman(similarity["fraction_pruned"], similarity["profile_correlation"])
+    out.append(
+        {
+            "finding": 1,
+            "claim": "Networks converge to similar motif distributions at high sparsity",
+            "criterion": "Spearman(sparsity, relative spread of z) < -0.5 and "
+            "Spearman(sparsity, median profile correlation) > 0",
+            "measured": f"spread rho = {_fmt(rho_spread)}, correlation rho = {_fmt(rho_corr)}",
+            "value": rho_spread,
+            "holds": bool(rho_spread < -0.5 and rho_corr > 0),
+        }
+    )
+
+    # 2. Sparser networks show more pronounced over/under-representation.
+    curve = median_z_curve(rows)
+    abs_curve = curve.assign(abs_z=curve["z_median"].abs()).groupby("fraction_pruned")["abs_z"]
+    abs_curve = abs_curve.median().reset_index()
+    rho_abs = _spearman(abs_curve["fraction_pruned"], abs_curve["abs_z"])
+    out.append(
+        {
+            "finding": 2,
+            "claim": "The sparser the network, the more pronounced each motif's significance",
+            "criterion": "Spearman(sparsity, median |z| over motifs) > 0.5 over accurate levels",
+            "measured": f"rho = {_fmt(rho_abs)}",
+            "value": rho_abs,
+            "holds": bool(rho_abs > 0.5),
+        }
+    )
+
+    # 3. Converging and bi-parallel motifs rise monotonically and become over-represented.
+    at_selected = rows.merge(chosen[["network", "level"]], on=["network", "level"])
+    parts, holds3, worst = [], True, np.inf
+    for motif in RISING_MOTIFS:
+        per_network = [
+            _spearman(g["fraction_pruned"], g["z"])
+            for _, g in rows[rows["motif"] == motif].groupby("network")
+        ]
+        rho = float(np.nanmedian(per_network)) if np.isfinite(per_network).any() else np.nan
+        z_sel = _finite(at_selected.loc[at_selected["motif"] == motif, "z"])
+        z_med = float(z_sel.median()) if len(z_sel) else np.nan
+        holds3 &= bool(rho > 0.8 and z_med > 2)
+        worst = min(worst, rho if np.isfinite(rho) else -np.inf)
+        parts.append(f"{motif}: rho = {_fmt(rho)}, z = {_fmt(z_med)}")
+    out.append(
+        {
+            "finding": 3,
+            "claim": "Converging (2nd, 3rd order) and bi-parallel motifs become highly "
+            "over-represented, rising monotonically with sparsity",
+            "criterion": "per motif: median over networks of Spearman(sparsity, z) > 0.8 over "
+            "accurate levels, and median z > 2 at the selected levels",
+            "measured": "; ".join(parts),
+            "value": worst if np.isfinite(worst) else np.nan,
+            "holds": bool(holds3),
+        }
+    )
+
+    # 4. Diverging2 and bi-fan level off.
+    parts, holds4, ratios = [], True, []
+    for motif in LEVELLING_MOTIFS:
+        z = curve[curve["motif"] == motif].sort_values("fraction_pruned")["z_median"].to_numpy()
+        if len(z) >= 4 and z[-1] - z[0] > 0:
+            ratio = (z[-1] - z[-3]) / (z[-1] - z[0])
+        else:
+            ratio = np.nan
+        ratios.append(ratio)
+        holds4 &= bool(ratio < 0.25)
+        parts.append(f"{motif}: last-three rise / total rise = {_fmt(ratio)}")
+    out.append(
+        {
+            "finding": 4,
+            "claim": "Diverging (2nd order) and bi-fan significance levels off at high sparsity",
+            "criterion": "median-z curve (levels most networks reach): rise over the last three "
+            "levels < 1/4 of the total rise",
+            "measured": "; ".join(parts),
+            "value": float(np.nanmax(ratios)) if np.isfinite(ratios).any() else np.nan,
+            "holds": bool(holds4),
+        }
+    )
+
+    # 5. Chains become rare.
+    parts, holds5, values = [], True, []
+    for motif in CHAIN_MOTIFS:
+        z_sel = _finite(at_selected.loc[at_selected["motif"] == motif, "z"])
+        z_med = float(z_sel.median()) if len(z_sel) else np.nan
+        values.append(z_med)
+        holds5 &= bool(z_med < -2)
+        parts.append(f"{motif}: median z = {_fmt(z_med)}")
+    out.append(
+        {
+            "finding": 5,
+            "claim": "Chain motifs become rare (under-represented) as pruning proceeds",
+            "criterion": "median chain z < -2 at the selected levels (chain2 and chain3)",
+            "measured": "; ".join(parts),
+            "value": float(np.nanmax(values)) if np.isfinite(values).any() else np.nan,
+            "holds": bool(holds5),
+        }
+    )
+
+    # 6. Over 90 % pruned while accurate.
+    n_networks = pruning.loc[pruning["strategy"] == strategy, "network"].nunique()
+    sparsity = float(chosen["fraction_pruned"].median()) if len(chosen) else np.nan
+    out.append(
+        {
+            "finding": 6,
+            "claim": "Over 90 % of the weights can be pruned while the controller stays accurate",
+            "criterion": "median selected sparsity >= 0.9",
+            "measured": f"median selected sparsity = {_fmt(sparsity)} "
+            f"({len(chosen)} of {n_networks} networks have an accurate level)",
+            "value": sparsity,
+            "holds": bool(sparsity >= 0.9),
+        }
+    )
+    return pd.DataFrame(out)

@@ -1,0 +1,194 @@
+"""The findings table and similarity measures on synthetic tables whose answers are known."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import synthetic_tables
+from mothlib import findings, reference
+
+
+def _holds(table: pd.DataFrame) -> dict[int, bool]:
+    return dict(zip(table["finding"], table["holds"]))
+
+
+def test_all_findings_hold_on_paper_like_tables(tables):
+    pruning, motifs = tables
+    table = findings.findings_table(pruning, motifs)
+    assert list(table["finding"]) == [1, 2, 3, 4, 5, 6]
+    assert set(table.columns) >= {"claim", "criterion", "measured", "value", "holds"}
+    assert all(_holds(table).values()), table[["finding", "measured"]].to_string()
+    # 6: every network with a level is selected at 0.92 (the last network has none).
+    assert table.loc[5, "value"] == pytest.approx(0.92)
+    assert "5 of 6 networks" in table.loc[5, "measured"]
+
+
+@pytest.mark.parametrize(
+    "flag, finding",
+    [("converge", 1), ("rising", 3), ("level_off", 4), ("chains_negative", 5)],
+)
+def test_each_finding_fails_when_its_pattern_is_absent(flag, finding):
+    pruning, motifs = synthetic_tables(**{flag: False})
+    assert not _holds(findings.findings_table(pruning, motifs))[finding]
+
+
+def test_finding_6_fails_at_low_selected_sparsity():
+    pruning, motifs = synthetic_tables(selected_level=4)  # 0.75 pruned
+    table = findings.findings_table(pruning, motifs)
+    assert not _holds(table)[6]
+    assert table.loc[5, "value"] == pytest.approx(0.75)
+
+
+def test_finding_2_fails_when_z_shrinks_with_sparsity(tables):
+    pruning, motifs = tables
+    shrunk = motifs.assign(z=motifs["z"] * (1.0 - motifs["fraction_pruned"]) ** 3)
+    assert not _holds(findings.findings_table(pruning, shrunk))[2]
+
+
+def test_only_accurate_levels_are_used(tables):
+    pruning, motifs = tables
+    rows = findings.accurate_rows(findings.select_motifs(motifs), pruning, "magnitude")
+    assert rows["level"].max() == 7
+    assert 5 not in set(rows["network"])  # the network with no selected level is left out
+
+
+def test_relative_spread_matches_hand_computation():
+    z = {0: [1.0, 3.0], 1: [2.0, 2.0]}  # level -> z of the two networks for motif m
+    rows = [
+        dict(network=n, level=lv, fraction_pruned=lv / 10, motif=m, z=z[lv][n] * k)
+        for lv in z for n in range(2) for m, k in (("diverging2", 1.0), ("bifan", -2.0))
+    ]
+    out = findings.relative_spread(pd.DataFrame(rows)).set_index("level")
+    assert out.loc[0, "relative_spread"] == pytest.approx(np.std([1, 3], ddof=1) / 2)
+    assert out.loc[1, "relative_spread"] == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 5), st.integers(0, 10_000))
+def test_profile_correlation_equals_slow_pairwise_median(n_networks, seed):
+    rng = np.random.default_rng(seed)
+    rows = [
+        dict(network=n, level=0, fraction_pruned=0.5, motif=m, sp=rng.standard_normal())
+        for n in range(n_networks) for m in findings.MOTIF_ORDER
+    ]
+    df = pd.DataFrame(rows)
+    fast = findings.profile_correlation(df)["profile_correlation"].iloc[0]
+    vectors = [df[df.network == n].set_index("motif").loc[list(findings.MOTIF_ORDER), "sp"]
+               for n in range(n_networks)]
+    slow = np.median([np.corrcoef(a, b)[0, 1] for a, b in itertools.combinations(vectors, 2)])
+    assert fast == pytest.approx(slow)
+
+
+def test_identical_profiles_correlate_perfectly(tables):
+    _, motifs = tables
+    one = findings.select_motifs(motifs)
+    same = one.assign(sp=one.groupby(["level", "motif"])["sp"].transform("first"))
+    corr = findings.profile_correlation(same)["profile_correlation"]
+    assert np.allclose(corr, 1.0)
+
+
+def test_bad_tables_raise_clear_errors(tables):
+    pruning, motifs = tables
+    with pytest.raises(ValueError, match="lacks columns"):
+        findings.findings_table(pruning.drop(columns="selected"), motifs)
+    with pytest.raises(ValueError, match="no motif rows"):
+        findings.findings_table(pruning, motifs, null_model="nope")
+    with pytest.raises(ValueError, match="no network has a selected level"):
+        findings.findings_table(pruning.assign(selected=False), motifs)
+
+
+# -- chain counts: exact paths against the seed's connected-pair definition ------------------
+
+def _slow_chains(weight_masks, bias_masks):
+    """Enumerate every path and every connected endpoint pair node by node."""
+    layers = [w.shape[1] for w in weight_masks] + [weight_masks[-1].shape[0]]
+    succ = {}  # (layer, node) -> list of (layer+1, node); node -1 is the bias node
+    for l, w in enumerate(weight_masks):
+        for i in range(-1 if bias_masks is not None else 0, layers[l]):
+            succ[(l, i)] = [
+                (l + 1, o) for o in range(layers[l + 1])
+                if (bias_masks[l][o] if i == -1 else w[o, i])
+            ]
+    out = {}
+    for order, name in ((2, "chain2"), (3, "chain3")):
+        paths, pairs = 0, set()
+        for start in succ:
+            frontier = [[start]]
+            for _ in range(order):
+                frontier = [p + [n] for p in frontier for n in succ.get(p[-1], []) if n[1] >= 0]
+            paths += len(frontier)
+            pairs |= {(p[0], p[-1]) for p in frontier}
+        out[name] = (paths, len(pairs))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 100_000), st.booleans())
+def test_chain_counts_match_enumeration(seed, with_bias):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 5, size=rng.integers(3, 6))
+    density = rng.uniform(0.2, 0.9)
+    weights = [rng.random((sizes[l + 1], sizes[l])) < density for l in range(len(sizes) - 1)]
+    biases = [rng.random(sizes[l + 1]) < density for l in range(len(sizes) - 1)]
+    biases = biases if with_bias else None
+    slow = _slow_chains(weights, biases)
+    exact = reference.chain_counts(weights, biases, "paths")
+    seed_def = reference.chain_counts(weights, biases, "seed-pairs")
+    for name in ("chain2", "chain3"):
+        assert exact[name] == slow[name][0]
+        assert seed_def[name] == slow[name][1]
+        assert seed_def[name] <= exact[name]
+
+
+def test_chain_counts_agree_with_golden_brute_force():
+    import json
+    from pathlib import Path
+
+    cases = json.loads((Path(__file__).parent / "data" / "motif_counts.json").read_text())
+    for case in cases:
+        weights = [np.array(w, bool) for w in case["weight_masks"]]
+        biases = None if case["bias_masks"] is None else [np.array(b, bool) for b in case["bias_masks"]]
+        got = reference.chain_counts(weights, biases)
+        assert got["chain2"] == case["counts"]["chain2"]
+        assert got["chain3"] == case["counts"]["chain3"]
+
+
+def test_chain_counts_batched_leading_dims():
+    rng = np.random.default_rng(1)
+    weights = [rng.random((3, 5, 4)) < 0.5, rng.random((3, 6, 5)) < 0.5, rng.random((3, 2, 6)) < 0.5]
+    biases = [rng.random((3, 5)) < 0.5, rng.random((3, 6)) < 0.5, rng.random((3, 2)) < 0.5]
+    batched = reference.chain_counts(weights, biases, "seed-pairs")
+    for k in range(3):
+        one = reference.chain_counts([w[k] for w in weights], [b[k] for b in biases], "seed-pairs")
+        assert batched["chain3"][k] == one["chain3"]
+
+
+def test_chain_counts_reject_bad_masks():
+    with pytest.raises(ValueError, match="not binary"):
+        reference.chain_counts([np.full((2, 2), 2), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="takes 3 inputs"):
+        reference.chain_counts([np.ones((2, 2)), np.ones((2, 3))])
+    with pytest.raises(ValueError, match="definition"):
+        reference.chain_counts([np.ones((2, 2))], definition="pairs")
+
+
+def test_reference_tables_have_their_source_and_columns():
+    z = reference.seed_zscores()
+    assert {"motif", "fraction_pruned", "z_median", "seed_defective"} <= set(z.columns)
+    assert z.loc[z.motif == "chain2", "seed_defective"].all()
+    assert "arXiv:2403.00974" in reference.SOURCE
+    losses = reference.seed_losses()
+    assert losses["fraction_pruned"].iloc[0] == 0
+
+
+def test_compare_zscores_stacks_ours_and_seed(tables):
+    _, motifs = tables
+    both = reference.compare_zscores(findings.select_motifs(motifs), "smoke")
+    assert set(both["source"]) == {"mothlib (smoke)", "seed study"}
+    assert set(both["fraction_pruned"]) <= set(reference.seed_zscores()["fraction_pruned"])

@@ -1,0 +1,524 @@
+"""A batched ensemble of masked MLPs, trained all at once with per-network early stopping.
+
+Every parameter is stacked over the ensemble: layer ``l`` has weights ``(E, n_out, n_in)``
+(oriented like :attr:`torch.nn.Linear.weight`) and biases ``(E, n_out)``; one batched matmul
+per layer runs every network. Binary masks multiply the parameters in the forward pass (the
+``torch.nn.utils.prune`` convention: effective weight = ``weight_orig * weight_mask``), so pruned
+weights stay exactly 0 through retraining.
+
+Reproducibility contract: a network's initial weights depend only on its own seed, and the
+order of training and validation batches only on the data seed shared by the ensemble. The
+loss is the sum of the networks' own mean squared errors and the optimiser (:class:`StackedAdam`)
+keeps per-network step counts, so a network trained in an ensemble of 8 ends with the same
+weights (to float tolerance) as the same seed trained alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+__all__ = [
+    "EnsembleMLP",
+    "StackedAdam",
+    "EarlyStopping",
+    "RoundResult",
+    "network_seeds",
+    "resolve_device",
+    "train_round",
+    "evaluate",
+    "to_sequential",
+    "masks_from_module",
+]
+
+
+def network_seeds(seed: int, n_networks: int) -> list[int]:
+    """Per-network initialisation seeds derived from the study seed.
+
+    Network ``i``'s seed depends only on ``(seed, i)``, so a sub-ensemble reproduces the same
+    networks.
+    """
+    return [int(np.random.SeedSequence([int(seed), 1, i]).generate_state(1)[0]) for i in range(n_networks)]
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``torch.device`` for a profile's ``device`` field; a clear error when CUDA is absent."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "profile asks for device 'cuda' but CUDA is not available on this machine; "
+            "override it, e.g. get_profile(name, device='cpu')"
+        )
+    return device
+
+
+class EnsembleMLP(nn.Module):
+    """``E`` fully connected tanh networks with identical architecture, stacked.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from input to output, e.g. ``[10, 400, 400, 400, 16, 7]``.
+    seeds : sequence of int
+        One initialisation seed per network (its length is the ensemble size ``E``).
+    init_std : float
+        Initial weights are drawn from N(0, init_std^2); biases start at 0.
+    device : str or torch.device
+
+    Attributes
+    ----------
+    weights : nn.ParameterList
+        ``weights[l]`` has shape ``(E, n_out, n_in)``.
+    biases : nn.ParameterList
+        ``biases[l]`` has shape ``(E, n_out)``.
+    weight_masks, bias_masks : list of bool tensors
+        Same shapes; ``True`` keeps a parameter.
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        seeds: Sequence[int],
+        init_std: float = 0.2,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__()
+        sizes = [int(s) for s in layer_sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"layer_sizes must list at least two positive widths, got {layer_sizes}")
+        if len(seeds) < 1:
+            raise ValueError("need at least one network seed")
+        if not init_std > 0:
+            raise ValueError(f"init_std must be positive, got {init_std}")
+        self.layer_sizes = sizes
+        self.seeds = [int(s) for s in seeds]
+        device = resolve_device(device)
+        per_layer: list[list[torch.Tensor]] = [[] for _ in range(len(sizes) - 1)]
+        for s in self.seeds:
+            # One generator per network: its init does not depend on its companions.
+            gen = torch.Generator().manual_seed(s)
+            for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+                per_layer[l].append(torch.randn(n_out, n_in, generator=gen) * init_std)
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.stack(ws).to(device)) for ws in per_layer]
+        )
+        self.biases = nn.ParameterList(
+            [nn.Parameter(torch.zeros(len(self.seeds), n_out, device=device)) for n_out in sizes[1:]]
+        )
+        self.weight_masks = [torch.ones_like(w, dtype=torch.bool) for w in self.weights]
+        self.bias_masks = [torch.ones_like(b, dtype=torch.bool) for b in self.biases]
+
+    @property
+    def n_networks(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def device(self) -> torch.device:
+        return self.weights[0].device
+
+    def set_masks(self, weight_masks: Sequence[torch.Tensor], bias_masks: Sequence[torch.Tensor]) -> None:
+        """Install masks (bool, same shapes as the parameters) and zero the masked parameters."""
+        if len(weight_masks) != len(self.weights) or len(bias_masks) != len(self.biases):
+            raise ValueError("need one weight mask and one bias mask per layer")
+        for m, p in zip([*weight_masks, *bias_masks], [*self.weights, *self.biases]):
+            if tuple(m.shape) != tuple(p.shape):
+                raise ValueError(f"mask shape {tuple(m.shape)} does not match parameter {tuple(p.shape)}")
+        self.weight_masks = [torch.as_tensor(m, device=self.device).bool() for m in weight_masks]
+        self.bias_masks = [torch.as_tensor(m, device=self.device).bool() for m in bias_masks]
+        with torch.no_grad():
+            for p, m in zip([*self.weights, *self.biases], [*self.weight_masks, *self.bias_masks]):
+                p.mul_(m)
+
+    def effective(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Masked weights and biases (differentiable)."""
+        ws = [w * m for w, m in zip(self.weights, self.weight_masks)]
+        bs = [b * m for b, m in zip(self.biases, self.bias_masks)]
+        return ws, bs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Outputs of every network.
+
+        Parameters
+        ----------
+        x : tensor, shape (B, n_in) shared by all networks, or (E, B, n_in)
+
+        Returns
+        -------
+        tensor, shape (E, B, n_out)
+        """
+        ws, bs = self.effective()
+        n_layers = len(ws)
+        if x.dim() == 2:
+            h = torch.einsum("bi,eoi->ebo", x, ws[0]) + bs[0].unsqueeze(1)
+        else:
+            h = torch.baddbmm(bs[0].unsqueeze(1), x, ws[0].transpose(1, 2))
+        for l in range(1, n_layers):
+            h = torch.baddbmm(bs[l].unsqueeze(1), torch.tanh(h), ws[l].transpose(1, 2))
+        return h
+
+    def per_network_mse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of each network on ``(x, y)``, shape ``(E,)``."""
+        return ((self(x) - y) ** 2).mean(dim=(1, 2))
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Raw parameters and masks as numpy arrays (``w{l}``, ``b{l}``, ``wm{l}``, ``bm{l}``)."""
+        out: dict[str, np.ndarray] = {}
+        for l in range(len(self.weights)):
+            out[f"w{l}"] = self.weights[l].detach().cpu().numpy().copy()
+            out[f"b{l}"] = self.biases[l].detach().cpu().numpy().copy()
+            out[f"wm{l}"] = self.weight_masks[l].cpu().numpy().copy()
+            out[f"bm{l}"] = self.bias_masks[l].cpu().numpy().copy()
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of :meth:`state_arrays`."""
+        n = len(self.weights)
+        self.set_masks(
+            [torch.from_numpy(np.asarray(arrays[f"wm{l}"])) for l in range(n)],
+            [torch.from_numpy(np.asarray(arrays[f"bm{l}"])) for l in range(n)],
+        )
+        with torch.no_grad():
+            for l in range(n):
+                self.weights[l].copy_(torch.from_numpy(np.asarray(arrays[f"w{l}"])))
+                self.biases[l].copy_(torch.from_numpy(np.asarray(arrays[f"b{l}"])))
+
+    def to_sequential(self, network: int) -> nn.Sequential:
+        """Network ``network`` as a plain ``nn.Sequential`` with prune masks (see :func:`to_sequential`)."""
+        if not 0 <= network < self.n_networks:
+            raise ValueError(f"network index {network} outside 0..{self.n_networks - 1}")
+        return to_sequential(
+            [w[network].detach().cpu().numpy() for w in self.weights],
+            [b[network].detach().cpu().numpy() for b in self.biases],
+            [m[network].cpu().numpy() for m in self.weight_masks],
+            [m[network].cpu().numpy() for m in self.bias_masks],
+        )
+
+
+class StackedAdam:
+    """Adam over stacked ensemble parameters with a per-network ``active`` switch.
+
+    Same update as :class:`torch.optim.Adam` (no weight decay, no amsgrad), but step counts
+    are kept per network and a network that is not active keeps its parameters, moments and
+    step count exactly unchanged: that is how an early-stopped network freezes.
+
+    Parameters
+    ----------
+    params : list of tensors, each shaped ``(E, ...)``
+    lr, betas, eps : as in :class:`torch.optim.Adam`
+    """
+
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        lr: float = 5e-4,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if not lr > 0:
+            raise ValueError(f"learning_rate must be positive, got {lr}")
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), betas, float(eps)
+        n = self.params[0].shape[0]
+        device = self.params[0].device
+        self.step_count = torch.zeros(n, dtype=torch.float64, device=device)
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor], active: torch.Tensor | None = None) -> None:
+        """Apply one update; ``active`` is a bool tensor ``(E,)`` (``None``: all active)."""
+        b1, b2 = self.betas
+        all_active = active is None or bool(active.all())
+        if all_active:
+            self.step_count += 1
+        else:
+            self.step_count += active.to(self.step_count.dtype)
+        bc1 = (1 - b1 ** self.step_count).clamp_min(1e-300)
+        bc2 = (1 - b2 ** self.step_count).clamp_min(1e-300)
+        step_size = (self.lr / bc1).to(self.params[0].dtype)
+        bc2_sqrt = bc2.sqrt().to(self.params[0].dtype)
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            if all_active:
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
+                p.sub_(step_size.view(shape) * m / denom)
+            else:
+                act = active.view(shape)
+                m.copy_(torch.where(act, torch.lerp(m, g, 1 - b1), m))
+                v.copy_(torch.where(act, v * b2 + (1 - b2) * g * g, v))
+                denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
+                p.copy_(torch.where(act, p - step_size.view(shape) * m / denom, p))
+
+    def zero_masked(self, masks: Sequence[torch.Tensor]) -> None:
+        """Zero the moments of masked entries, so a pruned parameter never moves again."""
+        with torch.no_grad():
+            for m, v, mask in zip(self.exp_avg, self.exp_avg_sq, masks):
+                m.mul_(mask)
+                v.mul_(mask)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        out = {"adam_step": self.step_count.cpu().numpy().copy()}
+        for i, (m, v) in enumerate(zip(self.exp_avg, self.exp_avg_sq)):
+            out[f"adam_m{i}"] = m.cpu().numpy().copy()
+            out[f"adam_v{i}"] = v.cpu().numpy().copy()
+        return out
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        device = self.params[0].device
+        self.step_count = torch.from_numpy(np.asarray(arrays["adam_step"])).to(device)
+        for i in range(len(self.params)):
+            self.exp_avg[i].copy_(torch.from_numpy(np.asarray(arrays[f"adam_m{i}"])))
+            self.exp_avg_sq[i].copy_(torch.from_numpy(np.asarray(arrays[f"adam_v{i}"])))
+
+
+@dataclass
+class EarlyStopping:
+    """The seed's early-stopping rule, applied to each network on its own.
+
+    Every ``check_every`` batches, once more than ``min_batches`` batches are done, a network
+    stops when ``mean(val[-2w:-w]) / mean(val[-w:]) < ratio`` (``w = window``), i.e. when its
+    validation loss improved by less than ``ratio - 1`` over the last window.
+    """
+
+    check_every: int = 100
+    min_batches: int = 1000
+    window: int = 500
+    ratio: float = 1.01
+
+    def __post_init__(self) -> None:
+        if self.check_every < 1 or self.window < 1:
+            raise ValueError("es_check_every and es_window must be at least 1")
+        if self.min_batches < 2 * self.window:
+            raise ValueError(
+                f"es_min_batches ({self.min_batches}) must be at least 2 * es_window "
+                f"({2 * self.window}) so that both windows exist when the rule is checked"
+            )
+        if not self.ratio > 0:
+            raise ValueError(f"es_ratio must be positive, got {self.ratio}")
+
+    def should_check(self, batches_done: int) -> bool:
+        return batches_done > self.min_batches and batches_done % self.check_every == 0
+
+    def stop(self, val_history: torch.Tensor) -> torch.Tensor:
+        """Which networks stop, given val losses ``(batches_done, E)``; bool ``(E,)``."""
+        w = self.window
+        older = val_history[-2 * w : -w].mean(dim=0)
+        recent = val_history[-w:].mean(dim=0)
+        return older / recent < self.ratio
+
+
+@dataclass
+class RoundResult:
+    """What one training round did: batches run and the batch at which each network stopped."""
+
+    n_batches: int
+    stopped_at: np.ndarray  # (E,), batches done when the network stopped (n_batches if never)
+    last_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    last_val: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def _epoch_order(gen: np.random.Generator, n: int, batch_size: int) -> np.ndarray:
+    """Row indices of one shuffled pass, cut to whole batches, shape ``(n_batches, batch)``."""
+    n_batches = n // batch_size
+    return gen.permutation(n)[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+
+def train_round(
+    model: EnsembleMLP,
+    optimizer: StackedAdam,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    *,
+    batch_size: int,
+    data_seed: int,
+    stopping: EarlyStopping,
+    max_batches: int | None = None,
+    progress: bool = True,
+    desc: str = "round",
+) -> RoundResult:
+    """Train every network for one round, each stopping early on its own.
+
+    Training batch ``i`` is paired with validation batch ``i`` (as in the seed). Without
+    ``max_batches`` a round is at most one pass over the validation split (the seed's limit);
+    with it, the round runs up to ``max_batches`` batches, reshuffling the training and the
+    validation split (both from ``data_seed``) each time one is used up.
+
+    Parameters
+    ----------
+    model, optimizer : the ensemble and its optimiser (state carried across rounds).
+    train, val : (X, Y) tensors on the model's device, shapes (n, n_in) and (n, n_out).
+    batch_size : int
+    data_seed : int
+        Seeds the batch order; shared by all networks.
+    stopping : EarlyStopping
+    max_batches : int, optional
+    """
+    Xtr, Ytr = train
+    Xv, Yv = val
+    if len(Xtr) < batch_size or len(Xv) < batch_size:
+        raise ValueError(
+            f"training ({len(Xtr)}) and validation ({len(Xv)}) splits need at least one batch "
+            f"of {batch_size} rows"
+        )
+    gen = np.random.default_rng(np.random.SeedSequence([int(data_seed), 2]))
+    n_val_batches = len(Xv) // batch_size
+    total = n_val_batches if max_batches is None else int(max_batches)
+    if total < 1:
+        raise ValueError(f"max_batches_per_round must be at least 1, got {max_batches}")
+    E = model.n_networks
+    device = model.device
+    params = [*model.weights, *model.biases]
+    active = torch.ones(E, dtype=torch.bool, device=device)
+    stopped_at = np.full(E, total, dtype=np.int64)
+    val_hist = torch.empty(total, E, device=device)
+    train_order = np.empty((0, batch_size), dtype=np.int64)
+    val_order = np.empty((0, batch_size), dtype=np.int64)
+    ti = vi = 0
+    any_stopped = False
+    last_train = torch.zeros(E)
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    b = 0
+    for b in range(1, total + 1):
+        if ti == len(train_order):
+            train_order, ti = _epoch_order(gen, len(Xtr), batch_size), 0
+        if vi == len(val_order):
+            val_order, vi = _epoch_order(gen, len(Xv), batch_size), 0
+        idx = torch.from_numpy(train_order[ti]).to(device)
+        vidx = torch.from_numpy(val_order[vi]).to(device)
+        ti += 1
+        vi += 1
+        per_net = model.per_network_mse(Xtr[idx], Ytr[idx])
+        grads = torch.autograd.grad(per_net.sum(), params)
+        # The all-active fast path skips the per-network selects.
+        optimizer.step(grads, active if any_stopped else None)
+        with torch.no_grad():
+            val_hist[b - 1] = model.per_network_mse(Xv[vidx], Yv[vidx])
+        last_train = per_net.detach()
+        if stopping.should_check(b):
+            newly = stopping.stop(val_hist[:b]) & active
+            if bool(newly.any()):
+                stopped_at[newly.cpu().numpy()] = b
+                active &= ~newly
+                any_stopped = True
+            if progress:
+                bar.set_postfix(
+                    train=f"{float(last_train.median()):.2e}",
+                    val=f"{float(val_hist[b - 1].median()):.2e}",
+                    active=int(active.sum()),
+                )
+            if not bool(active.any()):
+                bar.update(1)
+                break
+        bar.update(1)
+    bar.close()
+    return RoundResult(
+        n_batches=b,
+        stopped_at=stopped_at,
+        last_train=last_train.cpu().numpy(),
+        last_val=val_hist[b - 1].cpu().numpy(),
+    )
+
+
+@torch.no_grad()
+def evaluate(model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int = 16384) -> np.ndarray:
+    """Mean squared error of each network on a whole split, in chunks; shape ``(E,)``."""
+    if len(X) == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    total = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
+    for start in range(0, len(X), chunk):
+        err = model(X[start : start + chunk]) - Y[start : start + chunk]
+        total += (err.double() ** 2).sum(dim=(1, 2))
+    return (total / (X.shape[0] * Y.shape[1])).cpu().numpy()
+
+
+def _check_binary(mask: np.ndarray, what: str) -> np.ndarray:
+    arr = np.asarray(mask)
+    if arr.dtype != bool:
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{what} must be binary (0/1 or bool)")
+        arr = arr.astype(bool)
+    return arr
+
+
+def to_sequential(
+    weights: Sequence[np.ndarray],
+    biases: Sequence[np.ndarray],
+    weight_masks: Sequence[np.ndarray] | None = None,
+    bias_masks: Sequence[np.ndarray] | None = None,
+) -> nn.Sequential:
+    """One network as ``nn.Sequential(Linear, Tanh, ..., Linear)`` with prune masks applied.
+
+    Each ``nn.Linear`` gets ``torch.nn.utils.prune.custom_from_mask`` for ``weight`` and
+    ``bias``, so it carries ``weight_orig``/``weight_mask`` and ``bias_orig``/``bias_mask``
+    like any module pruned with ``torch.nn.utils.prune``.
+
+    Parameters
+    ----------
+    weights : list of arrays, shapes (n_out, n_in)
+    biases : list of arrays, shapes (n_out,)
+    weight_masks, bias_masks : lists of binary arrays of the same shapes; default all ones.
+    """
+    from torch.nn.utils import prune
+
+    if len(weights) != len(biases) or not weights:
+        raise ValueError("need the same, nonzero number of weight and bias arrays")
+    weight_masks = weight_masks if weight_masks is not None else [np.ones_like(w, bool) for w in weights]
+    bias_masks = bias_masks if bias_masks is not None else [np.ones_like(b, bool) for b in biases]
+    layers: list[nn.Module] = []
+    for l, (w, b, wm, bm) in enumerate(zip(weights, biases, weight_masks, bias_masks)):
+        w = np.asarray(w, dtype=np.float32)
+        b = np.asarray(b, dtype=np.float32)
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise ValueError(f"layer {l}: weight {w.shape} and bias {b.shape} do not fit a Linear layer")
+        if l > 0 and w.shape[1] != weights[l - 1].shape[0]:
+            raise ValueError(f"layer {l}: input width {w.shape[1]} != previous output width")
+        wm = _check_binary(wm, f"weight mask of layer {l}")
+        bm = _check_binary(bm, f"bias mask of layer {l}")
+        if wm.shape != w.shape or bm.shape != b.shape:
+            raise ValueError(f"layer {l}: mask shapes {wm.shape}, {bm.shape} do not match {w.shape}, {b.shape}")
+        lin = nn.Linear(w.shape[1], w.shape[0])
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(w * wm))
+            lin.bias.copy_(torch.from_numpy(b * bm))
+        prune.custom_from_mask(lin, "weight", torch.from_numpy(wm.astype(np.float32)))
+        prune.custom_from_mask(lin, "bias", torch.from_numpy(bm.astype(np.float32)))
+        if l > 0:
+            layers.append(nn.Tanh())
+        layers.append(lin)
+    return nn.Sequential(*layers)
+
+
+def masks_from_module(module: nn.Module) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Read the masks of every ``nn.Linear`` in ``module`` (in module order).
+
+    Uses the ``weight_mask``/``bias_mask`` buffers of ``torch.nn.utils.prune`` where present,
+    else the nonzero entries of the weight/bias.
+
+    Returns
+    -------
+    weight_masks : list of bool arrays (n_out, n_in)
+    bias_masks : list of bool arrays (n_out,)
+    """
+    wms: list[np.ndarray] = []
+    bms: list[np.ndarray] = []
+    for mod in module.modules():
+        if not isinstance(mod, nn.Linear):
+            continue
+        buffers = dict(mod.named_buffers(recurse=False))
+        w = buffers.get("weight_mask", mod.weight.detach())
+        wms.append(w.cpu().numpy() != 0)
+        if mod.bias is None:
+            bms.append(np.zeros(mod.out_features, dtype=bool))
+        else:
+            b = buffers.get("bias_mask", mod.bias.detach())
+            bms.append(b.cpu().numpy() != 0)
+    if not wms:
+        raise ValueError("module contains no nn.Linear layers")
+    return wms, bms

@@ -1,0 +1,182 @@
+"""count_motifs against brute-force enumeration and golden data; remove_ineffectual; bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mothlib.motifs import MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _nets import enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+
+
+def _lists(case, w="weight_masks", b="bias_masks"):
+    ws = [np.array(x) for x in case[w]]
+    bs = None if case[b] is None else [np.array(x) for x in case[b]]
+    return ws, bs
+
+
+def test_motif_names_and_orders():
+    assert MOTIFS[0] == "edges" and len(MOTIFS) == 9
+    assert SECOND_ORDER == ("diverging2", "converging2", "chain2")
+    assert THIRD_ORDER == ("diverging3", "converging3", "chain3", "bifan", "biparallel")
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_golden_small_networks(index):
+    case = json.loads((DATA / "motif_counts.json").read_text())[index]
+    ws, bs = _lists(case)
+    assert count_motifs(ws, bs) == case["counts"]
+
+
+def test_golden_dense_seed_network():
+    gold = json.loads((DATA / "motif_counts_dense.json").read_text())
+    s = gold["sizes"]
+    ws = [np.ones((s[i + 1], s[i]), dtype=bool) for i in range(len(s) - 1)]
+    bs = [np.ones(s[i + 1], dtype=bool) for i in range(len(s) - 1)]
+    got = count_motifs(ws, bs)
+    assert got == gold["counts"]
+    assert max(got.values()) > 10**10 and all(isinstance(v, int) for v in got.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 4), min_size=2, max_size=5),
+    density=st.floats(0.2, 0.9),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_counts_match_enumeration(sizes, density, bias, seed):
+    ws, bs = random_masks(np.random.default_rng(seed), sizes, density, bias)
+    assert count_motifs(ws, bs) == enumerate_counts(ws, bs)
+
+
+@settings(max_examples=10, deadline=None)
+@given(sizes=st.lists(st.integers(1, 4), min_size=2, max_size=4), seed=st.integers(0, 2**32 - 1))
+def test_batched_counts_equal_per_network(sizes, seed):
+    rng = np.random.default_rng(seed)
+    ws, bs = random_masks(rng, sizes, 0.5, True, batch=3)
+    got = count_motifs(ws, bs)
+    for k in range(3):
+        expect = enumerate_counts([w[k] for w in ws], [b[k] for b in bs])
+        for m in MOTIFS:
+            assert got[m].dtype == np.int64 and got[m].shape == (3,)
+            assert got[m][k] == expect[m]
+    # An unbatched bias mask broadcasts over a batched weight list.
+    mixed = count_motifs(ws, [b[0] for b in bs])
+    assert mixed["edges"][0] == got["edges"][0]
+
+
+def test_torch_model_with_and_without_prune_buffers():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3, bias=False), torch.nn.Linear(3, 2)
+    )
+    dense = count_motifs(model)
+    ones = [np.ones((5, 4)), np.ones((3, 5)), np.ones((2, 3))]
+    assert dense == count_motifs(ones, [np.ones(5), None, np.ones(2)])
+    import torch.nn.utils.prune as prune
+
+    prune.random_unstructured(model[0], "weight", amount=0.5)
+    prune.l1_unstructured(model[0], "bias", amount=2)
+    prune.l1_unstructured(model[3], "weight", amount=3)
+    ws = [model[0].weight_mask.numpy(), np.ones((3, 5)), model[3].weight_mask.numpy()]
+    bs = [model[0].bias_mask.numpy(), None, np.ones(2)]
+    assert count_motifs(model) == count_motifs(ws, bs) == enumerate_counts(ws, bs)
+    # Nonzero weights are read where there is no buffer.
+    with torch.no_grad():
+        model[2].weight[0] = 0.0
+    ws[1][0] = 0
+    assert count_motifs(model) == count_motifs(ws, bs)
+
+
+def test_tensor_and_list_inputs_accepted():
+    ws = [torch.tensor([[1.0, 0.0], [1.0, 1.0]]), [[1, 1]]]
+    assert count_motifs(ws)["chain2"] == 3
+
+
+@pytest.mark.parametrize("index", range(12))
+def test_remove_ineffectual_golden(index):
+    case = json.loads((DATA / "ineffectual.json").read_text())[index]
+    ws, bs = _lists(case)
+    cw, cb, report = remove_ineffectual(ws, bs)
+    exp_w, exp_b = _lists(case, "clean_weight_masks", "clean_bias_masks")
+    assert all(np.array_equal(a, b.astype(bool)) for a, b in zip(cw, exp_w))
+    if exp_b is None:
+        assert cb is None
+    else:
+        assert all(np.array_equal(a, b.astype(bool)) for a, b in zip(cb, exp_b))
+    assert list(report.columns) == ["layer", "ghost", "dead"]
+    assert report["layer"].tolist() == list(range(1, len(ws)))
+    assert report["ghost"].tolist() == case["ghost_per_hidden_layer"]
+    assert report["dead"].tolist() == case["dead_per_hidden_layer"]
+    assert count_motifs(cw, cb) == case["clean_counts"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=6),
+    density=st.floats(0.05, 0.6),
+    bias=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_remove_ineffectual_matches_fixed_point_and_paths(sizes, density, bias, seed):
+    ws, bs = random_masks(np.random.default_rng(seed), sizes, density, bias)
+    cw, cb, report = remove_ineffectual(ws, bs)
+    iw, ib = iterative_clean(ws, bs)
+    assert all(np.array_equal(a, b) for a, b in zip(cw, iw))
+    if bias:
+        assert all(np.array_equal(a, b) for a, b in zip(cb, ib))
+    ghost, dead = ghost_dead_by_paths(ws, bs)
+    assert report["ghost"].tolist() == ghost and report["dead"].tolist() == dead
+    # Idempotent: a clean network has nothing left to remove.
+    cw2, cb2, report2 = remove_ineffectual(cw, cb)
+    assert all(np.array_equal(a, b) for a, b in zip(cw, cw2))
+    assert report2[["ghost", "dead"]].to_numpy().sum() == 0
+
+
+def test_remove_ineffectual_batched_has_network_column():
+    rng = np.random.default_rng(3)
+    ws, bs = random_masks(rng, [4, 5, 5, 3], 0.3, True, batch=4)
+    cw, cb, report = remove_ineffectual(ws, bs)
+    assert list(report.columns) == ["network", "layer", "ghost", "dead"]
+    assert cw[0].shape == ws[0].shape and cb[1].shape == bs[1].shape
+    for k in range(4):
+        sw, sb, sr = remove_ineffectual([w[k] for w in ws], [b[k] for b in bs])
+        assert all(np.array_equal(a[k], b) for a, b in zip(cw, sw))
+        part = report[report.network == k].drop(columns="network").reset_index(drop=True)
+        assert part.equals(sr)
+
+
+@pytest.mark.parametrize(
+    ("ws", "bs", "match"),
+    [
+        ([np.ones((3, 2)), np.ones((2, 4))], None, r"weight_masks\[1\]: has 4 inputs"),
+        ([np.ones((3, 2)), np.full((2, 3), 2.0)], None, r"weight_masks\[1\]: masks must be binary"),
+        ([np.ones((3, 2)), np.array([[1.0, np.nan, 0], [1, 1, 1]])], None, r"weight_masks\[1\]: contains NaN"),
+        ([np.ones((3, 2)), np.ones((2, 3))], [np.ones(3), np.ones(3)], r"bias_masks\[1\]: has length 3"),
+        ([np.ones((3, 2)), np.ones((2, 3))], [np.ones(3)], r"bias_masks: 1 masks for 2"),
+        ([np.ones((2, 3, 2)), np.ones((4, 2, 3))], None, r"weight_masks\[1\]: batch size 4"),
+        ([np.ones((2, 3, 2)), np.ones((2, 3))], [np.ones((5, 3)), None], r"bias_masks\[0\]: batch size 5"),
+        ([np.ones(3)], None, r"weight_masks\[0\]: expected shape"),
+        ([np.array([["a"]])], None, r"weight_masks\[0\]: expected a numeric"),
+        ([], None, r"at least one layer"),
+        (np.ones((3, 2)), None, r"expected a list"),
+    ],
+)
+def test_bad_input_names_the_layer(ws, bs, match):
+    with pytest.raises(ValueError, match=match):
+        count_motifs(ws, bs)
+    with pytest.raises(ValueError, match=match):
+        remove_ineffectual(ws, bs)

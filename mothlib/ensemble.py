@@ -272,7 +272,7 @@ class StackedAdam:
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         device = self.params[0].device
-        self.step_count = torch.from_numpy(np.asarray(arrays["adam_step"])).to(device)
+        self.step_count = torch.tensor(np.asarray(arrays["adam_step"]), dtype=torch.float64, device=device)
         for i in range(len(self.params)):
             self.exp_avg[i].copy_(torch.from_numpy(np.asarray(arrays[f"adam_m{i}"])))
             self.exp_avg_sq[i].copy_(torch.from_numpy(np.asarray(arrays[f"adam_v{i}"])))

@@ -1,0 +1,206 @@
+"""Markov chain kernels of the null models, on many independent chains at once.
+
+A chain is one (null sample, layer block). Its state is a 0/1 grid of slots ``s * n_t + t``
+(source row s, target column t; row ``n_s`` is the bias node where present) kept as a list of
+*tokens* plus a token bitmap. Tokens are the edges, or the holes (absent slots) when the block is
+more than half full: the chains below move edges and holes alike, so a dense block needs as few
+steps as a sparse one.
+
+* :func:`moves` (null "layer-edges"): pick a token and a slot of the same kind (weight or bias)
+  uniformly; if the slot holds no token, move the token there unless a live neuron would lose its
+  last outgoing edge (sources) or last incoming edge (targets, bias counts). The proposal is
+  symmetric, so the chain's stationary law is uniform over all valid networks.
+* :func:`swaps` (null "degree-preserving"): pick two tokens (s1, t1), (s2, t2); if the crossed
+  slots (s1, t2), (s2, t1) hold no token, swap (a checkerboard switch; in hole form it is the same
+  switch on the complement graph). Degrees stay fixed; symmetric proposal, uniform law.
+
+Step t of chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``. Each kernel has
+a numpy version (vectorised over chains, a Python loop over steps) and, when numba is installed,
+a compiled version (a loop over chains and steps) that makes the very same draws and therefore
+returns identical states; the tests check that they agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mothlib._rng import draw
+
+try:  # optional accelerator: the numpy kernels are the reference
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dev dependency
+    numba = None
+    HAVE_NUMBA = False
+
+
+# ----------------------------------------------------------------------------- numpy kernels
+def _by_length(T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chain order by decreasing length, and the number of chains still running at each step."""
+    order = np.argsort(-T, kind="stable")
+    Ts = T[order]
+    n_steps = int(Ts[0]) if len(Ts) else 0
+    running = np.searchsorted(-Ts, -np.arange(n_steps), side="left")  # #{c: T_c > t}
+    return order, running
+
+
+def moves_numpy(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys) -> None:
+    """Run the "layer-edges" chains in place (arrays as built by ``mothlib.nulls``)."""
+    order, running = _by_length(T)
+    tok_o, bit_o, od_o, id_o = tok[order], bit[order], outdeg[order], indeg[order]
+    Lu = L[order].astype(np.uint64)
+    ns, nt, ho, ky = n_s[order], n_t[order], hole[order], keys[order]
+    nw = ns * nt
+    nwu = np.maximum(nw, 1).astype(np.uint64)
+    ntu = np.maximum(nt, 1).astype(np.uint64)
+    for t, na in enumerate(running):
+        r = np.arange(na)
+        h1 = draw(ky[:na], 2 * t)
+        h2 = draw(ky[:na], 2 * t + 1)
+        i = (h1 % Lu[:na]).astype(np.int64)
+        a = tok_o[r, i]
+        f = np.where(a >= nw[:na], nw[:na] + (h2 % ntu[:na]).astype(np.int64), (h2 % nwu[:na]).astype(np.int64))
+        ok = ~bit_o[r, f]
+        h = ho[:na]
+        rem = np.where(h, f, a)
+        add = np.where(h, a, f)
+        ntr = nt[:na]
+        sr, tr = rem // ntr, rem % ntr
+        sa, ta = add // ntr, add % ntr
+        ok &= (sr == ns[:na]) | (sa == sr) | (od_o[r, sr] >= 2)
+        ok &= (ta == tr) | (id_o[r, tr] >= 2)
+        c = r[ok]
+        if len(c) == 0:
+            continue
+        a, f, i = a[ok], f[ok], i[ok]
+        sr, tr, sa, ta = sr[ok], tr[ok], sa[ok], ta[ok]
+        bit_o[c, a] = False
+        bit_o[c, f] = True
+        tok_o[c, i] = f
+        od_o[c, sr] -= 1
+        od_o[c, sa] += 1
+        id_o[c, tr] -= 1
+        id_o[c, ta] += 1
+    tok[order], bit[order], outdeg[order], indeg[order] = tok_o, bit_o, od_o, id_o
+
+
+def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
+    """Run the "degree-preserving" chains in place."""
+    order, running = _by_length(T)
+    tok_o, bit_o = tok[order], bit[order]
+    Lu = L[order].astype(np.uint64)
+    nt, ky = n_t[order], keys[order]
+    for t, na in enumerate(running):
+        r = np.arange(na)
+        i = (draw(ky[:na], 2 * t) % Lu[:na]).astype(np.int64)
+        j = (draw(ky[:na], 2 * t + 1) % Lu[:na]).astype(np.int64)
+        a, b = tok_o[r, i], tok_o[r, j]
+        ntr = nt[:na]
+        sa, ta = a // ntr, a % ntr
+        sb, tb = b // ntr, b % ntr
+        x = sa * ntr + tb
+        y = sb * ntr + ta
+        ok = (sa != sb) & (ta != tb) & ~bit_o[r, x] & ~bit_o[r, y]
+        c = r[ok]
+        if len(c) == 0:
+            continue
+        a, b, x, y, i, j = a[ok], b[ok], x[ok], y[ok], i[ok], j[ok]
+        bit_o[c, a] = False
+        bit_o[c, b] = False
+        bit_o[c, x] = True
+        bit_o[c, y] = True
+        tok_o[c, i] = x
+        tok_o[c, j] = y
+    tok[order], bit[order] = tok_o, bit_o
+
+
+# ----------------------------------------------------------------------------- numba kernels
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True, inline="always")
+    def _mix1(x):
+        x = x ^ (x >> np.uint64(30))
+        x = x * np.uint64(0xBF58476D1CE4E5B9)
+        x = x ^ (x >> np.uint64(27))
+        x = x * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+    @numba.njit(cache=True, inline="always")
+    def _draw1(key, counter):
+        return _mix1(_mix1(key + np.uint64(counter) * np.uint64(0x9E3779B97F4A7C15)))
+
+    @numba.njit(cache=True)
+    def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
+        for c in range(tok.shape[0]):
+            nt = n_t[c]
+            ns = n_s[c]
+            nw = ns * nt
+            Lu = np.uint64(max(L[c], 1))
+            for t in range(T[c]):
+                i = np.int64(_draw1(keys[c], 2 * t) % Lu)
+                h2 = _draw1(keys[c], 2 * t + 1)
+                a = tok[c, i]
+                if a >= nw:
+                    f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
+                else:
+                    f = np.int64(h2 % np.uint64(max(nw, 1)))
+                if bit[c, f]:
+                    continue
+                if hole[c]:
+                    rem, add = f, a
+                else:
+                    rem, add = a, f
+                sr, tr = rem // nt, rem % nt
+                sa, ta = add // nt, add % nt
+                if sr != ns and sa != sr and outdeg[c, sr] < 2:
+                    continue
+                if ta != tr and indeg[c, tr] < 2:
+                    continue
+                bit[c, a] = False
+                bit[c, f] = True
+                tok[c, i] = f
+                outdeg[c, sr] -= 1
+                outdeg[c, sa] += 1
+                indeg[c, tr] -= 1
+                indeg[c, ta] += 1
+
+    @numba.njit(cache=True)
+    def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
+        for c in range(tok.shape[0]):
+            nt = n_t[c]
+            Lu = np.uint64(max(L[c], 1))
+            for t in range(T[c]):
+                i = np.int64(_draw1(keys[c], 2 * t) % Lu)
+                j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
+                a, b = tok[c, i], tok[c, j]
+                sa, ta = a // nt, a % nt
+                sb, tb = b // nt, b % nt
+                if sa == sb or ta == tb:
+                    continue
+                x = sa * nt + tb
+                y = sb * nt + ta
+                if bit[c, x] or bit[c, y]:
+                    continue
+                bit[c, a] = False
+                bit[c, b] = False
+                bit[c, x] = True
+                bit[c, y] = True
+                tok[c, i] = x
+                tok[c, j] = y
+
+
+def moves(*args, engine: str = "auto") -> None:
+    """"layer-edges" chains in place; ``engine`` is "numpy", "numba" or "auto" (numba if installed)."""
+    if engine == "numba" or (engine == "auto" and HAVE_NUMBA):
+        _moves_numba(*args)
+    else:
+        moves_numpy(*args)
+
+
+def swaps(*args, engine: str = "auto") -> None:
+    """"degree-preserving" chains in place (see :func:`moves` for ``engine``)."""
+    if engine == "numba" or (engine == "auto" and HAVE_NUMBA):
+        _swaps_numba(*args)
+    else:
+        swaps_numpy(*args)

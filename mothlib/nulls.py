@@ -1,0 +1,316 @@
+"""Random null networks for motif significance: "layer-edges" and "degree-preserving".
+
+Both nulls keep the network's layers and only rewire edges inside each layer block (layer l to
+l+1, the bias node of layer l included), and their constraints factorise over blocks, so every
+(sample, block) pair is an independent problem.
+
+``"layer-edges"`` (the seed study's null, made exact; study-protocol.md)
+    After removing ineffectual neurons, call a neuron live if it has an edge. A null network has
+    in every block exactly the real number of weight edges and of bias edges, placed only between
+    live neurons (bias node -> live neurons of the next layer); every live neuron keeps at least
+    one incoming edge (weight or bias; not inputs) and one outgoing edge (not outputs). It is
+    drawn uniformly from all such networks: per block, by rejection (uniform edge subsets until
+    one meets the constraints) where that is cheap, i.e. where the expected acceptance rate is at
+    least :data:`REJECTION_MIN_ACCEPT` (exact), otherwise by a Metropolis chain of edge moves
+    started at the real network (uniform stationary law; see :mod:`mothlib._mcmc`).
+``"degree-preserving"`` (Milo et al. 2002; mfinder's layer-keeping switching)
+    Every neuron and bias node keeps its in- and out-degree within each block. Drawn by a chain of
+    checkerboard swaps started at the real network (uniform stationary law).
+
+Chain length: ``ceil(steps_per_token * L)`` steps per block, L = min(#edges, #absent slots) of
+the block's live grid (the chain moves holes instead of edges in blocks over half full), so on
+average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
+:data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate.
+
+Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
+degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are
+functions of the degrees alone. Their z-scores are undefined (null std 0).
+
+Reproducibility: null sample k of a seed depends on (seed, null, k) only, never on how many
+samples are drawn together, so ``sample_null(..., n=10, start=0)`` equals the concatenation of
+``n=4, start=0`` and ``n=6, start=4``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mothlib import _mcmc
+from mothlib._masks import as_masks
+from mothlib._rng import draw, sample_keys, sub_keys
+from mothlib.motifs import remove_ineffectual
+
+NULL_MODELS: tuple[str, ...] = ("layer-edges", "degree-preserving")
+#: Motif counts that every sample of a null shares with the real network.
+FIXED_COUNTS: dict[str, tuple[str, ...]] = {
+    "layer-edges": ("edges",),
+    "degree-preserving": ("edges", "diverging2", "converging2", "chain2", "diverging3", "converging3"),
+}
+#: Default chain length, in proposals per edge (or hole) of a block.
+STEPS_PER_TOKEN: float = 10.0
+#: "layer-edges" uses exact rejection sampling in a block whose estimated acceptance rate is
+#: at least this; Metropolis moves otherwise.
+REJECTION_MIN_ACCEPT: float = 0.05
+#: A sample still rejected after this many rounds falls back to the Metropolis chain.
+REJECTION_MAX_ROUNDS: int = 200
+
+
+@dataclass
+class _Block:
+    """The live grid of one layer block: rows = sources (+ bias node last), cols = targets."""
+
+    src: np.ndarray  # neuron indices of layer l, one per source row
+    tgt: np.ndarray  # neuron indices of layer l+1, one per column
+    bias_row: bool  # whether row n_s is the bias node
+    grid: np.ndarray  # (n_rows, n_t) bool, the real network's edges
+
+    @property
+    def n_s(self) -> int:
+        return len(self.src)
+
+    @property
+    def n_t(self) -> int:
+        return len(self.tgt)
+
+
+def _live_blocks(ws: list[np.ndarray], bs: list[np.ndarray | None], null: str) -> list[_Block]:
+    n_layers = len(ws)
+    if null == "layer-edges":
+        sizes = [ws[0].shape[1]] + [w.shape[0] for w in ws]
+        live = []
+        for layer in range(n_layers + 1):
+            h = np.zeros(sizes[layer], dtype=bool)
+            if layer > 0:
+                h |= ws[layer - 1].any(axis=1)
+                if bs[layer - 1] is not None:
+                    h |= bs[layer - 1]
+            if layer < n_layers:
+                h |= ws[layer].any(axis=0)
+            live.append(h)
+    blocks = []
+    for l, (w, b) in enumerate(zip(ws, bs)):
+        if null == "layer-edges":
+            src, tgt = np.flatnonzero(live[l]), np.flatnonzero(live[l + 1])
+            bias_row = b is not None
+        else:
+            tgt_live = w.any(axis=1) if b is None else (w.any(axis=1) | b)
+            src, tgt = np.flatnonzero(w.any(axis=0)), np.flatnonzero(tgt_live)
+            bias_row = b is not None and bool(b.any())
+        grid = w[np.ix_(tgt, src)].T
+        if bias_row:
+            grid = np.vstack([grid, b[tgt][None, :]])
+        blocks.append(_Block(src, tgt, bias_row, np.ascontiguousarray(grid)))
+    return blocks
+
+
+def _acceptance(block: _Block) -> float:
+    """Rough probability that uniform edge subsets meet the coverage constraints of a block."""
+    n_s, n_t = block.n_s, block.n_t
+    if n_s == 0 or n_t == 0:
+        return 1.0
+    m_w = int(block.grid[:n_s].sum())
+    rho = m_w / (n_s * n_t)
+    no_bias = 1.0
+    if block.bias_row:
+        no_bias = 1.0 - block.grid[n_s].sum() / n_t
+    mu = n_s * (1 - rho) ** n_t + n_t * (1 - rho) ** n_s * no_bias
+    return math.exp(-mu)
+
+
+def _covered(grids: np.ndarray, n_s: int) -> np.ndarray:
+    """(P,) whether every source row < n_s has an edge and every column has one (bias counts)."""
+    return grids[:, :n_s, :].any(axis=2).all(axis=1) & grids.any(axis=1).all(axis=1)
+
+
+def _rejection(block: _Block, keys: np.ndarray, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact uniform "layer-edges" grids by rejection; returns (grids (P, rows, n_t), accepted)."""
+    n_s, n_t = block.n_s, block.n_t
+    n_rows = block.grid.shape[0]
+    n_w, n_all = n_s * n_t, n_rows * n_t
+    m_w = int(block.grid[:n_s].sum())
+    m_b = int(block.grid[n_s:].sum())
+    out = np.zeros((len(keys), n_all), dtype=bool)
+    done = np.zeros(len(keys), dtype=bool)
+    pending = np.arange(len(keys))
+    for rnd in range(max_rounds):
+        if len(pending) == 0:
+            break
+        bits = draw(keys[pending, None], rnd * n_all + np.arange(n_all, dtype=np.uint64)[None, :])
+        cand = np.zeros((len(pending), n_all), dtype=bool)
+        rows = np.arange(len(pending))[:, None]
+        # The m smallest keys of each kind: a uniformly random subset of that size.
+        for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
+            if m == hi - lo:
+                cand[:, lo:hi] = True
+            elif m > 0:
+                pick = np.argpartition(bits[:, lo:hi], m - 1, axis=1)[:, :m]
+                cand[rows, lo + pick] = True
+        ok = _covered(cand.reshape(-1, n_rows, n_t), n_s)
+        out[pending[ok]] = cand[ok]
+        done[pending[ok]] = True
+        pending = pending[~ok]
+    return out.reshape(-1, n_rows, n_t), done
+
+
+def _run_chains(
+    blocks: list[_Block], jobs: list[tuple[int, np.ndarray, np.ndarray]], null: str,
+    steps_per_token: float, engine: str,
+) -> list[np.ndarray]:
+    """Run one chain per (block, sample) of ``jobs`` = [(block index, sample ids, keys)].
+
+    Returns per job the final grids (P, n_rows, n_t).
+    """
+    specs = []
+    for b, ids, keys in jobs:
+        grid = blocks[b].grid
+        m, n_all = int(grid.sum()), grid.size
+        hole = m > n_all - m
+        flat = grid.ravel()
+        tokens = np.flatnonzero(~flat if hole else flat)
+        specs.append((b, len(ids), keys, hole, tokens, flat, math.ceil(steps_per_token * len(tokens))))
+    C = sum(s[1] for s in specs)
+    if C == 0:
+        return []
+    n_max = max(max(blocks[s[0]].grid.size for s in specs), 1)
+    l_max = max(max(len(s[4]) for s in specs), 1)
+    s_max = max(blocks[s[0]].n_s for s in specs) + 1
+    t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
+    tok = np.zeros((C, l_max), dtype=np.int64)
+    bit = np.ones((C, n_max), dtype=bool)
+    outdeg = np.zeros((C, s_max), dtype=np.int64)
+    indeg = np.zeros((C, t_max), dtype=np.int64)
+    L = np.zeros(C, dtype=np.int64)
+    T = np.zeros(C, dtype=np.int64)
+    n_s = np.zeros(C, dtype=np.int64)
+    n_t = np.ones(C, dtype=np.int64)
+    hole = np.zeros(C, dtype=bool)
+    keys = np.zeros(C, dtype=np.uint64)
+    c0 = 0
+    for b, count, k, h, tokens, flat, steps in specs:
+        blk = blocks[b]
+        sl = slice(c0, c0 + count)
+        tok[sl, : len(tokens)] = tokens
+        bit[sl, : flat.size] = ~flat if h else flat
+        rows = blk.grid.sum(axis=1)
+        outdeg[sl, : len(rows)] = rows
+        indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)
+        L[sl], T[sl], n_s[sl], n_t[sl], hole[sl], keys[sl] = len(tokens), steps, blk.n_s, max(blk.n_t, 1), h, k
+        c0 += count
+    if null == "layer-edges":
+        _mcmc.moves(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys, engine=engine)
+    else:
+        _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)
+    out, c0 = [], 0
+    for b, count, k, h, tokens, flat, steps in specs:
+        grid = blocks[b].grid
+        g = bit[c0 : c0 + count, : grid.size]
+        out.append((~g if h else g).reshape((count,) + grid.shape))
+        c0 += count
+    return out
+
+
+def sample_null(
+    weight_masks: Any,
+    bias_masks: Any = None,
+    *,
+    n: int,
+    null: str = "layer-edges",
+    seed: int | np.random.SeedSequence | None = None,
+    start: int = 0,
+    steps_per_token: float = STEPS_PER_TOKEN,
+    method: str = "auto",
+    engine: str = "auto",
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Draw null networks of one network.
+
+    Parameters
+    ----------
+    weight_masks, bias_masks
+        One network, as for :func:`mothlib.motifs.count_motifs` (no batch axis, or batch size 1).
+        For ``"layer-edges"`` the network is cleaned of ineffectual neurons first (the null is
+        defined on the clean network); ``"degree-preserving"`` rewires the masks as given.
+    n : int
+        Number of null samples.
+    null : {"layer-edges", "degree-preserving"}
+    seed : int, SeedSequence or None
+        Null sample k depends on (seed, null, k) only. None draws fresh entropy.
+    start : int
+        Index of the first sample: ``start=k0, n=k1-k0`` gives samples k0 .. k1-1, so a long
+        null sample can be streamed in chunks with results independent of the chunk size.
+    steps_per_token : float
+        Markov chain length per block, in proposals per edge (or hole; see module docstring).
+    method : {"auto", "mcmc", "rejection"}
+        For "layer-edges": per-block choice between exact rejection and the Metropolis chain
+        ("auto": rejection where its estimated acceptance is >= REJECTION_MIN_ACCEPT). Ignored by
+        "degree-preserving".
+    engine : {"auto", "numpy", "numba"}
+        Markov chain kernel; both give identical samples ("auto": numba if installed).
+
+    Returns
+    -------
+    weight_masks : list of bool ndarray (n, n_out, n_in)
+    bias_masks : list of (bool ndarray (n, n_out) or None), or None for a network without biases
+    """
+    if null not in NULL_MODELS:
+        raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
+    if method not in ("auto", "mcmc", "rejection"):
+        raise ValueError(f"method: must be 'auto', 'mcmc' or 'rejection', got {method!r}")
+    if engine not in ("auto", "numpy", "numba"):
+        raise ValueError(f"engine: must be 'auto', 'numpy' or 'numba', got {engine!r}")
+    if engine == "numba" and not _mcmc.HAVE_NUMBA:
+        raise ValueError("engine: 'numba' requested but numba is not installed")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n: must be a non-negative integer, got {n!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start: must be a non-negative integer, got {start!r}")
+    if not (np.isfinite(steps_per_token) and steps_per_token >= 0):
+        raise ValueError(f"steps_per_token: must be a finite number >= 0, got {steps_per_token!r}")
+    ws, bs, batched = as_masks(weight_masks, bias_masks)
+    if ws[0].shape[0] != 1:
+        raise ValueError(
+            f"weight_masks: sample_null takes one network, got a batch of {ws[0].shape[0]}; "
+            "call it once per network"
+        )
+    ws = [np.array(w[0]) for w in ws]
+    bs = [None if b is None else np.array(b[0]) for b in bs]
+    if null == "layer-edges":
+        ws, bs_clean, _ = remove_ineffectual(ws, bs)
+        bs = [None] * len(ws) if bs_clean is None else bs_clean
+    blocks = _live_blocks(ws, bs, null)
+    keys = sample_keys(seed, int(start), int(start) + int(n), salt=NULL_MODELS.index(null) + 1)
+
+    grids: list[np.ndarray] = [np.broadcast_to(b.grid, (n,) + b.grid.shape).copy() for b in blocks]
+    jobs = []
+    for i, blk in enumerate(blocks):
+        if n == 0 or blk.grid.size == 0:
+            continue
+        ids = np.arange(n)
+        if null == "layer-edges":
+            use_rej = method == "rejection" or (method == "auto" and _acceptance(blk) >= REJECTION_MIN_ACCEPT)
+            if use_rej:
+                g, ok = _rejection(blk, sub_keys(keys, 1000 + i), REJECTION_MAX_ROUNDS)
+                grids[i][ok] = g[ok]
+                ids = np.flatnonzero(~ok)
+        if len(ids):
+            jobs.append((i, ids, sub_keys(keys[ids], i)))
+    for (i, ids, _), g in zip(jobs, _run_chains(blocks, jobs, null, steps_per_token, engine)):
+        grids[i][ids] = g
+
+    out_w, out_b = [], []
+    for blk, g, w, b in zip(blocks, grids, ws, bs):
+        full = np.zeros((n,) + w.shape, dtype=bool)
+        full[:, blk.tgt[:, None], blk.src[None, :]] = g[:, : blk.n_s, :].transpose(0, 2, 1)
+        out_w.append(full)
+        if b is None:
+            out_b.append(None)
+        else:
+            fb = np.zeros((n, b.shape[0]), dtype=bool)
+            if blk.bias_row:
+                fb[:, blk.tgt] = g[:, blk.n_s, :]
+            out_b.append(fb)
+    has_bias = any(b is not None for b in bs)
+    return out_w, (out_b if has_bias else None)

@@ -107,3 +107,37 @@ def test_vega_bundle_defines_vega_embed_in_an_iife():
     js = plots.vega_bundle()
     assert js.startswith("(function () {") and "window.vegaEmbed" in js
     assert "https://cdn" not in js[:200]
+
+
+def test_network_explorer_follows_its_controls(tables):
+    from mothlib import widgets
+
+    _, motifs = tables
+    rng = np.random.default_rng(0)
+    calls = []
+
+    def load(strategy, level):
+        calls.append((strategy, level))
+        return [rng.random((6, 4, 3)) < 0.5, rng.random((6, 2, 4)) < 0.5], [rng.random((6, 4)) < 0.5, rng.random((6, 2)) < 0.5]
+
+    box = widgets.network_explorer(motifs, load)
+    network, level = box.children[0].children
+    info, (table, zchart), drawing = box.children[1], box.children[2].children, box.children[3]
+    assert "network 0, level 8" in info.value and "<svg" in zchart.value and "<svg" in drawing.value
+    level.value = 3
+    assert "level 3" in info.value and calls[-1] == ("magnitude", 3)
+    network.value = 2
+    assert "network 2" in info.value
+    assert table.value.count("<tr>") == len(widgets.MOTIF_ORDER)  # body rows
+    with pytest.raises(ValueError, match="no motif rows"):
+        widgets.network_explorer(motifs, strategy="nope")
+
+
+def test_zscore_slider_moves(tables):
+    from mothlib import widgets
+
+    _, motifs = tables
+    box = widgets.zscore_slider(motifs)
+    slider, view = box.children
+    slider.value = 2
+    assert "level 2" in view.value and "0.35 pruned" in view.value and "<svg" in view.value

@@ -1,0 +1,312 @@
+"""Run the study: its stages, its notebooks (papermill) and its book (Jupyter Book 1.x).
+
+``python -m mothlib study`` calls :func:`run_stages`; ``python -m mothlib book`` calls
+:func:`make_book`, which executes the notebooks in order into ``book/notebooks/`` (build output,
+not committed) -- the notebooks run the stages through the artifact store, so stages whose
+artifacts are current are skipped -- and then builds ``_build/html`` with execution off.
+
+The book must read offline: :func:`vendor_assets` writes the Vega bundle (from
+``vl-convert-python``) and the widget manager's scripts (npm packages ``requirejs`` and
+``@jupyter-widgets/html-manager``, fetched once with ``npm pack`` and kept in
+``book/_assets/vendor/``, which git ignores) into the book's static files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mothlib.profiles import get_profile
+from mothlib.store import ROOT_ENV, ArtifactStore
+
+#: The repository root (the book's source folder).
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+BOOK_DIR = REPO / "book"
+ASSETS_DIR = BOOK_DIR / "_assets"
+#: Executed notebooks land here (build output).
+EXECUTED_DIR = BOOK_DIR / "notebooks"
+
+#: Stage name -> (module, function), in pipeline order.
+STAGES: dict[str, tuple[str, str]] = {
+    "data": ("mothlib.data", "build_dataset"),
+    "pruning": ("mothlib.pruning", "build_pruning"),
+    "motifs": ("mothlib.significance", "build_motif_table"),
+}
+
+#: npm packages whose files let widget state render without a kernel (pinned for repeatability).
+WIDGET_PACKAGES: dict[str, tuple[str, str]] = {
+    # package spec -> (file inside the tarball, name in the vendor folder)
+    "requirejs@2.3.8": ("package/require.js", "require.js"),
+    "@jupyter-widgets/html-manager@1.0.15": ("package/dist/embed-amd.js", "embed-amd.js"),
+}
+VEGA_BUNDLE = "vega-bundle.js"
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["n_null=200", "device=cuda"]`` -> ``{"n_null": 200, "device": "cuda"}``.
+
+    Values are read as JSON literals (numbers, lists, true/false/null), else kept as strings.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected key=value, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def notebook_profile(
+    profile_name: str, overrides: Mapping[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
+    """The profile a notebook runs with: ``overrides`` then its own parameters, ``None`` meaning
+    "the profile's value".
+
+    Examples
+    --------
+    >>> notebook_profile("smoke", {"n_networks": 2}, n_null=None)["n_networks"]
+    2
+    """
+    merged = dict(overrides or {})
+    merged.update({k: v for k, v in params.items() if v is not None})
+    return get_profile(profile_name, **merged)
+
+
+def run_stages(
+    profile: dict[str, Any],
+    stages: Sequence[str] | None = None,
+    store: ArtifactStore | None = None,
+    *,
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Run the named stages (default all, in order); current ones are skipped by the store.
+
+    Returns
+    -------
+    dict
+        Stage name -> its manifest.
+    """
+    stages = list(STAGES) if stages is None else list(stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGES)}")
+    store = store or ArtifactStore(profile["profile"])
+    manifests = {}
+    for stage in STAGES:  # pipeline order, whatever order they were named in
+        if stage in stages:
+            module, name = STAGES[stage]
+            build = getattr(importlib.import_module(module), name)
+            manifests[stage] = build(profile, store, progress=progress)
+    return manifests
+
+
+def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The study's notebooks (``NN_name.ipynb``), in order."""
+    found = sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {directory}")
+    return found
+
+
+def notebook_parameters(
+    notebook: Path, profile_name: str, overrides: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Papermill parameters for ``notebook``: the profile name, every override (also passed by
+    name where the notebook declares it, so its own literal does not shadow it) and ``extra``
+    for declared names only."""
+    import papermill
+
+    declared = set(papermill.inspect_notebook(str(notebook)))
+    overrides = dict(overrides or {})
+    params: dict[str, Any] = {"profile_name": profile_name, "overrides": overrides}
+    params.update({k: v for k, v in overrides.items() if k in declared})
+    params.update({k: v for k, v in extra.items() if k in declared})
+    return {k: v for k, v in params.items() if k in declared}
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_notebooks(
+    profile_name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    output_dir: Path = EXECUTED_DIR,
+    notebooks: Sequence[Path] | None = None,
+    artifacts_root: Path | None = None,
+    kernel: str = "python3",
+    book_mode: bool = True,
+    progress: bool = True,
+) -> list[Path]:
+    """Execute the notebooks in order with papermill; return the executed copies' paths.
+
+    Parameters
+    ----------
+    profile_name : str
+        The profile every notebook runs with.
+    overrides : mapping, optional
+        Profile overrides (``--set``), passed to every notebook.
+    output_dir : path
+        Where executed notebooks are written (default ``book/notebooks/``).
+    notebooks : sequence of paths, optional
+        Default: every ``notebooks/NN_*.ipynb``.
+    artifacts_root : path, optional
+        Artifact root for the run (default ``$MOTHLIB_ARTIFACTS`` or ``<repo>/artifacts``),
+        made absolute so that every kernel agrees.
+    kernel : str
+        Jupyter kernel name.
+    book_mode : bool
+        Render charts as offline book HTML (``MOTHLIB_BOOK=1``) and hide stage progress bars.
+    progress : bool
+        Show a progress bar over notebooks.
+    """
+    import papermill
+    from tqdm.auto import tqdm
+
+    get_profile(profile_name, **dict(overrides or {}))  # fail early on a bad name or field
+    notebooks = list(notebooks) if notebooks is not None else list_notebooks()
+    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0"}
+    executed = []
+    with _environ(**env):
+        for notebook in tqdm(notebooks, desc="notebooks", disable=not progress):
+            target = output_dir / Path(notebook).name
+            params = notebook_parameters(
+                Path(notebook), profile_name, overrides, progress=not book_mode
+            )
+            papermill.execute_notebook(
+                str(notebook), str(target), parameters=params, kernel_name=kernel,
+                cwd=str(REPO), progress_bar=False, log_output=False,
+            )
+            executed.append(target)
+    return executed
+
+
+def _npm_fetch(spec: str, member: str, target: Path) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(
+            f"npm is needed once to fetch {spec} for offline widgets; install Node.js, or put "
+            f"{member.split('/')[-1]} from that package into {target.parent}"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run(
+            [npm, "pack", spec, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=300
+        )
+        if result.returncode:
+            raise RuntimeError(f"`npm pack {spec}` failed: {result.stderr.strip()}")
+        tarball = Path(tmp) / result.stdout.strip().splitlines()[-1]
+        with tarfile.open(tarball) as archive:
+            data = archive.extractfile(member)
+            if data is None:
+                raise RuntimeError(f"{spec} has no file {member}")
+            _atomic_bytes(target, data.read())
+
+
+def _atomic_bytes(target: Path, data: bytes) -> None:
+    from mothlib.store import atomic_write
+
+    with atomic_write(target, "wb") as handle:
+        handle.write(data)
+
+
+def vendor_assets(assets_dir: Path = ASSETS_DIR, *, refresh: bool = False) -> list[Path]:
+    """Write the scripts the offline book needs into ``<assets_dir>/vendor/``.
+
+    The Vega bundle is regenerated when missing (no network); the widget scripts are fetched
+    with ``npm pack`` once and kept. Returns the vendored files.
+    """
+    from mothlib.plots import vega_bundle
+
+    vendor = Path(assets_dir) / "vendor"
+    vendor.mkdir(parents=True, exist_ok=True)
+    bundle = vendor / VEGA_BUNDLE
+    if refresh or not bundle.exists():
+        _atomic_bytes(bundle, vega_bundle().encode())
+    files = [bundle]
+    for spec, (member, name) in WIDGET_PACKAGES.items():
+        target = vendor / name
+        if refresh or not target.exists():
+            _npm_fetch(spec, member, target)
+        files.append(target)
+    return files
+
+
+def build_book(
+    source: Path = REPO, *, warnings_as_errors: bool = True, quiet: bool = True
+) -> Path:
+    """Build the book with Jupyter Book 1.x (execution off) into ``<source>/_build/html``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the executed notebooks the table of contents names are missing.
+    RuntimeError
+        When the build fails (its log is included).
+    """
+    source = Path(source)
+    executed = source / "book" / "notebooks"
+    if not list(executed.glob("*.ipynb")):
+        raise FileNotFoundError(
+            f"no executed notebooks in {executed}; run them first (python -m mothlib book)"
+        )
+    vendor_assets(source / "book" / "_assets")
+    command = [
+        sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(source),
+        "--path-output", str(source), "--config", str(source / "_config.yml"),
+        "--toc", str(source / "book" / "_toc.yml"),
+    ]
+    if warnings_as_errors:
+        command += ["-W", "-n", "--keep-going"]
+    if quiet:
+        command += ["-q"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=source)
+    if result.returncode:
+        raise RuntimeError(
+            f"jupyter-book build failed ({result.returncode}):\n{result.stdout[-6000:]}\n"
+            f"{result.stderr[-6000:]}"
+        )
+    return source / "_build" / "html"
+
+
+def make_book(
+    profile_name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    artifacts_root: Path | None = None,
+    execute: bool = True,
+    progress: bool = True,
+) -> Path:
+    """Execute the notebooks (running the stages) and build the book; return the HTML folder."""
+    if execute:
+        run_notebooks(profile_name, overrides, artifacts_root=artifacts_root, progress=progress)
+    return build_book(REPO)

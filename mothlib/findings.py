@@ -349,3 +349,140 @@ def findings_table(
         }
     )
     return pd.DataFrame(out)
+
+
+# -- tables computed from masks (used by the motif-count and beyond-the-paper chapters) ------
+
+
+
+
+def motif_count_table(
+    load_masks, pruning: pd.DataFrame, strategy: str = "magnitude", *, clean: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Motif counts of every network at every recorded level, and the ineffectual neurons removed.
+
+    Parameters
+    ----------
+    load_masks : callable
+        ``(strategy, level) -> (weight_masks, bias_masks)`` batched over networks, e.g.
+        ``lambda s, l: mothlib.pruning.load_masks(store, s, l)``.
+    pruning : DataFrame
+        The pruning table (gives the levels and their fractions).
+    strategy : str
+        Pruning strategy.
+    clean : bool
+        Remove ghost and dead neurons before counting (the study's procedure).
+
+    Returns
+    -------
+    counts : DataFrame
+        ``network, level, fraction_pruned, motif, count`` (``motif`` includes ``edges``).
+    removed : DataFrame
+        ``network, level, fraction_pruned, layer, ghost, dead`` (empty when ``clean`` is False).
+    """
+    from mothlib.motifs import count_motifs, remove_ineffectual
+
+    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    rows = pruning[pruning["strategy"] == strategy]
+    if rows.empty:
+        raise ValueError(f"no pruning rows for strategy {strategy!r}")
+    networks = sorted(rows["network"].unique())
+    counts, removed = [], []
+    for level, fraction in rows[["level", "fraction_pruned"]].drop_duplicates().itertuples(index=False):
+        weights, biases = load_masks(strategy, int(level))
+        if clean:
+            weights, biases, report = remove_ineffectual(weights, biases)
+            report = report.assign(
+                network=report["network"].map(dict(enumerate(networks))),
+                level=level, fraction_pruned=fraction,
+            )
+            removed.append(report)
+        per_motif = count_motifs(weights, biases)
+        for motif, values in per_motif.items():
+            values = np.atleast_1d(values)
+            counts.append(pd.DataFrame({
+                "network": networks[: len(values)], "level": level, "fraction_pruned": fraction,
+                "motif": motif, "count": values.astype(np.int64),
+            }))
+    removed_df = (
+        pd.concat(removed, ignore_index=True)[
+            ["network", "level", "fraction_pruned", "layer", "ghost", "dead"]]
+        if removed else pd.DataFrame(columns=["network", "level", "fraction_pruned", "layer", "ghost", "dead"])
+    )
+    return pd.concat(counts, ignore_index=True), removed_df
+
+
+def chain_definition_table(
+    load_masks,
+    pruning: pd.DataFrame,
+    *,
+    strategy: str = "magnitude",
+    null_model: str = "layer-edges",
+    n_null: int = 100,
+    seed: int = 0,
+    levels: str = "accurate",
+) -> pd.DataFrame:
+    """Chain counts and z-scores by the exact path definition and by the seed's pair definition,
+    computed from the same cleaned masks and the same null samples.
+
+    Parameters
+    ----------
+    load_masks : callable
+        As for :func:`motif_count_table`.
+    pruning : DataFrame
+        The pruning table.
+    strategy, null_model : str
+        Pruning strategy and null model.
+    n_null : int
+        Null networks per network and level.
+    seed : int
+        Seed of the null samples.
+    levels : {"accurate", "selected"}
+        Every accurate level of each network, or only its selected level.
+
+    Returns
+    -------
+    DataFrame
+        ``network, level, fraction_pruned, motif, definition, count, null_mean, null_std, z``;
+        ``z`` is NaN where the null spread is zero (undefined).
+    """
+    from mothlib.motifs import remove_ineffectual
+    from mothlib.nulls import sample_null
+    from mothlib.reference import chain_counts
+
+    if levels not in ("accurate", "selected"):
+        raise ValueError(f"levels must be 'accurate' or 'selected', got {levels!r}")
+    if n_null < 2:
+        raise ValueError(f"n_null must be at least 2, got {n_null}")
+    chosen = selected_levels(pruning, strategy).set_index("network")["level"]
+    rows = pruning[pruning["strategy"] == strategy]
+    networks = sorted(rows["network"].unique())
+    fractions = rows.drop_duplicates("level").set_index("level")["fraction_pruned"]
+    out = []
+    for level in sorted(rows["level"].unique()):
+        wanted = [n for n in chosen.index if (chosen[n] == level if levels == "selected" else level <= chosen[n])]
+        if not wanted:
+            continue
+        weights, biases = load_masks(strategy, int(level))
+        for net in wanted:
+            k = networks.index(net)
+            w = [np.asarray(m)[k] for m in weights]
+            b = None if biases is None else [np.asarray(m)[k] for m in biases]
+            w, b, _ = remove_ineffectual(w, b)
+            null_w, null_b = sample_null(
+                w, b, n=n_null, null=null_model,
+                seed=np.random.SeedSequence([seed, int(net), int(level)]),
+            )
+            for definition in ("paths", "seed-pairs"):
+                real = chain_counts(w, b, definition)
+                null = chain_counts(null_w, null_b, definition)
+                for motif in ("chain2", "chain3"):
+                    values = null[motif].astype(float)
+                    std = values.std()  # ddof=0, as mothlib.significance
+                    out.append({
+                        "network": net, "level": int(level), "fraction_pruned": float(fractions[level]),
+                        "motif": motif, "definition": definition, "count": int(real[motif]),
+                        "null_mean": float(values.mean()), "null_std": float(std),
+                        "z": float((real[motif] - values.mean()) / std) if std > 0 else np.nan,
+                    })
+    return pd.DataFrame(out)

@@ -107,6 +107,15 @@ def store(tmp_path, monkeypatch):
     return st_
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors: one thread is several times faster than two on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # -- mask rules ----------------------------------------------------------------------------
 @given(f=st.floats(0.001, 0.999), n=st.integers(0, 10**6))
 def test_prune_count_is_exact_floor(f, n):

@@ -31,6 +31,9 @@ BOOK_RENDERER = "mothlib-book"
 BOOK_ENV = "MOTHLIB_BOOK"
 #: State variables of the flight model, in the simulator's order.
 STATE_NAMES = ("x", "x'", "y", "y'", "theta", "theta'", "phi", "phi'")
+#: The networks' inputs and outputs, in order (flight-model.md).
+INPUT_NAMES = ("phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "x'0", "y'0", "phi'0", "theta'0")
+OUTPUT_NAMES = ("Fx", "Fy", "tau", "x'_f", "y'_f", "phi'_f", "theta'_f")
 
 _WIDTH = 160
 _HEIGHT = 120
@@ -194,6 +197,48 @@ def trajectories_chart(frame: pd.DataFrame) -> alt.FacetChart:
         .properties(width=_WIDTH, height=_HEIGHT)
         .facet(facet=alt.Facet("variable:N", sort=list(STATE_NAMES), title=None), columns=4)
         .resolve_scale(y="independent")
+    )
+
+
+def features_chart(
+    X: np.ndarray, names: Sequence[str], *, title: str = "", max_rows: int = 2000, seed: int = 0
+) -> alt.Chart:
+    """Distribution of each column of a data matrix (a random subsample of rows): one box each.
+
+    Parameters
+    ----------
+    X : array, shape (n, k)
+    names : sequence of k str
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise ValueError(f"X must have shape (n, {len(names)}), got {X.shape}")
+    if len(X) > max_rows:
+        X = X[np.random.default_rng(seed).choice(len(X), max_rows, replace=False)]
+    frame = pd.DataFrame(X, columns=list(names)).melt(var_name="feature", value_name="value")
+    return (
+        alt.Chart(frame)
+        .mark_boxplot(extent="min-max")
+        .encode(x=alt.X("feature:N", sort=list(names), title=None), y=alt.Y("value:Q", title="scaled value"))
+        .properties(width=40 * len(names), height=200, title=title)
+    )
+
+
+def split_loss_chart(pruning: pd.DataFrame, level: int = 0, strategy: str = "magnitude") -> alt.Chart:
+    """Training, validation and test loss of every network at one level (default: dense)."""
+    _require(pruning, ["network", "strategy", "level", "train_loss", "val_loss", "test_loss"], "split_loss_chart")
+    rows = pruning[(pruning["strategy"] == strategy) & (pruning["level"] == level)]
+    frame = rows.melt(id_vars=["network"], value_vars=["train_loss", "val_loss", "test_loss"],
+                      var_name="split", value_name="loss")
+    return (
+        alt.Chart(frame)
+        .mark_point(filled=True, size=60)
+        .encode(
+            x=alt.X("network:O", title="network"),
+            y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="loss (scaled outputs)"),
+            color=alt.Color("split:N", sort=["train_loss", "val_loss", "test_loss"]),
+        )
+        .properties(width=max(200, 25 * rows["network"].nunique()), height=220)
     )
 
 

@@ -141,3 +141,14 @@ def test_zscore_slider_moves(tables):
     slider, view = box.children
     slider.value = 2
     assert "level 2" in view.value and "0.35 pruned" in view.value and "<svg" in view.value
+
+
+def test_feature_and_split_loss_charts(tables):
+    pruning, _ = tables
+    X = np.random.default_rng(0).uniform(-0.5, 0.5, (3000, len(plots.INPUT_NAMES)))
+    spec = plots.features_chart(X, plots.INPUT_NAMES).to_dict()
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 2000 * len(plots.INPUT_NAMES)
+    _render(plots.features_chart(X, plots.INPUT_NAMES))
+    _render(plots.split_loss_chart(pruning))
+    with pytest.raises(ValueError, match="shape"):
+        plots.features_chart(X[:, :3], plots.INPUT_NAMES)

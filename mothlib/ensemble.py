@@ -378,20 +378,21 @@ def train_round(
     active = torch.ones(E, dtype=torch.bool, device=device)
     stopped_at = np.full(E, total, dtype=np.int64)
     val_hist = torch.empty(total, E, device=device)
-    train_order = np.empty((0, batch_size), dtype=np.int64)
-    val_order = np.empty((0, batch_size), dtype=np.int64)
+    train_order = torch.empty(0, batch_size, dtype=torch.long)
+    val_order = torch.empty(0, batch_size, dtype=torch.long)
     ti = vi = 0
     any_stopped = False
     last_train = torch.zeros(E)
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     b = 0
     for b in range(1, total + 1):
+        # Whole-pass index tables go to the device once per pass, not once per batch.
         if ti == len(train_order):
-            train_order, ti = _epoch_order(gen, len(Xtr), batch_size), 0
+            train_order, ti = torch.from_numpy(_epoch_order(gen, len(Xtr), batch_size)).to(device), 0
         if vi == len(val_order):
-            val_order, vi = _epoch_order(gen, len(Xv), batch_size), 0
-        idx = torch.from_numpy(train_order[ti]).to(device)
-        vidx = torch.from_numpy(val_order[vi]).to(device)
+            val_order, vi = torch.from_numpy(_epoch_order(gen, len(Xv), batch_size)).to(device), 0
+        idx = train_order[ti]
+        vidx = val_order[vi]
         ti += 1
         vi += 1
         per_net = model.per_network_mse(Xtr[idx], Ytr[idx])

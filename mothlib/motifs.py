@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mothlib._masks import as_masks
 
@@ -45,61 +46,79 @@ SECOND_ORDER: tuple[str, ...] = tuple(m for m in MOTIFS if MOTIF_ORDER[m] == 2)
 THIRD_ORDER: tuple[str, ...] = tuple(m for m in MOTIFS if MOTIF_ORDER[m] == 3)
 
 
-def _int(x: np.ndarray) -> np.ndarray:
-    """Exact float64 integers to int64 (rounding guards against nothing but -0.0)."""
-    return np.rint(x).astype(np.int64)
+_EXACT = 2.0**53  # float64 holds every integer below this exactly
 
 
-def _comb2(x: np.ndarray) -> np.ndarray:
+def _comb2(x):
     return x * (x - 1) // 2
 
 
-def _comb3(x: np.ndarray) -> np.ndarray:
+def _comb3(x):
     return x * (x - 1) * (x - 2) // 6
 
 
-def _blocks(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> list[np.ndarray]:
-    """Per layer block the float64 adjacency (B, n_out, n_in [+1]) with the bias node last."""
-    out = []
-    for w, b in zip(ws, bs):
-        a = w.astype(np.float64)
-        if b is not None:
-            a = np.concatenate([a, b.astype(np.float64)[:, :, None]], axis=2)
-        out.append(a)
-    return out
+def _sum_sq(m: torch.Tensor) -> torch.Tensor:
+    """Sum of squares over the last two axes, exact int64 (float64 while that is exact)."""
+    s = (m * m).sum(dim=(1, 2))
+    if bool((s >= _EXACT).any()):
+        mi = m.long()
+        return (mi * mi).sum(dim=(1, 2))
+    return s.long()
 
 
-def _count(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
-    """Counts of validated masks (B, ...) as int64 arrays of shape (B,)."""
+def _count(
+    ws: list[np.ndarray], bs: list[np.ndarray | None], device: str | None = None
+) -> dict[str, np.ndarray]:
+    """Counts of validated masks (B, ...) as int64 arrays of shape (B,).
+
+    Matrix products run in torch float64 (numpy's stacked matmul is an order of magnitude slower
+    here, and torch can use a GPU). Products and sums of 0/1 matrices are integers, exact in
+    float64 below 2**53; degrees become int64 before any binomial is formed, and the two sums
+    of squares fall back to int64 if they ever reach 2**53.
+    """
+    dev = torch.device(device or "cpu")
     size = ws[0].shape[0]
-    counts = {m: np.zeros(size, dtype=np.int64) for m in MOTIFS}
-    blocks = _blocks(ws, bs)
-    # Degrees, exact ints: out-degree of each source (incl. the bias node), in-degree of targets.
-    outdeg = [_int(a.sum(axis=1)) for a in blocks]  # (B, n_in [+1])
-    indeg = [_int(a.sum(axis=2)) for a in blocks]  # (B, n_out)
+    counts = {m: torch.zeros(size, dtype=torch.int64, device=dev) for m in MOTIFS}
+
+    def _f64(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(dev)
+
+    # Per layer block the adjacency (B, n_out, n_in [+1]) with the bias node as last source.
+    blocks = []
+    for w, b in zip(ws, bs):
+        a = _f64(w)
+        if b is not None:
+            a = torch.cat([a, _f64(b)[:, :, None]], dim=2)
+        blocks.append(a)
+    outdeg = [a.sum(dim=1).long() for a in blocks]  # (B, n_in [+1])
+    indeg = [a.sum(dim=2).long() for a in blocks]  # (B, n_out)
     for l, a in enumerate(blocks):
-        counts["edges"] += outdeg[l].sum(axis=1)
-        counts["diverging2"] += _comb2(outdeg[l]).sum(axis=1)
-        counts["diverging3"] += _comb3(outdeg[l]).sum(axis=1)
-        counts["converging2"] += _comb2(indeg[l]).sum(axis=1)
-        counts["converging3"] += _comb3(indeg[l]).sum(axis=1)
-        # bifan: pairs of sources with common targets; G[i, j] = #common out-neighbours.
-        g = _int(np.matmul(a.transpose(0, 2, 1), a))
-        c2 = _comb2(g)
-        counts["bifan"] += (c2.sum(axis=(1, 2)) - np.trace(c2, axis1=1, axis2=2)) // 2
+        counts["edges"] += outdeg[l].sum(dim=1)
+        div2 = _comb2(outdeg[l]).sum(dim=1)
+        counts["diverging2"] += div2
+        counts["diverging3"] += _comb3(outdeg[l]).sum(dim=1)
+        counts["converging2"] += _comb2(indeg[l]).sum(dim=1)
+        counts["converging3"] += _comb3(indeg[l]).sum(dim=1)
+        # bifan: sum over source pairs i < j of C(G_ij, 2), G = A^T A (#common out-neighbours).
+        # Sum of C(G, 2) over all (i, j) = (sum G^2 - sum G) / 2, sum G = sum of indeg^2, and the
+        # diagonal part is sum C(outdeg, 2) = div2.
+        gram = a.transpose(1, 2) @ a if a.shape[1] >= a.shape[2] else a @ a.transpose(1, 2)
+        # ||A^T A||_F = ||A A^T||_F: take the smaller Gram matrix.
+        all_pairs = (_sum_sq(gram) - (indeg[l] * indeg[l]).sum(dim=1)) // 2
+        counts["bifan"] += (all_pairs - div2) // 2
     n_layers = len(blocks)
     for l in range(n_layers - 1):
         n_mid = ws[l].shape[1]
         # chain2 through neurons of layer l+1 (bias nodes have no incoming edge).
-        counts["chain2"] += (indeg[l] * outdeg[l + 1][:, :n_mid]).sum(axis=1)
+        counts["chain2"] += (indeg[l] * outdeg[l + 1][:, :n_mid]).sum(dim=1)
         # 2-paths from every source of layer l (incl. its bias node) to layer l+2.
-        paths2 = _int(np.matmul(ws[l + 1].astype(np.float64), blocks[l]))  # (B, n_{l+2}, n_l[+1])
-        counts["biparallel"] += _comb2(paths2).sum(axis=(1, 2))
+        paths2 = blocks[l + 1][:, :, :n_mid] @ blocks[l]
+        ending = paths2.sum(dim=2).long()  # 2-paths ending at each neuron of layer l+2
+        counts["biparallel"] += (_sum_sq(paths2) - ending.sum(dim=1)) // 2
         if l + 2 < n_layers:
             n_end = ws[l + 1].shape[1]
-            ending = paths2.sum(axis=2)  # 2-paths ending at each neuron of layer l+2
-            counts["chain3"] += (ending * outdeg[l + 2][:, :n_end]).sum(axis=1)
-    return counts
+            counts["chain3"] += (ending * outdeg[l + 2][:, :n_end]).sum(dim=1)
+    return {m: v.cpu().numpy() for m, v in counts.items()}
 
 
 def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:

@@ -231,8 +231,9 @@ def sample_null(
     ----------
     weight_masks, bias_masks
         One network, as for :func:`mothlib.motifs.count_motifs` (no batch axis, or batch size 1).
-        For ``"layer-edges"`` the network is cleaned of ineffectual neurons first (the null is
-        defined on the clean network); ``"degree-preserving"`` rewires the masks as given.
+        For ``"layer-edges"`` the network must be clean (no ghost or dead neurons, see
+        :func:`mothlib.motifs.remove_ineffectual`): the null is defined on clean networks.
+        ``"degree-preserving"`` rewires any masks as given.
     n : int
         Number of null samples.
     null : {"layer-edges", "degree-preserving"}
@@ -278,8 +279,14 @@ def sample_null(
     ws = [np.array(w[0]) for w in ws]
     bs = [None if b is None else np.array(b[0]) for b in bs]
     if null == "layer-edges":
-        ws, bs_clean, _ = remove_ineffectual(ws, bs)
-        bs = [None] * len(ws) if bs_clean is None else bs_clean
+        cw, cb, report = remove_ineffectual(ws, bs)
+        if report[["ghost", "dead"]].to_numpy().any():
+            raise ValueError(
+                "weight_masks: the 'layer-edges' null is defined on a network without ghost or "
+                f"dead neurons, and this one has {int(report['ghost'].sum())} ghost and "
+                f"{int(report['dead'].sum())} dead hidden neurons; clean it first with "
+                "mothlib.motifs.remove_ineffectual"
+            )
     blocks = _live_blocks(ws, bs, null)
     keys = sample_keys(seed, int(start), int(start) + int(n), salt=NULL_MODELS.index(null) + 1)
 

@@ -86,3 +86,20 @@ def synthetic_tables(
 @pytest.fixture
 def tables():
     return synthetic_tables()
+
+
+# -- one smoke run of every notebook, shared by the notebook and book tests ------------------
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """Execute every notebook with the smoke profile (papermill, book mode) in a tmp tree."""
+    from types import SimpleNamespace
+
+    from mothlib import pipeline
+
+    root = tmp_path_factory.mktemp("smoke-run")
+    artifacts, executed = root / "artifacts", root / "executed"
+    paths = pipeline.run_notebooks(
+        "smoke", artifacts_root=artifacts, output_dir=executed, progress=False
+    )
+    return SimpleNamespace(root=root, artifacts=artifacts, executed=executed, paths=paths)

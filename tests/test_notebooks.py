@@ -1,0 +1,159 @@
+"""Notebook hygiene, and the smoke profile run through every notebook with papermill."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from mothlib import pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ARC = ["flight_model", "training_data", "ensemble_training", "iterative_pruning",
+       "motif_counts", "motif_significance", "convergence", "beyond_the_paper"]
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_the_arc_is_complete_and_ordered():
+    assert [p.stem[3:] for p in NOTEBOOKS] == ARC
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{k:02d}" for k in range(1, 9)]
+
+
+def test_toc_lists_exactly_the_notebooks_in_order():
+    toc = yaml.safe_load((REPO / "book" / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    listed = [f.split("/")[-1] for f in files if f.startswith("book/notebooks/")]
+    assert listed == [p.stem for p in NOTEBOOKS]
+    for f in files:
+        if not f.startswith("book/notebooks/"):
+            assert (REPO / f"{f}.md").exists(), f
+    assert (REPO / f"{toc['root']}.md").exists()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_hygiene(path):
+    nb = _read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    markdown = [c for c in nb.cells if c.cell_type == "markdown"]
+    # Committed without outputs.
+    assert all(not c.outputs and c.execution_count is None for c in code), "outputs committed"
+    # An H1 title in the first cell, and only one H1.
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    h1 = [line for c in markdown for line in c.source.splitlines() if line.startswith("# ")]
+    assert len(h1) == 1
+    for section in ("## Overview", "## Prerequisites", "## Imports", "## The question",
+                    "## The result", "## What it means", "## Summary", "## What's next"):
+        assert any(section in c.source for c in markdown) or (
+            path.stem.startswith("08") and section in ("## The question", "## The result", "## What it means")
+        ), section
+    # Exactly one parameters cell, of literal assignments only.
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for node in ast.parse(tagged[0].source).body:
+        assert isinstance(node, ast.Assign), ast.dump(node)
+        ast.literal_eval(node.value)
+    names = {t.id for node in ast.parse(tagged[0].source).body for t in node.targets}
+    assert {"profile_name", "overrides", "seed", "device", "progress"} <= names
+    # No function or class definitions; headings never printed from code.
+    for cell in code:
+        tree = ast.parse(cell.source)
+        for node in ast.walk(tree):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))
+        assert not re.search(r"Markdown\(\s*f?[\"']#", cell.source)
+    # Execution timeout set (honoured by papermill and Jupyter Book).
+    assert isinstance(nb.metadata["execution"]["timeout"], int)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_glued_names_in_text_are_glued_in_code(path):
+    nb = _read(path)
+    used = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            used |= set(re.findall(r"\{glue:(?:text|md)?\}`([A-Za-z0-9_]+)", cell.source))
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    static = set(re.findall(r"glue\(\"([A-Za-z0-9_]+)\"", code))
+    dynamic = re.findall(r"glue\(f\"([A-Za-z0-9_]*)\{", code)
+    for name in used - static:
+        assert any(name.startswith(prefix) for prefix in dynamic if prefix), name
+
+
+# -- pipeline helpers ------------------------------------------------------------------------
+
+def test_parse_overrides_reads_json_literals_or_strings():
+    got = pipeline.parse_overrides(["n_null=200", "device=cuda", "hidden_sizes=[8, 8, 8, 4]",
+                                    "max_batches_per_round=null", "es_ratio=1.5"])
+    assert got == {"n_null": 200, "device": "cuda", "hidden_sizes": [8, 8, 8, 4],
+                   "max_batches_per_round": None, "es_ratio": 1.5}
+    with pytest.raises(ValueError, match="key=value"):
+        pipeline.parse_overrides(["n_null"])
+
+
+def test_notebook_profile_none_means_the_profiles_value():
+    p = pipeline.notebook_profile("smoke", {"n_networks": 2, "n_null": 7}, n_null=None, seed=3)
+    assert (p["n_networks"], p["n_null"], p["seed"], p["profile"]) == (2, 7, 3, "smoke")
+    p = pipeline.notebook_profile("smoke", {"n_null": 7}, n_null=9)
+    assert p["n_null"] == 9
+    with pytest.raises(ValueError, match="unknown profile field"):
+        pipeline.notebook_profile("smoke", {"bogus": 1})
+
+
+def test_notebook_parameters_pass_overrides_by_name_where_declared():
+    nb06 = REPO / "notebooks" / "06_motif_significance.ipynb"
+    params = pipeline.notebook_parameters(nb06, "smoke", {"n_null": 50, "n_networks": 2}, progress=False)
+    assert params == {"profile_name": "smoke", "overrides": {"n_null": 50, "n_networks": 2},
+                      "n_null": 50, "progress": False}
+
+
+def test_cli_rejects_bad_input(capsys):
+    from mothlib.__main__ import main
+
+    assert main(["study", "--profile", "smoke", "--stages", "nope"]) == 2
+    assert "unknown stage" in capsys.readouterr().err
+    assert main(["study", "--profile", "nope"]) == 2
+    assert main(["study", "--profile", "smoke", "--set", "bogus=1"]) == 2
+
+
+# -- the smoke run ---------------------------------------------------------------------------
+
+@pytest.mark.book
+def test_smoke_run_writes_every_stage_and_no_errors(smoke_run):
+    store_dir = smoke_run.artifacts / "smoke"
+    for stage, output in (("data", "data"), ("pruning", "pruning.parquet"), ("motifs", "motifs.parquet")):
+        manifest = json.loads((store_dir / f"{stage}.manifest.json").read_text())
+        assert output in manifest["outputs"] and (store_dir / output).exists()
+    assert [p.name for p in smoke_run.paths] == [p.name for p in NOTEBOOKS]
+    for path in smoke_run.paths:
+        nb = _read(path)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], path.name
+        stderr = [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not any("Traceback" in t for t in stderr), path.name
+        html = [o["data"].get("text/html", "") for o in outputs if "data" in o]
+        assert any("vegaEmbed(el" in h for h in html), f"{path.name} shows no chart"
+
+
+@pytest.mark.book
+def test_smoke_widget_state_is_saved(smoke_run):
+    nb = _read(smoke_run.executed / "06_motif_significance.ipynb")
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert any(m["model_name"] == "DropdownModel" for m in state.values())
+
+
+@pytest.mark.book
+def test_rerunning_one_notebook_reuses_current_stages(smoke_run, tmp_path):
+    manifest_path = smoke_run.artifacts / "smoke" / "motifs.manifest.json"
+    before = manifest_path.read_text()
+    pipeline.run_notebooks("smoke", artifacts_root=smoke_run.artifacts, output_dir=tmp_path,
+                           notebooks=[REPO / "notebooks" / "07_convergence.ipynb"], progress=False)
+    assert manifest_path.read_text() == before  # loaded, not recomputed

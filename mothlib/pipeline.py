@@ -237,6 +237,7 @@ def _atomic_bytes(target: Path, data: bytes) -> None:
 
     with atomic_write(target, "wb") as handle:
         handle.write(data)
+    target.chmod(0o644)  # mkstemp makes 0600; served files must be world-readable
 
 
 def vendor_assets(assets_dir: Path = ASSETS_DIR, *, refresh: bool = False) -> list[Path]:

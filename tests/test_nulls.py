@@ -1,0 +1,246 @@
+"""Null models: constraints and fixed counts on every sample, uniformity on enumerable cases,
+reproducibility, chunk independence, numpy/numba agreement, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import chisquare
+
+from mothlib import _mcmc
+from mothlib.motifs import count_motifs, remove_ineffectual
+from mothlib.nulls import FIXED_COUNTS, sample_null
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _nets import random_masks  # noqa: E402
+
+
+def _clean_random(seed, sizes, density, bias):
+    ws, bs = random_masks(np.random.default_rng(seed), sizes, density, bias)
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    return cw, cb
+
+
+def _live(ws, bs):
+    """Per layer, which neurons have an edge."""
+    n_layers = len(ws)
+    live = []
+    for layer in range(n_layers + 1):
+        parts = []
+        if layer > 0:
+            parts.append(ws[layer - 1].any(axis=-1))
+            if bs is not None and bs[layer - 1] is not None:
+                parts.append(bs[layer - 1])
+        if layer < n_layers:
+            parts.append(ws[layer].any(axis=-2))
+        live.append(np.logical_or.reduce(parts))
+    return live
+
+
+def check_layer_edges(ws, bs, nw, nb):
+    live = _live(ws, bs)
+    for k in range(nw[0].shape[0]):
+        sw = [w[k] for w in nw]
+        sb = None if nb is None else [b[k] for b in nb]
+        for l, (w, s) in enumerate(zip(ws, sw)):
+            assert s.sum() == w.sum(), "weight edge count changed"
+            assert not s[~live[l + 1]].any() and not s[:, ~live[l]].any(), "edge at a dead neuron"
+            if bs is not None:
+                assert sb[l].sum() == bs[l].sum() and not sb[l][~live[l + 1]].any()
+        # Every live neuron keeps an incoming (not inputs) and an outgoing (not outputs) edge.
+        slive = _live(sw, sb)
+        assert all(np.array_equal(a, b) for a, b in zip(slive, live))
+        for l in range(len(ws)):
+            inc = sw[l].any(axis=1) | (sb[l] if sb is not None else False)
+            assert inc[live[l + 1]].all()
+            assert sw[l].any(axis=0)[live[l]].all()
+        # Clean by construction.
+        _, _, rep = remove_ineffectual(sw, sb)
+        assert rep[["ghost", "dead"]].to_numpy().sum() == 0
+
+
+def check_degrees(ws, bs, nw, nb):
+    """Every neuron and bias node keeps its in- and out-degree within each block."""
+    for l, w in enumerate(ws):
+        assert (nw[l].sum(axis=1) == w.sum(axis=0)).all(), "out-degree changed"
+        real_in = w.sum(axis=1) + (0 if bs is None else bs[l])
+        null_in = nw[l].sum(axis=2) + (0 if nb is None else nb[l])
+        assert (null_in == real_in).all(), "in-degree changed"
+        if bs is not None:
+            assert (nb[l].sum(axis=1) == bs[l].sum()).all(), "bias out-degree changed"
+            # Weights alone may trade places with bias edges only at neurons with a bias edge.
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
+    density=st.floats(0.1, 0.95),
+    bias=st.booleans(),
+    null=st.sampled_from(["layer-edges", "degree-preserving"]),
+    method=st.sampled_from(["auto", "mcmc", "rejection"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_constraints_and_fixed_counts_on_every_sample(sizes, density, bias, null, method, seed):
+    ws, bs = _clean_random(seed, sizes, density, bias)
+    nw, nb = sample_null(ws, bs, n=12, null=null, seed=seed, method=method)
+    assert [w.shape for w in nw] == [(12,) + w.shape for w in ws]
+    assert (nb is None) == (bs is None)
+    if null == "layer-edges":
+        check_layer_edges(ws, bs, nw, nb)
+    else:
+        check_degrees(ws, bs, nw, nb)
+    real = count_motifs(ws, bs)
+    counts = count_motifs(nw, nb)
+    for m in FIXED_COUNTS[null]:
+        assert (counts[m] == real[m]).all(), m
+
+
+def test_degree_preserving_rewires_unclean_networks_as_given():
+    ws, bs = random_masks(np.random.default_rng(1), [5, 6, 6, 3], 0.3, True)
+    nw, nb = sample_null(ws, bs, n=20, null="degree-preserving", seed=1)
+    check_degrees(ws, bs, nw, nb)
+
+
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_reproducible_and_chunk_independent(null):
+    ws, bs = _clean_random(5, [6, 12, 12, 4], 0.45, True)
+    a = sample_null(ws, bs, n=10, null=null, seed=42)
+    b = sample_null(ws, bs, n=10, null=null, seed=42)
+    parts = [sample_null(ws, bs, n=k1 - k0, null=null, seed=42, start=k0) for k0, k1 in [(0, 3), (3, 4), (4, 10)]]
+    for l in range(len(ws)):
+        assert np.array_equal(a[0][l], b[0][l])
+        assert np.array_equal(a[0][l], np.concatenate([p[0][l] for p in parts]))
+        assert np.array_equal(a[1][l], np.concatenate([p[1][l] for p in parts]))
+    c = sample_null(ws, bs, n=10, null=null, seed=43)
+    assert any(not np.array_equal(a[0][l], c[0][l]) for l in range(len(ws)))
+    # Samples differ from each other (the chain moves).
+    assert len({a[0][1][k].tobytes() for k in range(10)}) > 1
+
+
+@pytest.mark.skipif(not _mcmc.HAVE_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+@pytest.mark.parametrize("density", [0.2, 0.8])
+def test_numpy_and_numba_kernels_agree(null, density):
+    ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
+    kw = dict(n=6, null=null, seed=3, method="mcmc")
+    a = sample_null(ws, bs, engine="numpy", **kw)
+    b = sample_null(ws, bs, engine="numba", **kw)
+    for l in range(len(ws)):
+        assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
+
+
+# --------------------------------------------------------------------- uniformity by enumeration
+# A clean network 2 -> 3 -> 2 with biases: block 0 is sparse (edges move), block 1 is over half
+# full (holes move).
+W0 = np.array([[1, 0], [0, 1], [1, 0]], dtype=bool)
+B0 = np.array([0, 1, 0], dtype=bool)
+W1 = np.array([[1, 1, 0], [0, 1, 1]], dtype=bool)
+B1 = np.array([1, 0], dtype=bool)
+
+
+def _layer_edge_states(w, b):
+    """All valid (weights, bias) of one block with these live neurons and edge counts."""
+    n_t, n_s = w.shape
+    slots = list(itertools.product(range(n_t), range(n_s)))
+    states = []
+    for wsel in itertools.combinations(slots, int(w.sum())):
+        for bsel in itertools.combinations(range(n_t), int(b.sum())):
+            m = np.zeros_like(w)
+            for t, s in wsel:
+                m[t, s] = True
+            bb = np.zeros_like(b)
+            bb[list(bsel)] = True
+            if m.any(axis=0).all() and (m.any(axis=1) | bb).all():
+                states.append(m.tobytes() + bb.tobytes())
+    return states
+
+
+def _degree_states(w, b):
+    """All (weights, bias) with the degrees of every neuron and of the bias node of (w, b)."""
+    full = np.concatenate([w, b[:, None]], axis=1)
+    n_t, n_s = full.shape
+    codes = np.arange(2 ** (n_t * n_s), dtype=np.int64)
+    grids = ((codes[:, None] >> np.arange(n_t * n_s)) & 1).astype(bool).reshape(-1, n_t, n_s)
+    ok = (grids.sum(axis=1) == full.sum(axis=0)).all(axis=1) & (grids.sum(axis=2) == full.sum(axis=1)).all(axis=1)
+    return [np.ascontiguousarray(m[:, :-1]).tobytes() + np.ascontiguousarray(m[:, -1]).tobytes() for m in grids[ok]]
+
+
+def _uniformity_pvalue(states, samples):
+    index = {s: i for i, s in enumerate(states)}
+    freq = np.zeros(len(states))
+    for s in samples:
+        freq[index[s]] += 1  # KeyError: an invalid state
+    return chisquare(freq).pvalue, (freq > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("null", "method"),
+    [("layer-edges", "mcmc"), ("layer-edges", "rejection"), ("degree-preserving", "auto")],
+)
+def test_uniform_on_enumerable_network(null, method):
+    ws, bs = [W0, W1], [B0, B1]
+    enum = _layer_edge_states if null == "layer-edges" else _degree_states
+    n = 3000
+    nw, nb = sample_null(ws, bs, n=n, null=null, seed=11, method=method)
+    for l in range(2):
+        states = enum(ws[l], bs[l])
+        assert len(states) >= 3
+        samples = [nw[l][k].tobytes() + nb[l][k].tobytes() for k in range(n)]
+        p, all_seen = _uniformity_pvalue(states, samples)
+        assert all_seen and p > 1e-3, (l, len(states), p)
+
+
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_uniformity_check_detects_a_too_short_chain(null):
+    # The same check fails when the chain barely leaves its start: it has the power to fail.
+    ws, bs = [W0, W1], [B0, B1]
+    enum = _layer_edge_states if null == "layer-edges" else _degree_states
+    nw, nb = sample_null(ws, bs, n=3000, null=null, seed=11, method="mcmc", steps_per_token=0.35)
+    states = enum(ws[0], bs[0])
+    samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(3000)]
+    p, _ = _uniformity_pvalue(states, samples)
+    assert p < 1e-6
+
+
+def test_degree_preserving_uniform_on_a_larger_block():
+    w = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=bool)
+    b = np.array([1, 0, 1, 0], dtype=bool)
+    nw, nb = sample_null([w], [b], n=4000, null="degree-preserving", seed=2)
+    states = _degree_states(w, b)
+    samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(4000)]
+    p, all_seen = _uniformity_pvalue(states, samples)
+    assert len(states) > 20 and all_seen and p > 1e-3, (len(states), p)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(n=2, null="configuration"), "unknown null model"),
+        (dict(n=-1), "n: must be a non-negative integer"),
+        (dict(n=2, start=-3), "start: must be"),
+        (dict(n=2, method="exact"), "method: must be"),
+        (dict(n=2, engine="cuda"), "engine: must be"),
+        (dict(n=2, steps_per_token=float("nan")), "steps_per_token"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    ws, bs = _clean_random(0, [3, 4, 2], 0.6, True)
+    with pytest.raises(ValueError, match=match):
+        sample_null(ws, bs, **kwargs)
+
+
+def test_bad_networks():
+    ws, bs = random_masks(np.random.default_rng(0), [3, 4, 2], 0.6, True, batch=2)
+    with pytest.raises(ValueError, match="one network"):
+        sample_null(ws, bs, n=2)
+    ghost = [np.array([[1, 0], [0, 0]]), np.array([[1, 1]])]  # hidden neuron 1: out edge only
+    with pytest.raises(ValueError, match="remove_ineffectual"):
+        sample_null(ghost, n=2)
+    with pytest.raises(ValueError, match=r"weight_masks\[1\]: masks must be binary"):
+        sample_null([np.ones((2, 2)), np.full((1, 2), 0.5)], n=2)

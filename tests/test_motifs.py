@@ -180,3 +180,13 @@ def test_bad_input_names_the_layer(ws, bs, match):
         count_motifs(ws, bs)
     with pytest.raises(ValueError, match=match):
         remove_ineffectual(ws, bs)
+
+
+def test_int64_fallback_of_sums_of_squares(monkeypatch):
+    import mothlib.motifs as motifs
+
+    ws, bs = random_masks(np.random.default_rng(8), [5, 7, 6, 4], 0.6, True, batch=2)
+    expect = count_motifs(ws, bs)
+    monkeypatch.setattr(motifs, "_EXACT", 4.0)  # force the int64 path everywhere
+    got = count_motifs(ws, bs)
+    assert all(np.array_equal(got[m], expect[m]) for m in MOTIFS)

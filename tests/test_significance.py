@@ -1,0 +1,230 @@
+"""z-scores, p-values, significance profiles, motif_zscores and the motifs stage."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import mothlib.significance as sig
+from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual
+from mothlib.profiles import get_profile, stage_params
+from mothlib.significance import STAGE_COLUMNS, build_motif_table, motif_zscores, task_seed, zscore_table
+from mothlib.store import ArtifactStore
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _nets import random_masks  # noqa: E402
+
+
+def _hand_table(real, null):
+    """The definitions, one motif at a time in plain Python."""
+    rows = []
+    n = len(null)
+    for j, m in enumerate(MOTIFS):
+        xs = [int(v) for v in null[:, j]]
+        mean = sum(xs) / n
+        std = (sum((x - mean) ** 2 for x in xs) / n) ** 0.5
+        hits = sum(1 for x in xs if abs(x - mean) >= abs(real[m] - mean))
+        z = (real[m] - mean) / std if std > 0 else float("nan")
+        rows.append((m, mean, std, z, (1 + hits) / (n + 1)))
+    return rows
+
+
+def test_zscore_table_against_hand_loop():
+    rng = np.random.default_rng(0)
+    null = rng.integers(0, 30, size=(40, len(MOTIFS)))
+    null[:, 0] = 17  # edges fixed
+    real = {m: int(rng.integers(0, 30)) for m in MOTIFS}
+    real["edges"] = 17
+    df = zscore_table(real, null, "layer-edges")
+    assert list(df.columns) == ["motif", "count", "null_mean", "null_std", "z", "p_value", "sp", "z_note"]
+    for row, (m, mean, std, z, p) in zip(df.itertuples(), _hand_table(real, null)):
+        assert row.motif == m and row.count == real[m]
+        assert row.null_mean == pytest.approx(mean) and row.null_std == pytest.approx(std)
+        assert row.p_value == pytest.approx(p)
+        if np.isnan(z):
+            assert np.isnan(row.z) and "fixes this count" in row.z_note
+        else:
+            assert row.z == pytest.approx(z) and row.z_note == ""
+    # Significance profile: unit length within each order, NaN for edges.
+    assert np.isnan(df.sp[0])
+    for order in (slice(1, 4), slice(4, 9)):
+        z = df.z.to_numpy()[order]
+        assert np.linalg.norm(df.sp.to_numpy()[order]) == pytest.approx(1.0)
+        assert np.allclose(df.sp.to_numpy()[order], z / np.linalg.norm(z))
+
+
+def test_zscore_table_degenerate_cases():
+    real = {m: 5 for m in MOTIFS}
+    const = np.full((10, len(MOTIFS)), 5)
+    df = zscore_table(real, const, "degree-preserving")
+    assert df.z.isna().all() and df.sp.isna().all() and (df.p_value == 1.0).all()
+    assert "degree-preserving null fixes" in df.z_note[1]  # diverging2
+    assert "all 10 null samples have the same count" in df.z_note[7]  # bifan
+    one = zscore_table(real, const[:1])
+    assert one.z.isna().all() and one.z_note[0].startswith("undefined: 1 null sample")
+    empty = zscore_table(real, np.zeros((0, len(MOTIFS)), dtype=np.int64))
+    assert empty.z.isna().all() and empty.p_value.isna().all()
+    # One finite z of an order: sp is its sign.
+    null = np.full((4, len(MOTIFS)), 5)
+    null[:, MOTIFS.index("bifan")] = [3, 4, 6, 7]
+    df = zscore_table({**real, "bifan": 9}, null)
+    assert df.sp[MOTIFS.index("bifan")] == 1.0 and df.sp[[1, 2, 3]].isna().all()
+    with pytest.raises(ValueError, match="null_counts"):
+        zscore_table(real, np.zeros((3, 2)))
+
+
+def _net(seed=0, sizes=(5, 8, 8, 3), density=0.4):
+    return random_masks(np.random.default_rng(seed), list(sizes), density, True)
+
+
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_motif_zscores_chunk_independent_and_reproducible(null):
+    ws, bs = _net()
+    a = motif_zscores(ws, bs, n_null=30, null=null, seed=9, chunk_size=7)
+    b = motif_zscores(ws, bs, n_null=30, null=null, seed=9, chunk_size=30)
+    pd.testing.assert_frame_equal(a, b)
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    real = count_motifs(cw, cb)
+    assert a["count"].tolist() == [real[m] for m in MOTIFS]
+    assert a.set_index("motif").loc["edges", "z_note"].startswith("undefined")
+    if null == "degree-preserving":
+        fixed = a.set_index("motif").loc[["diverging2", "converging2", "chain2", "diverging3", "converging3"]]
+        assert fixed.z.isna().all() and fixed.z_note.str.contains("fixes").all()
+
+
+def test_motif_zscores_matches_its_definition():
+    ws, bs = _net(1)
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    from mothlib.nulls import sample_null
+
+    seq = np.random.SeedSequence(4)
+    nw, nb = sample_null(cw, cb, n=25, seed=seq)
+    c = count_motifs(nw, nb)
+    expect = zscore_table(count_motifs(cw, cb), np.stack([c[m] for m in MOTIFS], axis=1), "layer-edges")
+    got = motif_zscores(ws, bs, n_null=25, seed=np.random.SeedSequence(4), chunk_size=4)
+    pd.testing.assert_frame_equal(got, expect)
+
+
+def test_motif_zscores_torch_model_and_clean_flag():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3))
+    import torch.nn.utils.prune as prune
+
+    prune.random_unstructured(model[0], "weight", amount=0.5)
+    prune.random_unstructured(model[2], "weight", amount=0.5)
+    ws = [model[0].weight_mask.numpy(), model[2].weight_mask.numpy()]
+    bs = [np.ones(6), np.ones(3)]
+    a = motif_zscores(model, n_null=10, seed=1)
+    b = motif_zscores(ws, bs, n_null=10, seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    pd.testing.assert_frame_equal(motif_zscores(cw, cb, n_null=10, seed=1, clean=False), b)
+
+
+def test_motif_zscores_bad_input():
+    ws, bs = _net(2, density=0.25)
+    _, _, rep = remove_ineffectual(ws, bs)
+    assert rep[["ghost", "dead"]].to_numpy().sum() > 0
+    with pytest.raises(ValueError, match="remove_ineffectual"):
+        motif_zscores(ws, bs, n_null=5, clean=False)
+    with pytest.raises(ValueError, match="device"):
+        motif_zscores(ws, bs, n_null=5, device="cuda")
+    with pytest.raises(ValueError, match="n_null"):
+        motif_zscores(ws, bs, n_null=-2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        motif_zscores(ws, bs, n_null=5, chunk_size=0)
+    with pytest.raises(ValueError, match="unknown null model"):
+        motif_zscores(ws, bs, n_null=5, null="erdos")
+    with pytest.raises(ValueError, match=r"bias_masks\[0\]"):
+        motif_zscores(ws, [np.ones(3)] + bs[1:], n_null=5)
+
+
+# ------------------------------------------------------------------------------ the stage
+SIZES = [4, 6, 6, 3]
+N_NET = 3
+LEVELS = [0.0, 0.3, 0.6]
+
+
+def _fake_pruning(tmp_path, selected):
+    """A pruning stage in a tmp store: random nested masks, a table, a manifest."""
+    profile = get_profile("smoke", n_null=6, n_null_degree=4, null_chunk_size=4)
+    store = ArtifactStore("smoke", root=tmp_path)
+    rng = np.random.default_rng(0)
+    keys = [rng.random((N_NET, SIZES[i + 1], SIZES[i])) for i in range(len(SIZES) - 1)]
+    bkeys = [rng.random((N_NET, SIZES[i + 1])) for i in range(len(SIZES) - 1)]
+    masks = {}
+    for strategy in ["magnitude", "random"]:
+        for level, f in enumerate(LEVELS):
+            masks[(strategy, level)] = ([k >= f for k in keys], [k >= f for k in bkeys])
+    rows = [
+        dict(network=n, strategy=s, level=lv, fraction_pruned=f, train_loss=0.1, val_loss=0.1,
+             test_loss=0.1, selected=(lv == selected[(s, n)]))
+        for s in ["magnitude", "random"] for n in range(N_NET) for lv, f in enumerate(LEVELS)
+    ]
+
+    def compute(workdir, scratch):
+        pd.DataFrame(rows).to_parquet(workdir / "pruning.parquet")
+        (workdir / "masks").mkdir()
+        (workdir / "masks" / "fake.txt").write_text("masks come from the test's load_masks")
+
+    store.run_stage("pruning", stage_params(profile, "pruning"), ["pruning.parquet", "masks"], compute)
+    return profile, store, masks
+
+
+SELECTED = {("magnitude", 0): 2, ("magnitude", 1): 0, ("magnitude", 2): None,
+            ("random", 0): 1, ("random", 1): 1, ("random", 2): 1}
+
+
+def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
+    profile, store, masks = _fake_pruning(tmp_path, SELECTED)
+    monkeypatch.setattr(sig, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
+    real_zscores = sig.motif_zscores
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # an interrupted run
+        return real_zscores(*args, **kwargs)
+
+    monkeypatch.setattr(sig, "motif_zscores", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        build_motif_table(profile, store, progress=False)
+    assert store.manifest("motifs") is None
+    calls.clear()
+    monkeypatch.setattr(sig, "motif_zscores", lambda *a, **k: (calls.append(1), real_zscores(*a, **k))[1])
+    manifest = build_motif_table(profile, store, progress=False)
+    # (magnitude: net 0 levels 0-2, net 1 level 0) + (random: 3 nets x levels 0-1) = 10 tasks x 2 nulls.
+    n_tasks = 20
+    assert len(calls) == n_tasks - 4  # the 4 finished before the interruption were not redone
+    df = pd.read_parquet(store.path("motifs.parquet"))
+    assert manifest["stage"] == "motifs" and list(df.columns) == STAGE_COLUMNS
+    assert len(df) == n_tasks * len(MOTIFS)
+    assert set(df.null_model) == {"layer-edges", "degree-preserving"}
+    assert set(df[df.null_model == "layer-edges"].n_null) == {6}
+    assert set(df[df.null_model == "degree-preserving"].n_null) == {4}
+    assert 2 not in set(df[df.strategy == "magnitude"].network)  # no selected level
+    # A row equals a direct call with the documented seed.
+    part = df[(df.strategy == "random") & (df.network == 2) & (df.level == 1) & (df.null_model == "layer-edges")]
+    ws, bs = masks[("random", 1)]
+    direct = real_zscores([w[2] for w in ws], [b[2] for b in bs], n_null=6, null="layer-edges",
+                          seed=task_seed(profile["seed"], "random", 2, 1, "layer-edges"))
+    pd.testing.assert_frame_equal(part[direct.columns].reset_index(drop=True), direct)
+    assert (part.fraction_pruned == 0.3).all()
+    # Cached: a second call recomputes nothing.
+    calls.clear()
+    build_motif_table(profile, store, progress=False)
+    assert calls == []
+
+
+def test_build_motif_table_needs_pruning(tmp_path):
+    profile = get_profile("smoke")
+    with pytest.raises(FileNotFoundError, match="pruning"):
+        build_motif_table(profile, ArtifactStore("smoke", root=tmp_path), progress=False)
+    with pytest.raises(ValueError, match="null_models"):
+        build_motif_table({**profile, "null_models": ["nope"]}, ArtifactStore("smoke", root=tmp_path))

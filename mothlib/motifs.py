@@ -4,8 +4,9 @@ A network is given by its binary masks in PyTorch's orientation (``weight_masks[
 (n_out, n_in), ``bias_masks[l]`` is (n_out,)); the bias node of layer l is an extra source that
 feeds layer l+1. Since edges only join consecutive layers, every motif of motifs.md has a closed
 form in degrees and small matrix products, so counting a network costs a few matrix products
-instead of a subgraph enumeration. All counts are exact int64 (products are taken in float64, exact
-for integers below 2**53, and converted before any binomial is formed).
+instead of a subgraph enumeration. All counts are exact int64: matrix products of 0/1 masks are
+small integers (exact in float32 below 2**24, float64 beyond), converted to int64 before any
+binomial is formed; sums of squares are exact in float64 below 2**53 and fall back to int64.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ THIRD_ORDER: tuple[str, ...] = tuple(m for m in MOTIFS if MOTIF_ORDER[m] == 3)
 
 
 _EXACT = 2.0**53  # float64 holds every integer below this exactly
+_F32_EXACT = 2**24  # float32 holds every integer below this exactly
+_SQ_F32_EXACT = 2**12  # ... and so the square of every integer below this
 
 
 def _comb2(x):
@@ -58,8 +61,14 @@ def _comb3(x):
 
 
 def _sum_sq(m: torch.Tensor) -> torch.Tensor:
-    """Sum of squares over the last two axes, exact int64 (float64 while that is exact)."""
-    s = (m * m).sum(dim=(1, 2))
+    """Sum of squares over the last two axes, exact int64.
+
+    Squares of the small integer entries are exact in the working dtype (entries < 2**12 in
+    float32); they are accumulated in float64, exact below 2**53, else recomputed in int64.
+    """
+    if m.dtype == torch.float32 and bool((m >= _SQ_F32_EXACT).any()):
+        m = m.double()
+    s = (m * m).sum(dim=(1, 2), dtype=torch.float64)
     if bool((s >= _EXACT).any()):
         mi = m.long()
         return (mi * mi).sum(dim=(1, 2))
@@ -71,24 +80,30 @@ def _count(
 ) -> dict[str, np.ndarray]:
     """Counts of validated masks (B, ...) as int64 arrays of shape (B,).
 
-    Matrix products run in torch float64 (numpy's stacked matmul is an order of magnitude slower
-    here, and torch can use a GPU). Products and sums of 0/1 matrices are integers, exact in
-    float64 below 2**53; degrees become int64 before any binomial is formed, and the two sums
-    of squares fall back to int64 if they ever reach 2**53.
+    Matrix products run in torch (numpy's stacked matmul is an order of magnitude slower here,
+    and torch can use a GPU). Products of 0/1 matrices are small integers, exact in float32 (see
+    below); degrees become int64 before any binomial is formed, sums of squares are taken in
+    float64 (exact below 2**53) and fall back to int64 beyond.
     """
     dev = torch.device(device or "cpu")
     size = ws[0].shape[0]
     counts = {m: torch.zeros(size, dtype=torch.int64, device=dev) for m in MOTIFS}
+    # 0/1 matrices are held in float32 while every product entry and degree is a sum of at most
+    # _F32_EXACT 0/1 terms: each partial sum is then an integer below 2**24, which float32
+    # represents exactly in any summation order. Wider layers use float64.
+    wide = max(max(w.shape[1:]) for w in ws) + 1 >= _F32_EXACT
+    dtype = torch.float64 if wide else torch.float32
 
-    def _f64(x: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).to(dev)
+    def _tensor(x: np.ndarray) -> torch.Tensor:
+        np_dtype = np.float64 if wide else np.float32
+        return torch.from_numpy(np.array(x, dtype=np_dtype)).to(dev)
 
     # Per layer block the adjacency (B, n_out, n_in [+1]) with the bias node as last source.
     blocks = []
     for w, b in zip(ws, bs):
-        a = _f64(w)
+        a = _tensor(w)
         if b is not None:
-            a = torch.cat([a, _f64(b)[:, :, None]], dim=2)
+            a = torch.cat([a, _tensor(b)[:, :, None]], dim=2)
         blocks.append(a)
     outdeg = [a.sum(dim=1).long() for a in blocks]  # (B, n_in [+1])
     indeg = [a.sum(dim=2).long() for a in blocks]  # (B, n_out)

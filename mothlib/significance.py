@@ -123,8 +123,10 @@ def motif_zscores(
     clean : bool
         Remove ghost and dead neurons first (the study's protocol). With ``clean=False`` the
         masks are used as given; the "layer-edges" null then requires them to be clean already.
-    device : {None, "cpu"}
-        Where to compute. The samplers are numpy/numba code on the CPU; no GPU path exists.
+    device : str or torch.device, optional
+        Where the null networks are counted (torch matrix products; e.g. "cuda"). The samplers
+        themselves are numpy/numba code on the CPU. The GPU path is untested (no GPU was
+        available during development).
     chunk_size : int
         Null networks drawn and counted at once (bounds memory; results do not depend on it).
     progress : bool
@@ -138,8 +140,13 @@ def motif_zscores(
         One row per motif of :data:`mothlib.motifs.MOTIFS` (``edges`` included), columns
         ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
     """
-    if device not in (None, "cpu"):
-        raise ValueError(f"device: only the CPU is supported (device=None or 'cpu'), got {device!r}")
+    if device is not None:
+        import torch
+
+        try:
+            torch.empty(0, device=device)
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ValueError(f"device: cannot use torch device {device!r} ({exc})") from exc
     if null not in NULL_MODELS:
         raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
     if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
@@ -166,9 +173,17 @@ def motif_zscores(
     for start in tqdm(starts, desc=f"{null} nulls", disable=not progress, leave=False):
         size = min(chunk_size, n_null - start)
         nw, nb = sample_null(ws, bs, n=size, null=null, seed=seq, start=start, **sampler_options)
-        c = count_motifs(nw, nb)
+        c = _count_null(nw, nb, device)
         counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
     return zscore_table(real, counts, null)
+
+
+def _count_null(nw: list[np.ndarray], nb: list[np.ndarray] | None, device: Any) -> dict[str, np.ndarray]:
+    """Counts of a batch of null networks (already valid masks) on ``device``."""
+    from mothlib.motifs import _count
+
+    bs = [None] * len(nw) if nb is None else nb
+    return _count(nw, bs, device)
 
 
 # ------------------------------------------------------------------------------- the stage

@@ -182,11 +182,15 @@ def test_bad_input_names_the_layer(ws, bs, match):
         remove_ineffectual(ws, bs)
 
 
-def test_int64_fallback_of_sums_of_squares(monkeypatch):
+def test_float64_and_int64_fallbacks(monkeypatch):
     import mothlib.motifs as motifs
 
     ws, bs = random_masks(np.random.default_rng(8), [5, 7, 6, 4], 0.6, True, batch=2)
     expect = count_motifs(ws, bs)
-    monkeypatch.setattr(motifs, "_EXACT", 4.0)  # force the int64 path everywhere
+    monkeypatch.setattr(motifs, "_SQ_F32_EXACT", 2)  # squares taken in float64
+    got = count_motifs(ws, bs)
+    assert all(np.array_equal(got[m], expect[m]) for m in MOTIFS)
+    monkeypatch.setattr(motifs, "_F32_EXACT", 4)  # products in float64
+    monkeypatch.setattr(motifs, "_EXACT", 4.0)  # sums of squares in int64
     got = count_motifs(ws, bs)
     assert all(np.array_equal(got[m], expect[m]) for m in MOTIFS)

@@ -133,7 +133,9 @@ def test_motif_zscores_bad_input():
     with pytest.raises(ValueError, match="remove_ineffectual"):
         motif_zscores(ws, bs, n_null=5, clean=False)
     with pytest.raises(ValueError, match="device"):
-        motif_zscores(ws, bs, n_null=5, device="cuda")
+        motif_zscores(ws, bs, n_null=5, device="no-such-device")
+    a = motif_zscores(ws, bs, n_null=5, seed=0, device="cpu")
+    pd.testing.assert_frame_equal(a, motif_zscores(ws, bs, n_null=5, seed=0, device=torch.device("cpu")))
     with pytest.raises(ValueError, match="n_null"):
         motif_zscores(ws, bs, n_null=-2)
     with pytest.raises(ValueError, match="chunk_size"):

@@ -35,7 +35,7 @@ STATE_NAMES = ("x", "x'", "y", "y'", "theta", "theta'", "phi", "phi'")
 INPUT_NAMES = ("phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "x'0", "y'0", "phi'0", "theta'0")
 OUTPUT_NAMES = ("Fx", "Fy", "tau", "x'_f", "y'_f", "phi'_f", "theta'_f")
 
-_WIDTH = 160
+_WIDTH = 130
 _HEIGHT = 120
 
 

@@ -195,7 +195,12 @@ def run_notebooks(
     root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0"}
+    # This environment's kernelspecs first: a stray user-level "python3" kernelspec must not
+    # shadow it (papermill issue 251).
+    jupyter_path = os.pathsep.join(
+        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
+    )
+    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0", "JUPYTER_PATH": jupyter_path}
     executed = []
     with _environ(**env):
         for notebook in tqdm(notebooks, desc="notebooks", disable=not progress):

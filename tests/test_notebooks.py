@@ -157,3 +157,12 @@ def test_rerunning_one_notebook_reuses_current_stages(smoke_run, tmp_path):
     pipeline.run_notebooks("smoke", artifacts_root=smoke_run.artifacts, output_dir=tmp_path,
                            notebooks=[REPO / "notebooks" / "07_convergence.ipynb"], progress=False)
     assert manifest_path.read_text() == before  # loaded, not recomputed
+
+
+def test_notebook_profile_in_notebooks_folder_uses_the_repository_artifacts(monkeypatch):
+    from mothlib.store import ROOT_ENV
+
+    monkeypatch.delenv(ROOT_ENV, raising=False)
+    monkeypatch.chdir(REPO / "notebooks")
+    pipeline.notebook_profile("smoke")
+    assert Path(pipeline.os.environ[ROOT_ENV]) == REPO / "artifacts"

@@ -166,3 +166,18 @@ def test_notebook_profile_in_notebooks_folder_uses_the_repository_artifacts(monk
     monkeypatch.chdir(REPO / "notebooks")
     pipeline.notebook_profile("smoke")
     assert Path(pipeline.os.environ[ROOT_ENV]) == REPO / "artifacts"
+
+
+@pytest.mark.book
+def test_cli_study_skips_current_stages(smoke_run, monkeypatch, capsys):
+    from mothlib.__main__ import main
+    from mothlib.store import ROOT_ENV
+
+    monkeypatch.setenv(ROOT_ENV, str(smoke_run.artifacts))
+    manifests = {s: (smoke_run.artifacts / "smoke" / f"{s}.manifest.json").read_text()
+                 for s in ("data", "pruning", "motifs")}
+    assert main(["study", "--profile", "smoke", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert all(stage in out for stage in manifests)
+    for stage, text in manifests.items():
+        assert (smoke_run.artifacts / "smoke" / f"{stage}.manifest.json").read_text() == text

@@ -33,6 +33,7 @@ from mothlib.flight_model import (
     FlightModel,
     MothParams,
 )
+from mothlib._moth_numba import HAVE_NUMBA
 from mothlib.rosenbrock import STATUS_TEXT, integrate
 
 __all__ = [
@@ -104,6 +105,25 @@ def _check_times(times, duration: float) -> np.ndarray:
     return t
 
 
+def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, n_jobs) -> None:
+    """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,)."""
+    import numba
+
+    from mothlib import _moth_numba as nb
+
+    model = FlightModel(params, u.T)
+    Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
+    res = np.empty((s0.shape[0], t_out.size, 8))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        nb.integrate_batch(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
+                           nb.constants(model), t_out, rtol, atol, max_steps, h0, res, status)
+    finally:
+        numba.set_num_threads(previous)
+    out[:] = res[:, :, FROM_INTERNAL]
+
+
 def simulate(
     initial_states,
     controls,
@@ -117,6 +137,7 @@ def simulate(
     max_steps: int = DEFAULT_MAX_STEPS,
     batch_size: int = DEFAULT_BATCH,
     n_jobs: int | None = None,
+    engine: str = "auto",
     device: str | None = None,
 ) -> np.ndarray:
     """Integrate the flight model for a batch of samples under constant controls.
@@ -147,8 +168,12 @@ def simulate(
         Samples integrated together (memory and cache). Results do not depend on it: each
         sample's steps are its own.
     n_jobs : int, optional
-        Threads that integrate batches side by side (numpy releases the GIL inside its
-        loops); default: one per CPU core.
+        Threads that integrate side by side; default: one per CPU core.
+    engine : {"auto", "numpy", "numba"}
+        ``"numba"``: the method compiled per sample and spread over the cores (several times
+        faster; needs numba). ``"numpy"``: the batch vectorised with numpy, one Python loop over
+        time steps. ``"auto"``: numba when installed. Both run the same method, step for step,
+        and agree to round-off.
     device : {None, "cpu"}
         Only the numpy CPU implementation exists; other values raise ``ValueError``.
 
@@ -165,6 +190,11 @@ def simulate(
     IntegrationError
         With ``on_failure="raise"``, when some samples fail; ``.indices`` names them.
     """
+    if engine not in ("auto", "numpy", "numba"):
+        raise ValueError(f"engine must be 'auto', 'numpy' or 'numba', got {engine!r}")
+    if engine == "numba" and not HAVE_NUMBA:
+        raise ValueError("engine='numba' needs numba installed (pip install numba)")
+    use_numba = engine == "numba" or (engine == "auto" and HAVE_NUMBA)
     if on_failure not in ("raise", "nan"):
         raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
     if device not in (None, "cpu"):
@@ -211,7 +241,10 @@ def simulate(
         status[lo:hi] = res.status
 
     starts = range(0, n, int(batch_size))
-    if int(n_jobs) == 1 or len(starts) == 1:
+    if use_numba:
+        _run_numba(params, s0, u, t_out, out, status, float(rtol), float(atol),
+                   int(max_steps), h0, int(n_jobs))
+    elif int(n_jobs) == 1 or len(starts) == 1:
         for lo in starts:
             run(lo)
     else:

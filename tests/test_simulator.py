@@ -13,6 +13,7 @@ from scipy.integrate import solve_ivp
 from mothlib.flight_model import TO_INTERNAL, FlightModel
 from mothlib.simulator import IntegrationError, MothParams, simulate
 
+ENGINES = ["numpy", "numba"]
 GOLDEN = Path(__file__).parent / "data" / "moth_final_states.csv"
 S0 = ["x0", "xd0", "y0", "yd0", "theta0", "thetad0", "phi0", "phid0"]
 SF = ["x_f", "xd_f", "y_f", "yd_f", "theta_f", "thetad_f", "phi_f", "phid_f"]
@@ -88,11 +89,12 @@ def golden():
     return pd.read_csv(GOLDEN)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("scale", [1.0, 1.3])
-def test_golden_vectors(golden, scale):
+def test_golden_vectors(golden, scale, engine):
     rows = golden[golden.scale == scale]
     assert len(rows) == 24
-    out = simulate(rows[S0].to_numpy(), rows[U].to_numpy(), scale=scale)
+    out = simulate(rows[S0].to_numpy(), rows[U].to_numpy(), scale=scale, engine=engine)
     assert out.dtype == np.float64 and out.shape == (24, 8)
     assert rel_err(out, rows[SF].to_numpy()).max() < 1e-6
 
@@ -156,57 +158,73 @@ def test_rhs_and_jacobian_against_finite_differences():
         np.testing.assert_allclose(lhs, R[:, i], rtol=1e-5, atol=1e-5 * np.abs(R[:, i]).max())
 
 
-def test_batch_equals_single_samples_and_batch_size_is_irrelevant():
+def test_engines_agree_to_round_off():
+    """numba and numpy run the same method step for step: agreement far below the tolerance."""
+    s, u = draw(60, 21)
+    a = simulate(s, u, engine="numba")
+    b = simulate(s, u, engine="numpy")
+    assert rel_err(a, b).max() < 1e-10
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_batch_equals_single_samples_and_batch_size_is_irrelevant(engine):
     s, u = draw(7, 3)
-    batch = simulate(s, u)
+    batch = simulate(s, u, engine=engine)
     for i in range(7):
-        np.testing.assert_allclose(simulate(s[i : i + 1], u[i : i + 1])[0], batch[i], rtol=1e-12)
-    np.testing.assert_allclose(simulate(s, u, batch_size=2, n_jobs=2), batch, rtol=1e-12)
-    np.testing.assert_array_equal(simulate(s, u), batch)  # reproducible
+        one = simulate(s[i : i + 1], u[i : i + 1], engine=engine)[0]
+        np.testing.assert_allclose(one, batch[i], rtol=1e-12)
+    np.testing.assert_allclose(
+        simulate(s, u, batch_size=2, n_jobs=2, engine=engine), batch, rtol=1e-12
+    )
+    np.testing.assert_array_equal(simulate(s, u, engine=engine), batch)  # reproducible
 
 
-def test_trajectories_agree_with_end_states():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_trajectories_agree_with_end_states(engine):
     s, u = draw(4, 8)
     times = np.array([0.0, 0.005, 0.0123, 0.02])
-    traj = simulate(s, u, times=times)
+    traj = simulate(s, u, times=times, engine=engine)
     assert traj.shape == (4, 4, 8)
     np.testing.assert_array_equal(traj[:, 0], s)
-    assert rel_err(traj[:, -1], simulate(s, u)).max() < 1e-7
+    assert rel_err(traj[:, -1], simulate(s, u, engine=engine)).max() < 1e-7
     for k in (1, 2):
-        assert rel_err(traj[:, k], simulate(s, u, duration=times[k])).max() < 1e-7
+        ref = simulate(s, u, duration=times[k], engine=engine)
+        assert rel_err(traj[:, k], ref).max() < 1e-7
     # An output time inside a shorter window.
-    short = simulate(s, u, duration=0.01, times=[0.004, 0.01])
+    short = simulate(s, u, duration=0.01, times=[0.004, 0.01], engine=engine)
     assert short.shape == (4, 2, 8)
 
 
-def test_zero_velocity_and_zero_force_give_finite_states():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_zero_velocity_and_zero_force_give_finite_states(engine):
     s = np.zeros((3, 8))
     s[:, 4], s[:, 6] = 1.0, 4.0
     u = np.array([[0.0, 0.0, 0.0], [10000.0, 1.0, 0.0], [0.0, 0.0, 5e4]])
-    out = simulate(s, u)
+    out = simulate(s, u, engine=engine)
     assert np.all(np.isfinite(out))
     # At rest with no force the body falls: y' ends near -g t (drag is small at 20 cm/s).
     assert out[0, 3] == pytest.approx(-980.0 * 0.02, rel=0.05)
 
 
-def test_failures_raise_with_indices_or_become_nan():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_failures_raise_with_indices_or_become_nan(engine):
     s, u = draw(12, 4)
-    full = simulate(s, u)
+    full = simulate(s, u, engine=engine)
     with pytest.raises(IntegrationError) as info:
-        simulate(s, u, max_steps=3)
+        simulate(s, u, max_steps=3, engine=engine)
     assert isinstance(info.value, RuntimeError)
     np.testing.assert_array_equal(info.value.indices, np.arange(12))
     assert "max_steps" in str(info.value)
     # A step budget that some samples meet and others do not.
     limit = 180
     with pytest.warns(RuntimeWarning, match=r"\d+ of 12 sample"):
-        part = simulate(s, u, max_steps=limit, on_failure="nan")
+        part = simulate(s, u, max_steps=limit, on_failure="nan", engine=engine)
     nan_rows = np.isnan(part).any(axis=1)
     assert 0 < nan_rows.sum() < 12
     assert np.isnan(part[nan_rows]).all()
     np.testing.assert_allclose(part[~nan_rows], full[~nan_rows], rtol=1e-12)
     with pytest.raises(IntegrationError) as info:
-        simulate(s, u, max_steps=limit)
+        simulate(s, u, max_steps=limit, engine=engine)
     np.testing.assert_array_equal(info.value.indices, np.nonzero(nan_rows)[0])
 
 
@@ -233,6 +251,8 @@ def test_failures_raise_with_indices_or_become_nan():
         ({"scale": -1.0}, "scale"),
         ({"max_steps": 0}, "max_steps"),
         ({"device": "cuda"}, "device"),
+        ({"engine": "fortran"}, "engine"),
+        ({"n_jobs": 0}, "n_jobs"),
     ],
 )
 def test_bad_input_raises_value_error(kwargs, match):

@@ -60,45 +60,73 @@ def _comb3(x):
     return x * (x - 1) * (x - 2) // 6
 
 
-def _sum_sq(m: torch.Tensor) -> torch.Tensor:
-    """Sum of squares over the last two axes, exact int64.
+def _sum_prod(x: torch.Tensor, y: torch.Tensor, bound: int) -> torch.Tensor:
+    """sum(x * y) over the last two axes of two integer-valued matrices, exact int64.
 
-    Squares of the small integer entries are exact in the working dtype (entries < 2**12 in
-    float32); they are accumulated in float64, exact below 2**53, else recomputed in int64.
+    ``bound`` bounds every entry. The products are exact in float32 while entries stay below
+    2**12 (else float64 is used); they are accumulated in float64, exact below 2**53, else
+    recomputed in int64.
     """
-    if m.dtype == torch.float32 and bool((m >= _SQ_F32_EXACT).any()):
-        m = m.double()
-    s = (m * m).sum(dim=(1, 2), dtype=torch.float64)
+    if x.dtype == torch.float32 and bound >= _SQ_F32_EXACT:
+        x, y = x.double(), y.double()
+    s = (x * y).sum(dim=(1, 2), dtype=torch.float64)
     if bool((s >= _EXACT).any()):
-        mi = m.long()
-        return (mi * mi).sum(dim=(1, 2))
+        return (x.long() * y.long()).sum(dim=(1, 2))
     return s.long()
 
 
+def _chunks(n: int) -> list[slice]:
+    parts = 2 if n >= 128 else 1
+    edges = [n * k // parts for k in range(parts + 1)]
+    return [slice(edges[k], edges[k + 1]) for k in range(parts)]
+
+
+def _gram_sums(
+    a: torch.Tensor, w_next: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """||H||_F^2 and <K, H> for H = A A^T and K = W'^T W' (both over the rows of A).
+
+    H and K are symmetric, so only their block upper triangle is formed (off-diagonal blocks
+    count twice): about 3/4 of the work of the full products.
+    """
+    hh = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
+    hk = None if w_next is None else torch.zeros_like(hh)
+    parts = _chunks(a.shape[1])
+    for i, ri in enumerate(parts):
+        for rj in parts[i:]:
+            weight = 1 if ri == rj else 2
+            h = a[:, ri] @ a[:, rj].transpose(1, 2)
+            bound = max(a.shape[2], 1 if w_next is None else w_next.shape[1])
+            hh += weight * _sum_prod(h, h, bound)
+            if w_next is not None:
+                k = w_next[:, :, ri].transpose(1, 2) @ w_next[:, :, rj]
+                hk += weight * _sum_prod(h, k, bound)
+    return hh, hk
+
+
 def _count(
-    ws: list[np.ndarray], bs: list[np.ndarray | None], device: str | None = None
+    ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None
 ) -> dict[str, np.ndarray]:
     """Counts of validated masks (B, ...) as int64 arrays of shape (B,).
 
     Matrix products run in torch (numpy's stacked matmul is an order of magnitude slower here,
     and torch can use a GPU). Products of 0/1 matrices are small integers, exact in float32 (see
-    below); degrees become int64 before any binomial is formed, sums of squares are taken in
+    below); degrees become int64 before any binomial is formed, sums of products are taken in
     float64 (exact below 2**53) and fall back to int64 beyond.
     """
     dev = torch.device(device or "cpu")
     size = ws[0].shape[0]
     counts = {m: torch.zeros(size, dtype=torch.int64, device=dev) for m in MOTIFS}
-    # 0/1 matrices are held in float32 while every product entry and degree is a sum of at most
-    # _F32_EXACT 0/1 terms: each partial sum is then an integer below 2**24, which float32
+    # 0/1 matrices are held in float32 while every product entry and degree is a sum of fewer
+    # than _F32_EXACT 0/1 terms: each partial sum is then an integer below 2**24, which float32
     # represents exactly in any summation order. Wider layers use float64.
     wide = max(max(w.shape[1:]) for w in ws) + 1 >= _F32_EXACT
-    dtype = torch.float64 if wide else torch.float32
+    np_dtype = np.float64 if wide else np.float32
 
     def _tensor(x: np.ndarray) -> torch.Tensor:
-        np_dtype = np.float64 if wide else np.float32
         return torch.from_numpy(np.array(x, dtype=np_dtype)).to(dev)
 
-    # Per layer block the adjacency (B, n_out, n_in [+1]) with the bias node as last source.
+    # Per layer block the adjacency A (B, n_out, n_in [+1]) with the bias node as last source.
     blocks = []
     for w, b in zip(ws, bs):
         a = _tensor(w)
@@ -107,6 +135,7 @@ def _count(
         blocks.append(a)
     outdeg = [a.sum(dim=1).long() for a in blocks]  # (B, n_in [+1])
     indeg = [a.sum(dim=2).long() for a in blocks]  # (B, n_out)
+    n_layers = len(blocks)
     for l, a in enumerate(blocks):
         counts["edges"] += outdeg[l].sum(dim=1)
         div2 = _comb2(outdeg[l]).sum(dim=1)
@@ -114,25 +143,30 @@ def _count(
         counts["diverging3"] += _comb3(outdeg[l]).sum(dim=1)
         counts["converging2"] += _comb2(indeg[l]).sum(dim=1)
         counts["converging3"] += _comb3(indeg[l]).sum(dim=1)
+        n_mid = a.shape[1]  # neurons of layer l+1
+        w_next = blocks[l + 1][:, :, :n_mid] if l + 1 < n_layers else None  # W' (no bias column)
+        if w_next is None and a.shape[2] < a.shape[1]:
+            gram_sq, _ = _gram_sums(a.transpose(1, 2), None)  # the smaller Gram, same norm
+        else:
+            gram_sq, paths_sq = _gram_sums(a, w_next)
         # bifan: sum over source pairs i < j of C(G_ij, 2), G = A^T A (#common out-neighbours).
-        # Sum of C(G, 2) over all (i, j) = (sum G^2 - sum G) / 2, sum G = sum of indeg^2, and the
-        # diagonal part is sum C(outdeg, 2) = div2.
-        gram = a.transpose(1, 2) @ a if a.shape[1] >= a.shape[2] else a @ a.transpose(1, 2)
-        # ||A^T A||_F = ||A A^T||_F: take the smaller Gram matrix.
-        all_pairs = (_sum_sq(gram) - (indeg[l] * indeg[l]).sum(dim=1)) // 2
+        # Over all (i, j) that is (sum G^2 - sum G) / 2, with ||A^T A||_F = ||A A^T||_F and
+        # sum G = sum of indeg^2; the diagonal part is sum C(outdeg, 2) = div2.
+        all_pairs = (gram_sq - (indeg[l] * indeg[l]).sum(dim=1)) // 2
         counts["bifan"] += (all_pairs - div2) // 2
-    n_layers = len(blocks)
-    for l in range(n_layers - 1):
-        n_mid = ws[l].shape[1]
-        # chain2 through neurons of layer l+1 (bias nodes have no incoming edge).
-        counts["chain2"] += (indeg[l] * outdeg[l + 1][:, :n_mid]).sum(dim=1)
-        # 2-paths from every source of layer l (incl. its bias node) to layer l+2.
-        paths2 = blocks[l + 1][:, :, :n_mid] @ blocks[l]
-        ending = paths2.sum(dim=2).long()  # 2-paths ending at each neuron of layer l+2
-        counts["biparallel"] += (_sum_sq(paths2) - ending.sum(dim=1)) // 2
+        if w_next is None:
+            continue
+        # chain2 through the neurons of layer l+1 (bias nodes have no incoming edge); it is also
+        # the number of 2-paths, i.e. the sum of P = W' A (2-paths from layer l to layer l+2).
+        paths = (indeg[l] * outdeg[l + 1][:, :n_mid]).sum(dim=1)
+        counts["chain2"] += paths
+        # biparallel: sum of C(P, 2) = (sum P^2 - sum P) / 2, and sum P^2 = <W'^T W', A A^T>.
+        counts["biparallel"] += (paths_sq - paths) // 2
         if l + 2 < n_layers:
-            n_end = ws[l + 1].shape[1]
-            counts["chain3"] += (ending * outdeg[l + 2][:, :n_end]).sum(dim=1)
+            # 2-paths ending at each neuron of layer l+2 (W' @ indeg: entries below 2**24 while
+            # float32 is used, so exact), times its out-degree.
+            ending = (w_next @ indeg[l].to(a.dtype)[:, :, None])[:, :, 0].long()
+            counts["chain3"] += (ending * outdeg[l + 2][:, : ending.shape[1]]).sum(dim=1)
     return {m: v.cpu().numpy() for m, v in counts.items()}
 
 

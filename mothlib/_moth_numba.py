@@ -178,7 +178,7 @@ if HAVE_NUMBA:
             k[i] = (R[i] + k[4 + i]) * ia
 
     @numba.njit(cache=True, error_model="numpy")
-    def _one(y0, Fca, Fsa, tau, tqc, P, t_out, rtol, atol, max_steps, h0, out):  # pragma: no cover
+    def _one(y0, Fca, Fsa, tau, tqc, P, t_out, rtol, atol, max_steps, h0, mu, out):  # pragma: no cover
         """Integrate one sample; fill ``out`` (T, 8); return (status, steps, rejected)."""
         T = t_out.shape[0]
         Y = y0.copy()
@@ -190,6 +190,9 @@ if HAVE_NUMBA:
         aux = np.empty(8)
         W = np.empty((4, 4))
         G = np.empty(12)
+        W2 = np.empty((4, 4))
+        G2 = np.empty(12)
+        errf = np.empty(8)
         Ks = np.empty((6, 8))
         arg = np.empty(8)
         R = np.empty(8)
@@ -231,12 +234,17 @@ if HAVE_NUMBA:
                         acc += C_MAT[i, l] * Ks[l, j]
                     R[j] = dY[j] + ih * acc
                 _solve(W, G, P, aux, ia, R, Ks[i])
+            # Filtered error estimate mu (mu I - J)^-1 err, as rosenbrock.integrate.
+            _factor(Y, Fca, Fsa, P, aux, mu, W2, G2)
+            for j in range(8):
+                R[j] = mu * Ks[5, j]
+            _solve(W2, G2, P, aux, 1.0 / mu, R, errf)
             enorm = 0.0
             finite = True
             for j in range(8):
                 Ynew[j] = arg[j] + Ks[5, j]
                 sc = atol + rtol * max(abs(Y[j]), abs(Ynew[j]))
-                e = abs(Ks[5, j]) / sc
+                e = abs(errf[j]) / sc
                 if not (math.isfinite(e) and math.isfinite(Ynew[j])):
                     finite = False
                 elif e > enorm:
@@ -276,13 +284,13 @@ if HAVE_NUMBA:
         return 0, steps, rej
 
     @numba.njit(cache=True, parallel=True, error_model="numpy")
-    def integrate_batch(Y0, Fca, Fsa, tau, tqc, P, t_out, rtol, atol, max_steps, h0, out,
+    def integrate_batch(Y0, Fca, Fsa, tau, tqc, P, t_out, rtol, atol, max_steps, h0, mu, out,
                         status):  # pragma: no cover - compiled
         """Y0 (n, 8) internal order; out (n, T, 8); status (n,) int8."""
         n = Y0.shape[0]
         for i in numba.prange(n):
             st, _, _ = _one(Y0[i], Fca[i], Fsa[i], tau[i], tqc[i], P, t_out, rtol, atol,
-                            max_steps, h0, out[i])
+                            max_steps, h0, mu, out[i])
             status[i] = st
             if st != 0:
                 out[i, :, :] = np.nan

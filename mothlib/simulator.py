@@ -46,13 +46,16 @@ __all__ = [
     "simulate",
 ]
 
-#: Default tolerances of the per-step error test (max norm over the 8 components). With them
-#: the end states agree with the golden vectors to about 1e-9 in |a-b|/(|b|+1), far inside the
-#: 1e-6 the tests ask for (see tests/test_simulator.py).
-DEFAULT_RTOL = 1e-8
-DEFAULT_ATOL = 1e-8
+#: Default tolerances of the per-step error test (max norm over the 8 components). Measured
+#: with them: end states within 1e-8 of the golden vectors and, over 8000 random samples of
+#: the study's ranges (scales 1.0 and 1.3), within 9e-8 of a 1e-12 solution, in the golden
+#: metric |a-b|/(|b|+1) whose bar is 1e-6.
+DEFAULT_RTOL = 5e-9
+DEFAULT_ATOL = 5e-9
 #: Attempted steps per sample before it counts as failed (typical samples need ~50-150).
 DEFAULT_MAX_STEPS = 20_000
+#: Slowest rate (1/s) of the step-error filter; see :func:`mothlib.rosenbrock.integrate`.
+FILTER_RATE = 500.0
 #: Samples integrated together: large enough to amortise numpy's per-call overhead, small
 #: enough that the working arrays stay in cache.
 DEFAULT_BATCH = 4096
@@ -105,7 +108,7 @@ def _check_times(times, duration: float) -> np.ndarray:
     return t
 
 
-def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, n_jobs) -> None:
+def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu, n_jobs) -> None:
     """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,)."""
     import numba
 
@@ -118,7 +121,7 @@ def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, n_j
     numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
     try:
         nb.integrate_batch(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
-                           nb.constants(model), t_out, rtol, atol, max_steps, h0, res, status)
+                           nb.constants(model), t_out, rtol, atol, max_steps, h0, mu, res, status)
     finally:
         numba.set_num_threads(previous)
     out[:] = res[:, :, FROM_INTERNAL]
@@ -225,6 +228,9 @@ def simulate(
     status = np.zeros(n, dtype=np.int8)
     # A first step well below the joint mode's time scale (~1/16000 s); the controller grows it.
     h0 = min(1e-6, duration)
+    # Error-filter rate (rosenbrock.integrate): modes decaying within a tenth of the window,
+    # and never slower than 500 /s, count by what survives of them.
+    mu = max(FILTER_RATE, 10.0 / duration)
 
     def run(lo: int) -> None:
         hi = min(n, lo + int(batch_size))
@@ -236,6 +242,7 @@ def simulate(
             atol=float(atol),
             max_steps=int(max_steps),
             h0=h0,
+            mu=mu,
         )
         out[lo:hi] = res.states[:, :, FROM_INTERNAL]
         status[lo:hi] = res.status
@@ -243,7 +250,7 @@ def simulate(
     starts = range(0, n, int(batch_size))
     if use_numba:
         _run_numba(params, s0, u, t_out, out, status, float(rtol), float(atol),
-                   int(max_steps), h0, int(n_jobs))
+                   int(max_steps), h0, mu, int(n_jobs))
     elif int(n_jobs) == 1 or len(starts) == 1:
         for lo in starts:
             run(lo)

@@ -228,6 +228,20 @@ def test_failures_raise_with_indices_or_become_nan(engine):
     np.testing.assert_array_equal(info.value.indices, np.nonzero(nan_rows)[0])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_overflow_fails_the_sample_not_the_batch(engine):
+    s, u = draw(3, 6)
+    s[1, 1] = 1e160  # the drag overflows
+    s[2, 5] = 1e200
+    with pytest.raises(IntegrationError) as info:
+        simulate(s, u, engine=engine)
+    np.testing.assert_array_equal(info.value.indices, [1, 2])
+    assert info.value.reasons == ["non-finite state"] * 2
+    with pytest.warns(RuntimeWarning, match="2 of 3"):
+        out = simulate(s, u, engine=engine, on_failure="nan")
+    assert np.isfinite(out[0]).all() and np.isnan(out[1:]).all()
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -11,6 +11,8 @@ binomial is formed; sums of squares are exact in float64 below 2**53 and fall ba
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -170,6 +172,30 @@ def _count(
     return {m: v.cpu().numpy() for m, v in counts.items()}
 
 
+@contextlib.contextmanager
+def _one_thread(device: Any) -> Iterator[None]:
+    """Run torch single-threaded on the CPU for the duration.
+
+    The products here are small and many; on a busy 2-core machine torch's thread pool spent
+    about 9x more CPU time on them than one thread (measured), for no gain in wall time.
+    """
+    if torch.device(device or "cpu").type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def count_batch(ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None) -> dict[str, np.ndarray]:
+    """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`."""
+    with _one_thread(device):
+        return _count(ws, bs, device)
+
+
 def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
     """Count the motifs of a layered network (the masks as given; nothing is removed).
 
@@ -202,7 +228,7 @@ def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
     6
     """
     ws, bs, batched = as_masks(weight_masks, bias_masks)
-    counts = _count(ws, bs)
+    counts = count_batch(ws, bs)
     if batched:
         return counts
     return {m: int(v[0]) for m, v in counts.items()}

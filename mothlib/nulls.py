@@ -296,6 +296,9 @@ def sample_null(
         if n == 0 or blk.grid.size == 0:
             continue
         ids = np.arange(n)
+        kinds = (blk.grid[: blk.n_s], blk.grid[blk.n_s :])
+        if all(k.all() or not k.any() for k in kinds):
+            continue  # every slot of each kind full or empty: the real block is the only one
         if null == "layer-edges":
             use_rej = method == "rejection" or (method == "auto" and _acceptance(blk) >= REJECTION_MIN_ACCEPT)
             if use_rej:

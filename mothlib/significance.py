@@ -180,10 +180,10 @@ def motif_zscores(
 
 def _count_null(nw: list[np.ndarray], nb: list[np.ndarray] | None, device: Any) -> dict[str, np.ndarray]:
     """Counts of a batch of null networks (already valid masks) on ``device``."""
-    from mothlib.motifs import _count
+    from mothlib.motifs import count_batch
 
     bs = [None] * len(nw) if nb is None else nb
-    return _count(nw, bs, device)
+    return count_batch(nw, bs, device)
 
 
 # ------------------------------------------------------------------------------- the stage

@@ -165,9 +165,10 @@ def _count(
         # biparallel: sum of C(P, 2) = (sum P^2 - sum P) / 2, and sum P^2 = <W'^T W', A A^T>.
         counts["biparallel"] += (paths_sq - paths) // 2
         if l + 2 < n_layers:
-            # 2-paths ending at each neuron of layer l+2 (W' @ indeg: entries below 2**24 while
-            # float32 is used, so exact), times its out-degree.
-            ending = (w_next @ indeg[l].to(a.dtype)[:, :, None])[:, :, 0].long()
+            # 2-paths ending at each neuron of layer l+2 (W' @ indeg), times its out-degree. The
+            # entries are at most n_mid * (n_in + 1): exact in float32 below 2**24, else float64.
+            dt = a.dtype if n_mid * a.shape[2] < _F32_EXACT else torch.float64
+            ending = (w_next.to(dt) @ indeg[l].to(dt)[:, :, None])[:, :, 0].long()
             counts["chain3"] += (ending * outdeg[l + 2][:, : ending.shape[1]]).sum(dim=1)
     return {m: v.cpu().numpy() for m, v in counts.items()}
 

@@ -236,6 +236,8 @@ def build_motif_table(profile: dict[str, Any], store: Any = None, *, progress: b
             (r.strategy, int(r.network), int(r.level)): float(r.fraction_pruned)
             for r in table.itertuples()
         }
+        # Networks are the batch entries of load_masks, in the order of their ids.
+        position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
         chosen = table[table["selected"].astype(bool)]
         tasks = []  # (strategy, level, network, null)
         for strategy in sorted(chosen["strategy"].unique()):
@@ -256,8 +258,9 @@ def build_motif_table(profile: dict[str, Any], store: Any = None, *, progress: b
                 cache.clear()  # masks of one level at a time
                 cache[(strategy, level)] = _load_masks(store, strategy, level)
             wm, bm = cache[(strategy, level)]
-            ws = [np.asarray(w[network]) for w in wm]
-            bs = None if bm is None else [None if b is None else np.asarray(b[network]) for b in bm]
+            k = position[network]
+            ws = [np.asarray(w[k]) for w in wm]
+            bs = None if bm is None else [None if b is None else np.asarray(b[k]) for b in bm]
             df = motif_zscores(
                 ws, bs, n_null=n_for[null], null=null, chunk_size=chunk,
                 seed=task_seed(profile["seed"], strategy, network, level, null),

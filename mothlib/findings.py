@@ -33,6 +33,38 @@ MOTIF_ORDER: tuple[str, ...] = (
     "biparallel",
 )
 
+#: The paper's six findings: number -> (claim, criterion); criteria from the study protocol.
+FINDINGS: dict[int, tuple[str, str]] = {
+    1: (
+        "Networks converge to similar motif distributions at high sparsity",
+        "Spearman(sparsity, relative spread of z) < -0.5 and "
+            "Spearman(sparsity, median profile correlation) > 0",
+    ),
+    2: (
+        "The sparser the network, the more pronounced each motif's significance",
+        "Spearman(sparsity, median |z| over motifs) > 0.5 over accurate levels",
+    ),
+    3: (
+        "Converging (2nd, 3rd order) and bi-parallel motifs become highly "
+            "over-represented, rising monotonically with sparsity",
+        "per motif: median over networks of Spearman(sparsity, z) > 0.8 over "
+            "accurate levels, and median z > 2 at the selected levels",
+    ),
+    4: (
+        "Diverging (2nd order) and bi-fan significance levels off at high sparsity",
+        "median-z curve (levels most networks reach): rise over the last three "
+            "levels < 1/4 of the total rise",
+    ),
+    5: (
+        "Chain motifs become rare (under-represented) as pruning proceeds",
+        "median chain z < -2 at the selected levels (chain2 and chain3)",
+    ),
+    6: (
+        "Over 90 % of the weights can be pruned while the controller stays accurate",
+        "median selected sparsity >= 0.9",
+    ),
+}
+
 _PRUNING_COLUMNS = ("network", "strategy", "level", "fraction_pruned", "val_loss", "selected")
 _MOTIF_COLUMNS = ("network", "level", "fraction_pruned", "strategy", "null_model", "motif", "z")
 
@@ -48,12 +80,17 @@ def select_motifs(
 ) -> pd.DataFrame:
     """Rows of one pruning strategy and one null model, z-scored motifs only.
 
+    An empty motif table gives an empty result (a study in which no network reached the loss
+    threshold has no motif rows).
+
     Raises
     ------
     ValueError
-        When columns are missing or no row matches.
+        When columns are missing, or the table has rows but none match.
     """
     _check_columns(motifs, _MOTIF_COLUMNS, "motif")
+    if motifs.empty:  # e.g. no network reached the loss threshold: nothing to select from
+        return motifs.copy()
     rows = motifs[
         (motifs["strategy"] == strategy)
         & (motifs["null_model"] == null_model)
@@ -163,6 +200,9 @@ def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFram
 
 def similarity_by_level(motifs: pd.DataFrame) -> pd.DataFrame:
     """:func:`relative_spread` and :func:`profile_correlation` side by side, per level."""
+    if motifs.empty:
+        return pd.DataFrame(columns=["level", "fraction_pruned", "n_networks", "relative_spread",
+                                     "profile_correlation"])
     spread = relative_spread(motifs)
     corr = profile_correlation(motifs)[["level", "profile_correlation"]]
     return spread.merge(corr, on="level", how="outer").sort_values("level").reset_index(drop=True)
@@ -229,8 +269,16 @@ def findings_table(
     """
     chosen = selected_levels(pruning, strategy)
     rows = accurate_rows(select_motifs(motifs, strategy, null_model), pruning, strategy)
+    n_networks = pruning.loc[pruning["strategy"] == strategy, "network"].nunique()
     if rows.empty:
-        raise ValueError("no motif rows at accurate levels: no network has a selected level")
+        # Nothing to judge: every finding is undecided (and so does not hold).
+        return pd.DataFrame([
+            {"finding": k, "claim": claim, "criterion": criterion,
+             "measured": f"undecided: {len(chosen)} of {n_networks} networks have an accurate "
+                         "level with motif rows",
+             "value": np.nan, "holds": False}
+            for k, (claim, criterion) in FINDINGS.items()
+        ])
     out = []
 
     # 1. Convergence of motif distributions across networks.
@@ -240,9 +288,8 @@ def findings_table(
     out.append(
         {
             "finding": 1,
-            "claim": "Networks converge to similar motif distributions at high sparsity",
-            "criterion": "Spearman(sparsity, relative spread of z) < -0.5 and "
-            "Spearman(sparsity, median profile correlation) > 0",
+            "claim": FINDINGS[1][0],
+            "criterion": FINDINGS[1][1],
             "measured": f"spread rho = {_fmt(rho_spread)}, correlation rho = {_fmt(rho_corr)}",
             "value": rho_spread,
             "holds": bool(rho_spread < -0.5 and rho_corr > 0),
@@ -257,8 +304,8 @@ def findings_table(
     out.append(
         {
             "finding": 2,
-            "claim": "The sparser the network, the more pronounced each motif's significance",
-            "criterion": "Spearman(sparsity, median |z| over motifs) > 0.5 over accurate levels",
+            "claim": FINDINGS[2][0],
+            "criterion": FINDINGS[2][1],
             "measured": f"rho = {_fmt(rho_abs)}",
             "value": rho_abs,
             "holds": bool(rho_abs > 0.5),
@@ -282,10 +329,8 @@ def findings_table(
     out.append(
         {
             "finding": 3,
-            "claim": "Converging (2nd, 3rd order) and bi-parallel motifs become highly "
-            "over-represented, rising monotonically with sparsity",
-            "criterion": "per motif: median over networks of Spearman(sparsity, z) > 0.8 over "
-            "accurate levels, and median z > 2 at the selected levels",
+            "claim": FINDINGS[3][0],
+            "criterion": FINDINGS[3][1],
             "measured": "; ".join(parts),
             "value": worst if np.isfinite(worst) else np.nan,
             "holds": bool(holds3),
@@ -306,9 +351,8 @@ def findings_table(
     out.append(
         {
             "finding": 4,
-            "claim": "Diverging (2nd order) and bi-fan significance levels off at high sparsity",
-            "criterion": "median-z curve (levels most networks reach): rise over the last three "
-            "levels < 1/4 of the total rise",
+            "claim": FINDINGS[4][0],
+            "criterion": FINDINGS[4][1],
             "measured": "; ".join(parts),
             "value": float(np.nanmax(ratios)) if np.isfinite(ratios).any() else np.nan,
             "holds": bool(holds4),
@@ -326,8 +370,8 @@ def findings_table(
     out.append(
         {
             "finding": 5,
-            "claim": "Chain motifs become rare (under-represented) as pruning proceeds",
-            "criterion": "median chain z < -2 at the selected levels (chain2 and chain3)",
+            "claim": FINDINGS[5][0],
+            "criterion": FINDINGS[5][1],
             "measured": "; ".join(parts),
             "value": float(np.nanmax(values)) if np.isfinite(values).any() else np.nan,
             "holds": bool(holds5),
@@ -335,13 +379,12 @@ def findings_table(
     )
 
     # 6. Over 90 % pruned while accurate.
-    n_networks = pruning.loc[pruning["strategy"] == strategy, "network"].nunique()
     sparsity = float(chosen["fraction_pruned"].median()) if len(chosen) else np.nan
     out.append(
         {
             "finding": 6,
-            "claim": "Over 90 % of the weights can be pruned while the controller stays accurate",
-            "criterion": "median selected sparsity >= 0.9",
+            "claim": FINDINGS[6][0],
+            "criterion": FINDINGS[6][1],
             "measured": f"median selected sparsity = {_fmt(sparsity)} "
             f"({len(chosen)} of {n_networks} networks have an accurate level)",
             "value": sparsity,
@@ -450,6 +493,9 @@ def chain_definition_table(
     from mothlib.nulls import sample_null
     from mothlib.reference import chain_counts
 
+    columns = ["network", "level", "fraction_pruned", "motif", "definition", "count",
+               "null_mean", "null_std", "z"]
+
     if levels not in ("accurate", "selected"):
         raise ValueError(f"levels must be 'accurate' or 'selected', got {levels!r}")
     if n_null < 2:
@@ -485,4 +531,4 @@ def chain_definition_table(
                         "null_mean": float(values.mean()), "null_std": float(std),
                         "z": float((real[motif] - values.mean()) / std) if std > 0 else np.nan,
                     })
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=columns)

@@ -13,6 +13,7 @@ modes:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -117,12 +118,43 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
 
 # -- helpers -------------------------------------------------------------------------------
 
+class _NoData(ValueError):
+    """Raised inside a builder whose table has no rows; turned into a placeholder chart."""
+
+
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{what} needs columns {missing}; the table has {list(df.columns)}")
     if df.empty:
-        raise ValueError(f"{what}: the table is empty")
+        raise _NoData(f"{what}: the table is empty")
+
+
+def placeholder_chart(message: str) -> alt.Chart:
+    """A chart that only says ``message`` (e.g. when no network reached the loss threshold)."""
+    return (
+        alt.Chart(pd.DataFrame({"message": [message]}))
+        .mark_text(fontSize=13, align="left")
+        .encode(text="message:N")
+        .properties(width=420, height=40)
+    )
+
+
+def _placeholder_when_empty(builder):
+    """Builders draw a placeholder, not an error, for a table without rows: a study at a small
+    profile may have no network under the loss threshold, and its book must still build."""
+
+    @functools.wraps(builder)
+    def wrapped(*args, **kwargs):
+        try:
+            return builder(*args, **kwargs)
+        except _NoData:
+            return placeholder_chart(
+                f"No data for {builder.__name__}: the table is empty "
+                "(for example, no network reached the loss threshold)."
+            )
+
+    return wrapped
 
 
 def _motif_sort(motifs: Sequence[str]) -> list[str]:
@@ -183,6 +215,7 @@ def trajectory_frame(states: np.ndarray, times: np.ndarray) -> pd.DataFrame:
     )
 
 
+@_placeholder_when_empty
 def trajectories_chart(frame: pd.DataFrame) -> alt.FacetChart:
     """Flight-model trajectories: each state variable against time, one line per sample."""
     _require(frame, ["sample", "time_ms", "variable", "value"], "trajectories_chart")
@@ -200,6 +233,7 @@ def trajectories_chart(frame: pd.DataFrame) -> alt.FacetChart:
     )
 
 
+@_placeholder_when_empty
 def features_chart(
     X: np.ndarray, names: Sequence[str], *, title: str = "", max_rows: int = 2000, seed: int = 0
 ) -> alt.Chart:
@@ -224,6 +258,7 @@ def features_chart(
     )
 
 
+@_placeholder_when_empty
 def split_loss_chart(pruning: pd.DataFrame, level: int = 0, strategy: str = "magnitude") -> alt.Chart:
     """Training, validation and test loss of every network at one level (default: dense)."""
     _require(pruning, ["network", "strategy", "level", "train_loss", "val_loss", "test_loss"], "split_loss_chart")
@@ -242,6 +277,7 @@ def split_loss_chart(pruning: pd.DataFrame, level: int = 0, strategy: str = "mag
     )
 
 
+@_placeholder_when_empty
 def loss_chart(pruning: pd.DataFrame, threshold: float, strategy: str = "magnitude") -> alt.LayerChart:
     """Validation loss against fraction pruned, one line per network, with the threshold and
     each network's selected level marked."""
@@ -347,6 +383,7 @@ def network_chart(
     return (edge_layer + node_layer).properties(width=520, height=320, title=title)
 
 
+@_placeholder_when_empty
 def motif_counts_chart(motifs: pd.DataFrame) -> alt.FacetChart:
     """Motif counts against fraction pruned (log scale), one faint line per network."""
     _require(motifs, ["network", "motif", "fraction_pruned", "count"], "motif_counts_chart")
@@ -366,6 +403,7 @@ def motif_counts_chart(motifs: pd.DataFrame) -> alt.FacetChart:
     )
 
 
+@_placeholder_when_empty
 def zscore_chart(motifs: pd.DataFrame, color: str | None = None) -> alt.FacetChart:
     """The paper's main figure: z against fraction pruned per motif, median across networks
     with the interquartile band (and, with ``color``, one median per group of that column)."""
@@ -389,6 +427,7 @@ def zscore_chart(motifs: pd.DataFrame, color: str | None = None) -> alt.FacetCha
     )
 
 
+@_placeholder_when_empty
 def zscore_distribution_chart(motifs_at_selected: pd.DataFrame) -> alt.Chart:
     """Distribution of z across networks at their selected levels: one box per motif."""
     _require(motifs_at_selected, ["motif", "z"], "zscore_distribution_chart")
@@ -405,11 +444,14 @@ def zscore_distribution_chart(motifs_at_selected: pd.DataFrame) -> alt.Chart:
     )
 
 
+@_placeholder_when_empty
 def zscore_slider_chart(motifs: pd.DataFrame) -> alt.Chart:
     """Z-score distributions per motif at one level, with a slider over levels (works in a
     static page: the filtering runs in the browser)."""
     _require(motifs, ["motif", "level", "fraction_pruned", "z"], "zscore_slider_chart")
     rows = _finite_z(motifs)
+    if rows.empty:
+        raise _NoData("zscore_slider_chart: no finite z")
     levels = sorted(rows["level"].unique())
     level = alt.param(
         name="level",
@@ -430,6 +472,7 @@ def zscore_slider_chart(motifs: pd.DataFrame) -> alt.Chart:
     )
 
 
+@_placeholder_when_empty
 def similarity_chart(similarity: pd.DataFrame) -> alt.HConcatChart:
     """How similar networks' motif profiles are, per level: relative spread of z (falls when
     networks converge) and median pairwise correlation of significance profiles (rises)."""
@@ -445,6 +488,7 @@ def similarity_chart(similarity: pd.DataFrame) -> alt.HConcatChart:
     return alt.hconcat(spread, corr)
 
 
+@_placeholder_when_empty
 def strategy_loss_chart(pruning: pd.DataFrame) -> alt.LayerChart:
     """Median validation loss (with quartile band) against fraction pruned, per strategy."""
     _require(pruning, ["strategy", "fraction_pruned", "val_loss"], "strategy_loss_chart")
@@ -462,6 +506,7 @@ def strategy_loss_chart(pruning: pd.DataFrame) -> alt.LayerChart:
     return (band + base.mark_line(point=True).encode(y="median:Q")).properties(width=420, height=260)
 
 
+@_placeholder_when_empty
 def null_model_scatter(motifs: pd.DataFrame, a: str = "layer-edges", b: str = "degree-preserving") -> alt.Chart:
     """Each network and level's z under null model ``a`` against its z under ``b``."""
     _require(motifs, ["network", "level", "motif", "null_model", "z"], "null_model_scatter")
@@ -483,6 +528,7 @@ def null_model_scatter(motifs: pd.DataFrame, a: str = "layer-edges", b: str = "d
     return (diagonal + points).properties(width=360, height=300)
 
 
+@_placeholder_when_empty
 def seed_zscore_chart(comparison: pd.DataFrame) -> alt.FacetChart:
     """Our median z (with quartiles) beside the seed study's, per motif
     (from :func:`mothlib.reference.compare_zscores`)."""
@@ -501,6 +547,7 @@ def seed_zscore_chart(comparison: pd.DataFrame) -> alt.FacetChart:
     )
 
 
+@_placeholder_when_empty
 def seed_loss_chart(comparison: pd.DataFrame, threshold: float = 1e-3) -> alt.LayerChart:
     """Our median validation loss per level beside the seed study's
     (from :func:`mothlib.reference.compare_losses`)."""
@@ -518,6 +565,7 @@ def seed_loss_chart(comparison: pd.DataFrame, threshold: float = 1e-3) -> alt.La
     return (band + line + rule).properties(width=420, height=260)
 
 
+@_placeholder_when_empty
 def chain_definition_chart(chains: pd.DataFrame) -> alt.FacetChart:
     """Chain counts (or z) by the exact path definition and by the seed's pair definition.
 

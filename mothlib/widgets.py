@@ -20,6 +20,7 @@ from mothlib.findings import MOTIF_ORDER
 #: networks as :func:`mothlib.pruning.load_masks` returns them.
 MaskLoader = Callable[[str, int], tuple[Sequence[np.ndarray], Sequence[np.ndarray] | None]]
 
+_NO_ROWS = "<i>The motif table is empty (for example, no network reached the loss threshold).</i>"
 _TABLE_COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "z_note"]
 
 
@@ -58,6 +59,8 @@ def network_explorer(
     strategy, null_model : str
         Which rows to show.
     """
+    if motifs.empty:
+        return W.VBox([W.HTML(_NO_ROWS)])
     rows = motifs[(motifs["strategy"] == strategy) & (motifs["null_model"] == null_model)]
     if rows.empty:
         raise ValueError(f"no motif rows for strategy={strategy!r}, null_model={null_model!r}")
@@ -106,6 +109,8 @@ def network_explorer(
 def zscore_slider(motifs: pd.DataFrame, *, strategy: str = "magnitude",
                   null_model: str = "layer-edges") -> W.VBox:
     """A slider over pruning levels moving the distribution of z across networks per motif."""
+    if motifs.empty:
+        return W.VBox([W.HTML(_NO_ROWS)])
     rows = motifs[(motifs["strategy"] == strategy) & (motifs["null_model"] == null_model)]
     if rows.empty:
         raise ValueError(f"no motif rows for strategy={strategy!r}, null_model={null_model!r}")

@@ -99,8 +99,17 @@ def test_bad_tables_raise_clear_errors(tables):
         findings.findings_table(pruning.drop(columns="selected"), motifs)
     with pytest.raises(ValueError, match="no motif rows"):
         findings.findings_table(pruning, motifs, null_model="nope")
-    with pytest.raises(ValueError, match="no network has a selected level"):
-        findings.findings_table(pruning.assign(selected=False), motifs)
+
+
+
+def test_no_accurate_network_leaves_every_finding_undecided(tables):
+    pruning, motifs = tables
+    table = findings.findings_table(pruning.assign(selected=False), motifs)
+    assert list(table["finding"]) == [1, 2, 3, 4, 5, 6] and not table["holds"].any()
+    assert table["measured"].str.contains("undecided: 0 of 6 networks").all()
+    empty = findings.findings_table(pruning.assign(selected=False), motifs.iloc[:0])
+    assert not empty["holds"].any()
+    assert findings.similarity_by_level(motifs.iloc[:0]).empty
 
 
 # -- chain counts: exact paths against the seed's connected-pair definition ------------------

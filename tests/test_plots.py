@@ -85,8 +85,14 @@ def test_builders_reject_missing_columns(tables):
     pruning, _ = tables
     with pytest.raises(ValueError, match="needs columns"):
         plots.loss_chart(pruning.drop(columns="val_loss"), threshold=1e-3)
+    # An empty table (no network under the threshold) draws a placeholder, not an error.
+    empty = plots.zscore_distribution_chart(pd.DataFrame(columns=["motif", "z"]))
+    assert "No data" in json.dumps(empty.to_dict())
+    _render(empty)
+    assert "No data" in json.dumps(plots.zscore_slider_chart(pd.DataFrame(
+        {"motif": ["bifan"], "level": [0], "fraction_pruned": [0.0], "z": [np.nan]})).to_dict())
     with pytest.raises(ValueError, match="empty"):
-        plots.zscore_distribution_chart(pd.DataFrame(columns=["motif", "z"]))
+        plots.z_summary(pd.DataFrame(columns=["motif", "level", "fraction_pruned", "z"]))
 
 
 def test_book_html_is_self_contained(monkeypatch):
@@ -131,6 +137,8 @@ def test_network_explorer_follows_its_controls(tables):
     assert table.value.count("<tr>") == len(widgets.MOTIF_ORDER)  # body rows
     with pytest.raises(ValueError, match="no motif rows"):
         widgets.network_explorer(motifs, strategy="nope")
+    assert "empty" in widgets.network_explorer(motifs.iloc[:0]).children[0].value
+    assert "empty" in widgets.zscore_slider(motifs.iloc[:0]).children[0].value
 
 
 def test_zscore_slider_moves(tables):

@@ -257,3 +257,21 @@ def test_metropolis_matches_exact_rejection_on_a_larger_network():
         a, b = ca[m].astype(float), cb[m].astype(float)
         se = np.sqrt(a.var() / n + b.var() / n)
         assert abs(a.mean() - b.mean()) <= 5 * se + 1e-9, (m, a.mean(), b.mean(), se)
+
+
+def test_rejection_falls_back_to_the_chain_and_stays_reproducible(monkeypatch):
+    import mothlib.nulls as nulls
+
+    # Sparse enough that some candidates miss a neuron: with one round allowed, those samples
+    # continue as Metropolis chains; results stay valid and chunk independent.
+    ws, bs = _clean_random(4, [6, 10, 10, 3], 0.25, True)
+    monkeypatch.setattr(nulls, "REJECTION_MAX_ROUNDS", 1)
+    a = sample_null(ws, bs, n=30, seed=5, method="rejection")
+    check_layer_edges(ws, bs, *a)
+    b = [sample_null(ws, bs, n=k1 - k0, seed=5, method="rejection", start=k0) for k0, k1 in [(0, 11), (11, 30)]]
+    for l in range(len(ws)):
+        assert np.array_equal(a[0][l], np.concatenate([p[0][l] for p in b]))
+    blocks = nulls._live_blocks(ws, bs, "layer-edges")
+    keys = nulls.sample_keys(5, 0, 30, salt=1)
+    _, ok = nulls._rejection(blocks[1], nulls.sub_keys(keys, 1001), 1)
+    assert 0 < ok.sum() < 30  # both paths were taken

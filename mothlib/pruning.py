@@ -384,7 +384,7 @@ def run_pruning(
         model.load_state_arrays(state)
         opt.load_state_arrays(state)
         start = int(state["next_level"])
-        bar = tqdm(range(n_levels), desc=f"pruning ({strategy})", disable=not progress, initial=start)
+        bar = tqdm(total=n_levels, desc=f"pruning ({strategy})", disable=not progress, initial=start)
         for level in range(start, n_levels):
             wms, bms = prune_model(model, fractions[level], strategy, seed, level)
             model.set_masks(wms, bms)

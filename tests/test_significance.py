@@ -230,3 +230,13 @@ def test_build_motif_table_needs_pruning(tmp_path):
         build_motif_table(profile, ArtifactStore("smoke", root=tmp_path), progress=False)
     with pytest.raises(ValueError, match="null_models"):
         build_motif_table({**profile, "null_models": ["nope"]}, ArtifactStore("smoke", root=tmp_path))
+
+
+def test_structured_network_is_significant():
+    # Two dense 4x4 blocks per layer: many more bi-fans and bi-parallels than random networks
+    # with the same edges, so z is large and positive and the p-value minimal.
+    block = np.kron(np.eye(2, dtype=bool), np.ones((4, 4), dtype=bool))
+    df = motif_zscores([block, block], n_null=200, seed=0).set_index("motif")
+    assert df.loc["bifan", "z"] > 3 and df.loc["biparallel", "z"] > 3
+    assert df.loc["bifan", "p_value"] == pytest.approx(1 / 201)
+    assert df.loc["bifan", "sp"] > 0

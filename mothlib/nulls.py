@@ -57,6 +57,7 @@ STEPS_PER_TOKEN: float = 10.0
 REJECTION_MIN_ACCEPT: float = 0.05
 #: A sample still rejected after this many rounds falls back to the Metropolis chain.
 REJECTION_MAX_ROUNDS: int = 200
+_REJECTION_BATCH_ELEMENTS = 2**23  # candidate slots drawn at once (64 MiB of uint64 keys)
 
 
 @dataclass
@@ -136,23 +137,28 @@ def _rejection(block: _Block, keys: np.ndarray, max_rounds: int) -> tuple[np.nda
     out = np.zeros((len(keys), n_all), dtype=bool)
     done = np.zeros(len(keys), dtype=bool)
     pending = np.arange(len(keys))
+    batch = max(1, _REJECTION_BATCH_ELEMENTS // max(n_all, 1))  # bounds memory per round
     for rnd in range(max_rounds):
         if len(pending) == 0:
             break
-        bits = draw(keys[pending, None], rnd * n_all + np.arange(n_all, dtype=np.uint64)[None, :])
-        cand = np.zeros((len(pending), n_all), dtype=bool)
-        rows = np.arange(len(pending))[:, None]
-        # The m smallest keys of each kind: a uniformly random subset of that size.
-        for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
-            if m == hi - lo:
-                cand[:, lo:hi] = True
-            elif m > 0:
-                pick = np.argpartition(bits[:, lo:hi], m - 1, axis=1)[:, :m]
-                cand[rows, lo + pick] = True
-        ok = _covered(cand.reshape(-1, n_rows, n_t), n_s)
-        out[pending[ok]] = cand[ok]
-        done[pending[ok]] = True
-        pending = pending[~ok]
+        failed = []
+        for b0 in range(0, len(pending), batch):
+            ids = pending[b0 : b0 + batch]
+            bits = draw(keys[ids, None], rnd * n_all + np.arange(n_all, dtype=np.uint64)[None, :])
+            cand = np.zeros((len(ids), n_all), dtype=bool)
+            rows = np.arange(len(ids))[:, None]
+            # The m smallest keys of each kind: a uniformly random subset of that size.
+            for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
+                if m == hi - lo:
+                    cand[:, lo:hi] = True
+                elif m > 0:
+                    pick = np.argpartition(bits[:, lo:hi], m - 1, axis=1)[:, :m]
+                    cand[rows, lo + pick] = True
+            ok = _covered(cand.reshape(-1, n_rows, n_t), n_s)
+            out[ids[ok]] = cand[ok]
+            done[ids[ok]] = True
+            failed.append(ids[~ok])
+        pending = np.concatenate(failed)
     return out.reshape(-1, n_rows, n_t), done
 
 
@@ -179,7 +185,7 @@ def _run_chains(
     l_max = max(max(len(s[4]) for s in specs), 1)
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
     t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
-    tok = np.zeros((C, l_max), dtype=np.int64)
+    tok = np.zeros((C, l_max), dtype=np.int32 if n_max < 2**31 else np.int64)  # memory
     bit = np.ones((C, n_max), dtype=bool)
     outdeg = np.zeros((C, s_max), dtype=np.int64)
     indeg = np.zeros((C, t_max), dtype=np.int64)

@@ -275,3 +275,14 @@ def test_rejection_falls_back_to_the_chain_and_stays_reproducible(monkeypatch):
     keys = nulls.sample_keys(5, 0, 30, salt=1)
     _, ok = nulls._rejection(blocks[1], nulls.sub_keys(keys, 1001), 1)
     assert 0 < ok.sum() < 30  # both paths were taken
+
+
+def test_rejection_batches_do_not_change_samples(monkeypatch):
+    import mothlib.nulls as nulls
+
+    ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
+    a = sample_null(ws, bs, n=9, seed=8, method="rejection")
+    monkeypatch.setattr(nulls, "_REJECTION_BATCH_ELEMENTS", 50)  # about one sample per batch
+    b = sample_null(ws, bs, n=9, seed=8, method="rejection")
+    for l in range(len(ws)):
+        assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])

@@ -12,15 +12,20 @@ l+1, the bias node of layer l included), and their constraints factorise over bl
     drawn uniformly from all such networks: per block, by rejection (uniform edge subsets until
     one meets the constraints) where that is cheap, i.e. where the expected acceptance rate is at
     least :data:`REJECTION_MIN_ACCEPT` (exact), otherwise by a Metropolis chain of edge moves
-    started at the real network (uniform stationary law; see :mod:`mothlib._mcmc`).
+    started at the real network (uniform stationary law; see :mod:`mothlib._mcmc`). A sample
+    still rejected after :data:`REJECTION_MAX_ROUNDS` rounds continues as such a chain. The
+    network must be clean (a ValueError says so otherwise).
 ``"degree-preserving"`` (Milo et al. 2002; mfinder's layer-keeping switching)
-    Every neuron and bias node keeps its in- and out-degree within each block. Drawn by a chain of
-    checkerboard swaps started at the real network (uniform stationary law).
+    Every neuron and bias node keeps its in- and out-degree within each block (the bias node is a
+    source like any other, so its edges may trade targets with neurons' edges). Drawn by a chain
+    of checkerboard swaps started at the real network (uniform stationary law).
 
 Chain length: ``ceil(steps_per_token * L)`` steps per block, L = min(#edges, #absent slots) of
 the block's live grid (the chain moves holes instead of edges in blocks over half full), so on
 average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
-:data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate.
+:data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate, and
+that the chain and exact rejection agree on null means of a larger network. The chains run in
+numba when it is installed and in vectorised numpy otherwise, with identical samples.
 
 Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
 degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are

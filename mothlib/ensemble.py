@@ -431,13 +431,14 @@ def train_round(
 def evaluate(model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int | None = None) -> np.ndarray:
     """Mean squared error of each network on a whole split, in chunks; shape ``(E,)``.
 
-    The default chunk keeps one layer's activations (rows x networks x width) near 128 MiB on
-    CPU and 512 MiB on CUDA, so that 400 networks of width 400 fit too.
+    The default chunk keeps one layer's activations (rows x networks x width) near 16 MiB on
+    CPU (cache-friendlier; measured faster than 64 MiB chunks) and 512 MiB on CUDA, so that 400
+    networks of width 400 fit too.
     """
     if len(X) == 0:
         raise ValueError("cannot evaluate on an empty split")
     if chunk is None:
-        budget = 2**27 if model.device.type == "cuda" else 2**25
+        budget = 2**27 if model.device.type == "cuda" else 2**22
         chunk = min(16384, max(256, budget // (model.n_networks * max(model.layer_sizes))))
     total = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
     for start in range(0, len(X), chunk):

@@ -86,7 +86,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         # plus a full-split evaluation per level (~2 s), about 6-7 minutes in all.
         "learning_rate": 2e-3,
         "max_batches_dense": 6000,
-        "max_batches_per_round": 1500,
+        "max_batches_per_round": {"magnitude": 2500, "random": 1000},
         "n_null": 200,
         "n_null_degree": 100,
     },

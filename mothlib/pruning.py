@@ -270,11 +270,28 @@ def _validate_profile(profile: dict[str, Any]) -> None:
         raise ValueError(f"batch_size must be at least 1, got {profile['batch_size']}")
     if not float(profile["loss_threshold"]) > 0:
         raise ValueError(f"loss_threshold must be positive, got {profile['loss_threshold']}")
-    for key in ("max_batches_per_round", "max_batches_dense"):
-        v = profile.get(key)
+    v = profile.get("max_batches_dense")
+    if v is not None and int(v) < 1:
+        raise ValueError(f"max_batches_dense must be None or at least 1, got {v}")
+    caps = profile.get("max_batches_per_round")
+    for s in strategies:
+        v = _round_cap(profile, s, 1)
         if v is not None and int(v) < 1:
-            raise ValueError(f"{key} must be None or at least 1, got {v}")
+            raise ValueError(f"max_batches_per_round must be None or at least 1, got {caps}")
     _stopping(profile)
+
+
+def _round_cap(profile: dict[str, Any], strategy: str, level: int) -> int | None:
+    """Batch cap of one round: ``max_batches_dense`` for level 0, else ``max_batches_per_round``
+    (an int, None for the seed's one pass over the validation batches, or a dict by strategy)."""
+    if level == 0 and profile.get("max_batches_dense") is not None:
+        return int(profile["max_batches_dense"])
+    cap = profile.get("max_batches_per_round")
+    if isinstance(cap, dict):
+        if strategy not in cap:
+            raise ValueError(f"max_batches_per_round has no entry for strategy {strategy!r}: {cap}")
+        cap = cap[strategy]
+    return None if cap is None else int(cap)
 
 
 def _stopping(profile: dict[str, Any]) -> EarlyStopping:
@@ -336,9 +353,10 @@ def run_pruning(
         opt = StackedAdam([*model.weights, *model.biases], lr=float(profile["learning_rate"]))
         return model, opt
 
-    def train_and_eval(model: EnsembleMLP, opt: StackedAdam, level: int, desc: str) -> np.ndarray:
-        cap = profile.get("max_batches_dense") if level == 0 else None
-        cap = cap if cap is not None else profile.get("max_batches_per_round")
+    def train_and_eval(
+        model: EnsembleMLP, opt: StackedAdam, level: int, strategy: str, desc: str
+    ) -> np.ndarray:
+        cap = _round_cap(profile, strategy, level)
         train_round(
             model, opt, data["train"], data["val"], batch_size=batch_size,
             data_seed=_level_seed(seed, level), stopping=stopping, max_batches=cap,
@@ -352,7 +370,7 @@ def run_pruning(
         dense = _load_npz(dense_path)
     else:
         model, opt = fresh()
-        losses = train_and_eval(model, opt, 0, "dense")
+        losses = train_and_eval(model, opt, 0, "", "dense")
         dense = {**model.state_arrays(), **opt.state_arrays(), "losses": losses}
         _save_npz(dense_path, dense)
 
@@ -389,7 +407,7 @@ def run_pruning(
             wms, bms = prune_model(model, fractions[level], strategy, seed, level)
             model.set_masks(wms, bms)
             opt.zero_masked([*model.weight_masks, *model.bias_masks])
-            losses = train_and_eval(model, opt, level, f"{strategy} level {level}")
+            losses = train_and_eval(model, opt, level, strategy, f"{strategy} level {level}")
             arrays = {**model.state_arrays(), **opt.state_arrays()}
             state.update(arrays)
             state["losses"][level] = losses

@@ -329,6 +329,24 @@ def test_missing_data_stage(tmp_path, monkeypatch):
         load_masks(ArtifactStore("smoke", tmp_path), "magnitude", 0)
 
 
+def test_round_caps_per_strategy(tmp_path, monkeypatch):
+    seen = []
+    real = pruning.train_round
+    monkeypatch.setattr(pruning, "train_round",
+                        lambda *a, **k: (seen.append((k["desc"], k["max_batches"])), real(*a, **k))[1])
+    profile = _profile(schedule=[0.3, 0.6, 0.8], max_batches_dense=9,
+                       max_batches_per_round={"magnitude": 7, "random": 5})
+    pruning.run_pruning(profile, _splits(), tmp_path / "o", tmp_path / "s", progress=False)
+    assert seen == [("dense", 9), ("magnitude level 1", 7), ("magnitude level 2", 7),
+                    ("random level 1", 5), ("random level 2", 5)]
+    # None: the seed's limit, one pass over the validation batches (600 // 128 = 4).
+    seen.clear()
+    profile = _profile(schedule=[0.3, 0.6], max_batches_dense=None, max_batches_per_round=None,
+                       strategies=["magnitude"])
+    pruning.run_pruning(profile, _splits(), tmp_path / "o2", tmp_path / "s2", progress=False)
+    assert seen == [("dense", None), ("magnitude level 1", None)]
+
+
 @pytest.mark.parametrize(
     "override, match",
     [(dict(strategies=["lottery"]), "unknown pruning strategy"),
@@ -337,7 +355,8 @@ def test_missing_data_stage(tmp_path, monkeypatch):
      (dict(schedule=[0.5, 1.5]), "between"),
      (dict(n_networks=0), "n_networks"),
      (dict(es_min_batches=5), "es_min_batches"),
-     (dict(max_batches_per_round=0), "max_batches_per_round")],
+     (dict(max_batches_per_round=0), "max_batches_per_round"),
+     (dict(max_batches_per_round={"magnitude": 10}), "no entry for strategy 'random'")],
 )
 def test_bad_profiles(store, override, match):
     with pytest.raises(ValueError, match=match):

@@ -1,4 +1,4 @@
-"""The numba engine of :func:`mothlib.simulator.simulate`: the same Rodas4 method, one sample per
+"""The numba engine of :func:`mothlib.simulator.simulate`: the same Rodas5P method, one sample per
 loop iteration, compiled and spread over the CPU cores with ``prange``.
 
 It mirrors :mod:`mothlib.flight_model` and :mod:`mothlib.rosenbrock` formula for formula
@@ -16,6 +16,7 @@ import numpy as np
 from mothlib.rosenbrock import (
     A_MAT,
     C_MAT,
+    ERR_ORDER,
     FAC_MAX,
     FAC_MIN,
     GAMMA,
@@ -23,6 +24,7 @@ from mothlib.rosenbrock import (
     MAX_STEPS,
     NON_FINITE,
     SAFETY,
+    STAGES,
     STEP_UNDERFLOW,
 )
 
@@ -97,10 +99,11 @@ if HAVE_NUMBA:
         aux[4], aux[5], aux[6], aux[7] = xdd, ydd, thdd, phdd
 
     @numba.njit(cache=True, inline="always", error_model="numpy")
-    def _factor(Y, Fca, Fsa, P, aux, alpha, W, G):  # pragma: no cover - compiled
-        """W: LU of the reduced 4x4 matrix; G[0:4], G[4:8]: Gq's theta and phi columns;
-        G[8:12]: reciprocals of U's diagonal."""
-        m, pp, qq, d1, d2, K, c, g = P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7]
+    def _jacobian(Y, Fca, Fsa, P, aux, G):  # pragma: no cover - compiled
+        """The parts of the stage matrix that do not depend on alpha (shared by the step's two
+        factorisations): G[0:4], G[4:8]: Gq's theta and phi columns; G[8:12]: the drag
+        Jacobian d(D_x, D_y)/d(x', y')."""
+        pp, qq, K, g = P[1], P[2], P[5], P[7]
         st, ct, sp, cp = aux[0], aux[1], aux[2], aux[3]
         xdd, ydd, thdd, phdd = aux[4], aux[5], aux[6], aux[7]
         u, v, thd, phd = Y[4], Y[5], Y[6], Y[7]
@@ -131,6 +134,17 @@ if HAVE_NUMBA:
                 jdv += A * (-uu * v * inv3) + B * (gp * v * inv * uu)
                 jeu += A * (-vv * u * inv3) + B * (gp * u * inv * vv)
                 jev += A * (2.0 * av * inv - vv * v * inv3) + B * (2.0 * av * gval + gp * v * inv * vv)
+        G[8], G[9], G[10], G[11] = jdu, jdv, jeu, jev
+
+    @numba.njit(cache=True, inline="always", error_model="numpy")
+    def _factor(Y, P, aux, alpha, G, W, D):  # pragma: no cover - compiled
+        """W: LU of the reduced 4x4 matrix (alpha M - Gv - Gq / alpha); D: reciprocals of U's
+        diagonal. G: :func:`_jacobian`'s output."""
+        m, pp, qq, d1, d2, c = P[0], P[1], P[2], P[3], P[4], P[6]
+        st, ct, sp, cp = aux[0], aux[1], aux[2], aux[3]
+        thd, phd = Y[6], Y[7]
+        jdu, jdv, jeu, jev = G[8], G[9], G[10], G[11]
+
         ia = 1.0 / alpha
         W[0, 0] = alpha * m + jdu
         W[0, 1] = jdv
@@ -149,14 +163,14 @@ if HAVE_NUMBA:
         W[3, 2] = -c - G[3] * ia
         W[3, 3] = alpha * d2 + c - G[7] * ia
         for k in range(4):
-            G[8 + k] = 1.0 / W[k, k]
+            D[k] = 1.0 / W[k, k]
             for i in range(k + 1, 4):
-                W[i, k] = W[i, k] * G[8 + k]
+                W[i, k] = W[i, k] * D[k]
                 for j in range(k + 1, 4):
                     W[i, j] = W[i, j] - W[i, k] * W[k, j]
 
     @numba.njit(cache=True, inline="always", error_model="numpy")
-    def _solve(W, G, P, aux, ia, R, k):  # pragma: no cover - compiled
+    def _solve(W, D, G, P, aux, ia, R, k):  # pragma: no cover - compiled
         m, pp, qq, d1, d2 = P[0], P[1], P[2], P[3], P[4]
         st, ct, sp, cp = aux[0], aux[1], aux[2], aux[3]
         pst, pct, qsp, qcp = pp * st, pp * ct, qq * sp, qq * cp
@@ -169,10 +183,10 @@ if HAVE_NUMBA:
         b1 = b1 - W[1, 0] * b0
         b2 = b2 - W[2, 0] * b0 - W[2, 1] * b1
         b3 = b3 - W[3, 0] * b0 - W[3, 1] * b1 - W[3, 2] * b2
-        b3 = b3 * G[11]
-        b2 = (b2 - W[2, 3] * b3) * G[10]
-        b1 = (b1 - W[1, 2] * b2 - W[1, 3] * b3) * G[9]
-        b0 = (b0 - W[0, 1] * b1 - W[0, 2] * b2 - W[0, 3] * b3) * G[8]
+        b3 = b3 * D[3]
+        b2 = (b2 - W[2, 3] * b3) * D[2]
+        b1 = (b1 - W[1, 2] * b2 - W[1, 3] * b3) * D[1]
+        b0 = (b0 - W[0, 1] * b1 - W[0, 2] * b2 - W[0, 3] * b3) * D[0]
         k[4], k[5], k[6], k[7] = b0, b1, b2, b3
         for i in range(4):
             k[i] = (R[i] + k[4 + i]) * ia
@@ -190,10 +204,11 @@ if HAVE_NUMBA:
         aux = np.empty(8)
         W = np.empty((4, 4))
         G = np.empty(12)
+        D = np.empty(4)
         W2 = np.empty((4, 4))
-        G2 = np.empty(12)
+        D2 = np.empty(4)
         errf = np.empty(8)
-        Ks = np.empty((6, 8))
+        Ks = np.empty((STAGES, 8))
         arg = np.empty(8)
         R = np.empty(8)
         Ynew = np.empty(8)
@@ -210,16 +225,17 @@ if HAVE_NUMBA:
             gap = target - t
             land = h >= gap
             hs = gap if land else h
-            # -- one Rodas4 step, as rosenbrock.rodas4_step
+            # -- one Rodas5P step, as rosenbrock.rodas_step
             st0, ct0 = math.sin(Y[2]), math.cos(Y[2])
             sp0, cp0 = math.sin(Y[3]), math.cos(Y[3])
             _rhs(Y, Fca, Fsa, tau, tqc, P, dY, aux, st0, ct0, sp0, cp0)
             alpha = 1.0 / (GAMMA * hs)
-            _factor(Y, Fca, Fsa, P, aux, alpha, W, G)
+            _jacobian(Y, Fca, Fsa, P, aux, G)
+            _factor(Y, P, aux, alpha, G, W, D)
             ia = 1.0 / alpha
             ih = 1.0 / hs
-            _solve(W, G, P, aux, ia, dY, Ks[0])
-            for i in range(1, 6):
+            _solve(W, D, G, P, aux, ia, dY, Ks[0])
+            for i in range(1, STAGES):
                 for j in range(8):
                     acc = 0.0
                     for l in range(i):
@@ -233,16 +249,16 @@ if HAVE_NUMBA:
                     for l in range(i):
                         acc += C_MAT[i, l] * Ks[l, j]
                     R[j] = dY[j] + ih * acc
-                _solve(W, G, P, aux, ia, R, Ks[i])
+                _solve(W, D, G, P, aux, ia, R, Ks[i])
             # Filtered error estimate mu (mu I - J)^-1 err, as rosenbrock.integrate.
-            _factor(Y, Fca, Fsa, P, aux, mu, W2, G2)
+            _factor(Y, P, aux, mu, G, W2, D2)
             for j in range(8):
-                R[j] = mu * Ks[5, j]
-            _solve(W2, G2, P, aux, 1.0 / mu, R, errf)
+                R[j] = mu * Ks[STAGES - 1, j]
+            _solve(W2, D2, G, P, aux, 1.0 / mu, R, errf)
             enorm = 0.0
             finite = True
             for j in range(8):
-                Ynew[j] = arg[j] + Ks[5, j]
+                Ynew[j] = arg[j] + Ks[STAGES - 1, j]
                 sc = atol + rtol * max(abs(Y[j]), abs(Ynew[j]))
                 e = abs(errf[j]) / sc
                 if not (math.isfinite(e) and math.isfinite(Ynew[j])):
@@ -255,7 +271,7 @@ if HAVE_NUMBA:
                 rej += 1
             nonfinite_run = 0 if finite else nonfinite_run + 1
             if finite:
-                factor = SAFETY * enorm ** -0.25 if enorm > 0 else FAC_MAX
+                factor = SAFETY * enorm ** (-1.0 / ERR_ORDER) if enorm > 0 else FAC_MAX
                 factor = min(FAC_MAX, max(FAC_MIN, factor))
             else:
                 factor = FAC_MIN
@@ -285,12 +301,15 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, parallel=True, error_model="numpy")
     def integrate_batch(Y0, Fca, Fsa, tau, tqc, P, t_out, rtol, atol, max_steps, h0, mu, out,
-                        status):  # pragma: no cover - compiled
-        """Y0 (n, 8) internal order; out (n, T, 8); status (n,) int8."""
+                        status, counts):  # pragma: no cover - compiled
+        """Y0 (n, 8) internal order; out (n, T, 8); status (n,) int8; counts (n, 2): attempted
+        and rejected steps."""
         n = Y0.shape[0]
         for i in numba.prange(n):
-            st, _, _ = _one(Y0[i], Fca[i], Fsa[i], tau[i], tqc[i], P, t_out, rtol, atol,
-                            max_steps, h0, mu, out[i])
+            st, steps, rej = _one(Y0[i], Fca[i], Fsa[i], tau[i], tqc[i], P, t_out, rtol, atol,
+                                  max_steps, h0, mu, out[i])
             status[i] = st
+            counts[i, 0] = steps
+            counts[i, 1] = rej
             if st != 0:
                 out[i, :, :] = np.nan

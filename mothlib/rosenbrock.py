@@ -1,9 +1,9 @@
-"""A batched, adaptive Rodas4 integrator: every sample takes its own steps, all in lock step.
+"""A batched, adaptive Rodas5P integrator: every sample takes its own steps, all in lock step.
 
-Rodas4 (Hairer & Wanner, *Solving ODEs II*, 1996; coefficients of their ``rodas.f``, METH=1) is
-an L-stable, stiffly accurate 4th-order Rosenbrock method with an embedded 3rd-order error
-estimate. Each step needs one Jacobian factorisation and six right-hand-side evaluations, and no
-Newton iteration, which makes it easy to vectorise over a batch: one loop over time steps, each
+Rodas5P (Steinebach 2023; the stiffly accurate form of Hairer & Wanner's ``rodas.f``) is an
+L-stable, stiffly accurate 5th-order Rosenbrock method with an embedded 4th-order error
+estimate. Each step needs one Jacobian factorisation and eight right-hand-side evaluations, and
+no Newton iteration, which makes it easy to vectorise over a batch: one loop over time steps, each
 sample with its own step size, finished or failed samples dropped from the working set.
 
 The model supplies ``rhs(Y) -> (dY, aux)``, ``factor(Y, aux, alpha)``, ``solve(factors, R)`` (the
@@ -16,29 +16,47 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-GAMMA = 0.25
-A = (
-    (),
-    (1.544,),
-    (0.9466785280815826, 0.2557011698983284),
-    (3.314825187068521, 2.896124015972201, 0.9986419139977817),
-    (1.221224509226641, 6.019134481288629, 12.53708332932087, -0.6878860361058950),
+# Rodas5P (Steinebach 2023, "Construction of Rosenbrock-Wanner methods with higher order
+# of convergence", the tableau of OrdinaryDiffEq.jl): L-stable, stiffly accurate, order 5
+# with an embedded order-4 estimate, eight stages. Measured on this model it needs about half
+# of Rodas4's steps for the same end-state accuracy. Stage i starts from
+# Y + sum_j A[i, j] K[j]; the last two stages continue from the previous stage's result
+# (A's last rows end in ones), the solution is the last stage's start plus K[-1] and K[-1]
+# is the error estimate.
+GAMMA = 0.21193756319429014
+_A = (
+    (3.0,),
+    (2.849394379747939, 0.45842242204463923),
+    (-6.954028509809101, 2.489845061869568, -10.358996098473584),
+    (2.8029986275628964, 0.5072464736228206, -0.3988312541770524, -0.04721187230404641),
+    (-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256,
+     0.030198172008377946),
 )
-C = (
-    (),
-    (-5.6688,),
-    (-2.430093356833875, -0.2063599157091915),
-    (-0.1073529058151375, -9.594562251023355, -20.47028614809616),
-    (7.496443313967647, -10.24680431464352, -33.99990352819905, 11.70890893206160),
-    (8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136,
-     -6.058818238834054),
+_C = (
+    (-14.155112264123755,),
+    (-17.97296035885952, -2.859693295451294),
+    (147.12150275711716, -1.41221402718213, 71.68940251302358),
+    (165.43517024871676, -0.4592823456491126, 42.90938336958603, -5.961986721573306),
+    (24.854864614690072, -3.0009227002832186, 47.4931110020768, 5.5814197821558125,
+     -0.6610691825249471),
+    (30.91273214028599, -3.1208243349937974, 77.79954646070892, 34.28646028294783,
+     -19.097331116725623, -28.087943162872662),
+    (37.80277123390563, -3.2571969029072276, 112.26918849496327, 66.9347231244047,
+     -40.06618937091002, -54.66780262877968, -9.48861652309627),
 )
-
-A_MAT = np.zeros((6, 6))
-C_MAT = np.zeros((6, 6))
-for _i in range(1, 6):
-    A_MAT[_i, :_i] = A[_i] if _i < 5 else A[4] + (1.0,)
-    C_MAT[_i, :_i] = C[_i]
+#: Number of stages.
+STAGES = 8
+#: Order of the embedded estimate plus one: the step-size controller's exponent is -1/ERR_ORDER.
+ERR_ORDER = 5
+A_MAT = np.zeros((STAGES, STAGES))
+C_MAT = np.zeros((STAGES, STAGES))
+for _i in range(1, STAGES):
+    if _i <= len(_A):
+        A_MAT[_i, :_i] = _A[_i - 1]
+    else:  # stiffly accurate tail: continue from the previous stage's start plus its K
+        A_MAT[_i, : _i - 1] = A_MAT[_i - 1, : _i - 1]
+        A_MAT[_i, _i - 1] = 1.0
+    C_MAT[_i, :_i] = _C[_i - 1]
 
 # Step-size control (Hairer & Wanner's rodas.f defaults).
 SAFETY, FAC_MIN, FAC_MAX = 0.9, 0.2, 6.0
@@ -60,27 +78,24 @@ class Result:
     n_rejected: np.ndarray = field(repr=False)  # (n,) rejected steps
 
 
-def rodas4_step(
+def rodas_step(
     model, Y: np.ndarray, h: np.ndarray, mu: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One Rodas4 step of size ``h`` (n,) from ``Y`` (d, n): the new state and the filtered
+    """One Rodas5P step of size ``h`` (n,) from ``Y`` (d, n): the new state and the filtered
     error estimate ``mu (mu I - J)^-1 err`` (see :func:`integrate`)."""
     d, n = Y.shape
     f0, aux = model.rhs(Y)
     fac = model.factor(Y, aux, 1.0 / (GAMMA * h))
     ih = 1.0 / h
-    # Stages stacked as (6, d*n) so that each combination is one small matrix product.
-    K = np.empty((6, d * n))
+    # Stages stacked as (s, d*n) so that each combination is one small matrix product.
+    K = np.empty((STAGES, d * n))
     K[0] = model.solve(fac, f0).reshape(-1)
-    for i in range(1, 6):
-        if i < 5:
-            arg = Y + (A_MAT[i, :i] @ K[:i]).reshape(d, n)
-        else:  # stiffly accurate: stage 6 starts from stage 5's result
-            arg = arg + K[4].reshape(d, n)
+    for i in range(1, STAGES):
+        arg = Y + (A_MAT[i, :i] @ K[:i]).reshape(d, n)
         fi, _ = model.rhs(arg)
         fi += ih * (C_MAT[i, :i] @ K[:i]).reshape(d, n)
         K[i] = model.solve(fac, fi).reshape(-1)
-    err = K[5].reshape(d, n)
+    err = K[STAGES - 1].reshape(d, n)
     filtered = model.solve(model.factor(Y, aux, np.full(n, mu)), mu * err)
     return arg + err, filtered
 
@@ -139,7 +154,7 @@ def integrate(
         gap = target - t
         land = h >= gap
         hs = np.where(land, gap, h)
-        Ynew, err = rodas4_step(model, Y, hs, mu)
+        Ynew, err = rodas_step(model, Y, hs, mu)
         scale = atol + rtol * np.maximum(np.abs(Y), np.abs(Ynew))
         enorm = np.max(np.abs(err) / scale, axis=0)
         finite = np.isfinite(enorm) & np.all(np.isfinite(Ynew), axis=0)
@@ -148,10 +163,10 @@ def integrate(
         rej += ~accept
         nonfinite_run = np.where(finite, 0, nonfinite_run + 1)
 
-        # New step size: the usual 4th-order controller, no growth right after a rejection,
+        # New step size: the usual controller, no growth right after a rejection,
         # a hard cut on non-finite results.
         with np.errstate(divide="ignore", invalid="ignore"):
-            factor = SAFETY * np.power(np.where(finite, enorm, np.inf), -0.25)
+            factor = SAFETY * np.power(np.where(finite, enorm, np.inf), -1.0 / ERR_ORDER)
         factor = np.clip(np.nan_to_num(factor, nan=FAC_MIN), FAC_MIN, FAC_MAX)
         factor = np.where(accept & just_rejected, np.minimum(factor, 1.0), factor)
         hnew = hs * factor

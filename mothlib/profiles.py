@@ -75,18 +75,26 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_samples": 250_000,
         "n_networks": 8,
         "hidden_sizes": [128, 128, 128, 16],
-        # Training (measured on this 2-core machine, 8 networks of width 128, 250k samples):
-        # a seed round is capped by the 312 validation batches, far too short for width 128 to
-        # converge, so rounds run over reshuffled passes up to a cap. At lr 5e-4 the dense median
-        # validation loss was still 1.09e-3 after 8000 batches; at 1e-3 it was 1.02e-3 after 6000,
-        # at 2e-3 7.9e-4 after 6000 (so lr 2e-3, 4x the seed's). The dense round (shared by both
-        # strategies) gets up to 6000 batches, every later round up to 1500; the seed's early
-        # stopping rule (1000/500/100/1.01) still ends a round sooner once it plateaus.
-        # Cost: at most 6000 + 2 * 17 * 1500 = 57k steps of ~5 ms (2 threads, idle machine)
-        # plus a full-split evaluation per level (~2 s), about 6-7 minutes in all.
+        # Training and pruning (measured on this machine, 8 networks of width 128, 250k samples
+        # from the simulator, single-threaded while other jobs shared the 2 cores):
+        # - a seed round is capped by the 312 validation batches, far too short for width 128,
+        #   so rounds run over reshuffled passes up to a cap (early stopping still applies);
+        # - lr: dense median val loss after 6000 batches was 1.02e-3 at lr 1e-3 and 7.9e-4 at
+        #   2e-3 (at the seed's 5e-4 still 1.09e-3 after 8000), hence 2e-3;
+        # - with 1500-batch rounds the median full-split val loss at 85 % pruned was above 1e-3;
+        #   with 2500 (below) it was 8.8e-4 (6 of 8 networks under 1e-3 at 85 %, 1 at 90 %),
+        #   so the median network's selected level is the 0.85 one (measured 0.84995 of the
+        #   weights: floor per layer);
+        # - width 128 fails at 90 %, so the schedule stops at 0.95 (14 recorded levels, up to
+        #   0.94) instead of 0.99: levels 0.95-0.98 would cost ~1/5 of the run, select nothing;
+        # - random pruning only needs its losses, so its rounds are capped at 1000 batches
+        #   (which is also es_min_batches: they run exactly 1000, no early stop).
+        # Cost: magnitude levels 0-9 took 442 s single-threaded on the busy machine (~14 ms
+        # per batch); the whole stage is about 50k batches plus 27 full-split evaluations.
         "learning_rate": 2e-3,
         "max_batches_dense": 6000,
         "max_batches_per_round": {"magnitude": 2500, "random": 1000},
+        "schedule": SEED_SCHEDULE[:14],
         "n_null": 200,
         "n_null_degree": 100,
     },

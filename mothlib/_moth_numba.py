@@ -122,7 +122,8 @@ if HAVE_NUMBA:
             inv = 1.0 / speed
             au, av = abs(u), abs(v)
             uu, vv = au * u, av * v
-            inv3 = inv * inv * inv
+            nu, nv = u * inv, v * inv  # not inv**3, which overflows near speed 1e-150
+            anu, anv = abs(nu), abs(nv)
             sq = math.sqrt(speed)
             for b in range(2):
                 A, B, kre = P[9 + 3 * b], P[10 + 3 * b], P[11 + 3 * b]
@@ -130,10 +131,10 @@ if HAVE_NUMBA:
                 den = 1.0 + sk * sq
                 gval = 6.0 / den + 0.4
                 gp = -3.0 * sk / (sq * den * den)
-                jdu += A * (2.0 * au * inv - uu * u * inv3) + B * (2.0 * au * gval + gp * u * inv * uu)
-                jdv += A * (-uu * v * inv3) + B * (gp * v * inv * uu)
-                jeu += A * (-vv * u * inv3) + B * (gp * u * inv * vv)
-                jev += A * (2.0 * av * inv - vv * v * inv3) + B * (2.0 * av * gval + gp * v * inv * vv)
+                jdu += A * (2.0 * anu - anu * nu * nu) + B * (2.0 * au * gval + gp * nu * uu)
+                jdv += A * (-anu * nu * nv) + B * (gp * nv * uu)
+                jeu += A * (-anv * nv * nu) + B * (gp * nu * vv)
+                jev += A * (2.0 * anv - anv * nv * nv) + B * (2.0 * av * gval + gp * nv * vv)
         G[8], G[9], G[10], G[11] = jdu, jdv, jeu, jev
 
     @numba.njit(cache=True, inline="always", error_model="numpy")

@@ -203,8 +203,11 @@ class FlightModel:
         inv = np.divide(1.0, speed, out=np.zeros_like(speed), where=moving)
         au, av = np.abs(u), np.abs(v)
         uu, vv = au * u, av * v
+        # The direction (nu, nv) = (u, v) / speed, not inv**3: a speed of ~1e-150 would
+        # overflow inv**3 (and give 0 * inf) although every term is finite.
+        nu, nv = u * inv, v * inv
+        anu, anv = np.abs(nu), np.abs(nv)
         ju = [np.zeros_like(u) for _ in range(4)]  # dDx/du, dDx/dv, dDy/du, dDy/dv
-        inv3 = inv * inv * inv
         sq = np.sqrt(speed)
         for A, B, kre in self.drag:
             sk = math.sqrt(kre)
@@ -212,10 +215,10 @@ class FlightModel:
             gval = 6.0 / den + 0.4
             # g'(s) * (ds/du) = -3 sqrt(kre) / (sqrt(s) (1 + sqrt(kre s))^2) * u / s
             gp = np.divide(-3.0 * sk, sq * den * den, out=np.zeros_like(sq), where=moving)
-            ju[0] += A * (2.0 * au * inv - uu * u * inv3) + B * (2.0 * au * gval + gp * u * inv * uu)
-            ju[1] += A * (-uu * v * inv3) + B * (gp * v * inv * uu)
-            ju[2] += A * (-vv * u * inv3) + B * (gp * u * inv * vv)
-            ju[3] += A * (2.0 * av * inv - vv * v * inv3) + B * (2.0 * av * gval + gp * v * inv * vv)
+            ju[0] += A * (2.0 * anu - anu * nu * nu) + B * (2.0 * au * gval + gp * nu * uu)
+            ju[1] += A * (-anu * nu * nv) + B * (gp * nv * uu)
+            ju[2] += A * (-anv * nv * nu) + B * (gp * nu * vv)
+            ju[3] += A * (2.0 * anv - anv * nv * nv) + B * (2.0 * av * gval + gp * nv * vv)
         return ju
 
     def factor(self, Y: np.ndarray, aux: tuple, alpha: np.ndarray) -> list:

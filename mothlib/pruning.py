@@ -266,6 +266,8 @@ def _validate_profile(profile: dict[str, Any]) -> None:
             raise ValueError(f"unknown pruning strategy {s!r}; choose from {list(STRATEGIES)}")
     if int(profile["n_networks"]) < 1:
         raise ValueError(f"n_networks must be at least 1, got {profile['n_networks']}")
+    if profile.get("train_threads") is not None and int(profile["train_threads"]) < 1:
+        raise ValueError(f"train_threads must be None or at least 1, got {profile['train_threads']}")
     if int(profile["batch_size"]) < 1:
         raise ValueError(f"batch_size must be at least 1, got {profile['batch_size']}")
     if not float(profile["loss_threshold"]) > 0:
@@ -331,7 +333,27 @@ def run_pruning(
     """
     _validate_profile(profile)
     n_in, n_out = _check_splits(splits)
-    outdir, scratch = Path(outdir), Path(scratch)
+    threads = profile.get("train_threads")
+    if threads is None:
+        _run_pruning(profile, splits, Path(outdir), Path(scratch), n_in, n_out, progress)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        _run_pruning(profile, splits, Path(outdir), Path(scratch), n_in, n_out, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_pruning(
+    profile: dict[str, Any],
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    outdir: Path,
+    scratch: Path,
+    n_in: int,
+    n_out: int,
+    progress: bool,
+) -> None:
     device = resolve_device(profile["device"])
     sizes = [n_in, *[int(h) for h in profile["hidden_sizes"]], n_out]
     schedule = validate_schedule(profile["schedule"])

@@ -343,8 +343,11 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
     seen.clear()
     profile = _profile(schedule=[0.3, 0.6], max_batches_dense=None, max_batches_per_round=None,
                        strategies=["magnitude"])
-    pruning.run_pruning(profile, _splits(), tmp_path / "o2", tmp_path / "s2", progress=False)
+    before = torch.get_num_threads()
+    pruning.run_pruning({**profile, "train_threads": 2}, _splits(), tmp_path / "o2", tmp_path / "s2",
+                        progress=False)
     assert seen == [("dense", None), ("magnitude level 1", None)]
+    assert torch.get_num_threads() == before  # train_threads is restored afterwards
 
 
 @pytest.mark.parametrize(
@@ -354,6 +357,7 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
      (dict(schedule=[0.5, 0.3]), "increasing"),
      (dict(schedule=[0.5, 1.5]), "between"),
      (dict(n_networks=0), "n_networks"),
+     (dict(train_threads=0), "train_threads"),
      (dict(es_min_batches=5), "es_min_batches"),
      (dict(max_batches_per_round=0), "max_batches_per_round"),
      (dict(max_batches_per_round={"magnitude": 10}), "no entry for strategy 'random'")],

@@ -129,9 +129,9 @@ def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu,
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
     try:
-        nb.integrate_batch(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
+        nb.integrate_lanes(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
                            nb.constants(model), t_out, rtol, atol, max_steps, h0, mu, res, status,
-                           np.zeros((s0.shape[0], 2), dtype=np.int64))
+                           np.zeros((s0.shape[0], 2), dtype=np.int64), nb.LANES)
     finally:
         numba.set_num_threads(previous)
     out[:] = res[:, :, FROM_INTERNAL]

@@ -376,3 +376,34 @@ def test_tableau_has_order_five_with_an_order_four_estimate():
     est_orders = np.log2(np.array(ests[:-1]) / ests[1:])
     assert np.all(err_orders > 5.5), err_orders
     assert np.all((est_orders > 4.5) & (est_orders < 5.5)), est_orders
+
+
+def test_lane_kernel_is_bit_for_bit_the_per_sample_kernel():
+    """The vectorised lane kernel (what simulate runs) against the readable per-sample one,
+    with few lanes so that lanes are refilled, output times, and samples that fail."""
+    from mothlib import _moth_numba as nb
+
+    s, u = draw(23, 31)
+    s[0, [1, 3]] = 0.0  # at rest
+    s[1, 1] = 1e200  # overflows: non-finite
+    model = FlightModel(MothParams.at_scale(1.3), u.T)
+    Y0 = np.ascontiguousarray(s[:, TO_INTERNAL])
+    P = nb.constants(model)
+    for t_out, max_steps in ((np.array([0.02]), 20_000), (np.array([0.0, 0.007, 0.02]), 45)):
+        lanes = np.empty((23, t_out.size, 8))
+        status = np.zeros(23, dtype=np.int8)
+        counts = np.zeros((23, 2), dtype=np.int64)
+        nb.integrate_lanes(Y0, model.Fca, model.Fsa, model.tau, model.tq_const, P, t_out,
+                           DEFAULT_RTOL, DEFAULT_ATOL, max_steps, 1e-6, FILTER_RATE, lanes,
+                           status, counts, 3)
+        for i in range(23):
+            one = np.empty((t_out.size, 8))
+            st, steps, rej = nb._one(Y0[i], model.Fca[i], model.Fsa[i], model.tau[i],
+                                     model.tq_const[i], P, t_out, DEFAULT_RTOL, DEFAULT_ATOL,
+                                     max_steps, 1e-6, FILTER_RATE, one)
+            assert (st, steps, rej) == (status[i], *counts[i]), i
+            if st == 0:
+                np.testing.assert_array_equal(lanes[i], one)
+            else:
+                assert np.isnan(lanes[i]).all()
+        assert status[1] == 3 and 0 < (status > 0).sum() < 23

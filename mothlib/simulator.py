@@ -184,8 +184,8 @@ def simulate(
         Threads that integrate side by side (numba: its thread pool, default one per CPU core;
         numpy: batches in a thread pool, default 1).
     engine : {"auto", "numpy", "numba"}
-        ``"numba"``: the method compiled per sample and spread over the cores (several times
-        faster; needs numba). ``"numpy"``: the batch vectorised with numpy, one Python loop over
+        ``"numba"``: the method compiled, 8 samples side by side per thread, spread over the
+        cores (several times faster; needs numba). ``"numpy"``: the batch vectorised with numpy, one Python loop over
         time steps. ``"auto"``: numba when installed. Both run the same method with the same
         step-size control and agree to round-off, carried by the step-size controller (the
         tests ask for 1e-10 on random samples, 2e-9 on adversarial ones).

@@ -92,7 +92,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         #   0.94) instead of 0.99: levels 0.95-0.98 would cost ~1/5 of the run, select nothing;
         # - random pruning only needs its losses, so its rounds are capped at 1000 batches
         #   (which is also es_min_batches: they run exactly 1000, no early stop).
-        # Cost: the whole stage is ~52k batches plus 27 full-split evaluations. Measured
+        # Cost: the whole stage is ~48k batches plus 27 full-split evaluations. Measured
         # single-threaded on the busy machine (other jobs on both cores): magnitude levels 0-9
         # alone 442 s (~14 ms per batch); the full stage 1270 s. Result of that run: magnitude
         # median selected level 0.85 (8/8 selected), random median 0.35. Not yet measured on

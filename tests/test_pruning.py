@@ -10,9 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-import types
 from fractions import Fraction
 from pathlib import Path
 

@@ -380,9 +380,15 @@ def test_bad_data(tmp_path, splits, match):
 # -- kill and resume -----------------------------------------------------------------------
 RUNNER = FAKE_DATA + '''
 import json
+import time
+import mothlib.pruning as pruning
 from mothlib.profiles import get_profile
 from mothlib.pruning import build_pruning
 from mothlib.store import ArtifactStore
+# A pause after every round keeps the run alive long enough to be killed mid-way on a fast
+# machine; it changes no result.
+_round = pruning.train_round
+pruning.train_round = lambda *a, **k: (_round(*a, **k), time.sleep(0.3))[0]
 profile = get_profile("smoke", **json.loads(sys.argv[2]))
 build_pruning(profile, ArtifactStore("smoke", sys.argv[1]), progress=False)
 '''

@@ -24,6 +24,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from mothlib import reference
 from mothlib.findings import MOTIF_ORDER
 
 #: Name of the Altair renderer that emits book-ready HTML.
@@ -169,15 +170,7 @@ def _finite_z(df: pd.DataFrame) -> pd.DataFrame:
 def z_summary(motifs: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Median and quartiles of z across networks per motif, level and ``by`` columns."""
     _require(motifs, ["motif", "level", "fraction_pruned", "z"], "z_summary")
-    keys = ["motif", "level", "fraction_pruned", *by]
-    grouped = _finite_z(motifs).groupby(keys)["z"]
-    out = grouped.agg(
-        n_networks="count",
-        z_q25=lambda s: s.quantile(0.25),
-        z_median="median",
-        z_q75=lambda s: s.quantile(0.75),
-    )
-    return out.reset_index()
+    return reference.summarise_zscores(motifs, keys=["motif", "level", "fraction_pruned", *by])
 
 
 # -- figures -------------------------------------------------------------------------------

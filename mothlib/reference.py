@@ -60,23 +60,27 @@ def seed_losses() -> pd.DataFrame:
     return _read("seed-losses-summary.csv")
 
 
-def summarise_zscores(motifs: pd.DataFrame) -> pd.DataFrame:
-    """Our z-scores summarised like the seed's: quartiles across networks per motif and level.
+def summarise_zscores(
+    motifs: pd.DataFrame, keys: Sequence[str] = ("motif", "fraction_pruned")
+) -> pd.DataFrame:
+    """Our z-scores summarised like the seed's: quartiles across networks per group.
 
     Parameters
     ----------
     motifs : DataFrame
-        A motif table (columns ``network, fraction_pruned, motif, z``), already filtered to
-        one strategy and one null model.
+        A motif table (columns ``network, fraction_pruned, motif, z`` and ``keys``), already
+        filtered to one strategy and one null model.
+    keys : sequence of str
+        Grouping columns (default: per motif and pruning fraction, as the seed summary).
 
     Returns
     -------
     DataFrame
-        Columns ``motif, fraction_pruned, n_networks, z_q25, z_median, z_q75``; non-finite z
-        are left out, as in the seed summary.
+        Columns ``*keys, n_networks, z_q25, z_median, z_q75``; non-finite z are left out, as in
+        the seed summary.
     """
     finite = motifs[np.isfinite(motifs["z"].astype(float))]
-    grouped = finite.groupby(["motif", "fraction_pruned"])["z"]
+    grouped = finite.groupby(list(keys))["z"]
     out = grouped.agg(
         n_networks="count",
         z_q25=lambda s: s.quantile(0.25),

@@ -153,3 +153,28 @@ def as_masks(weight_masks: Any, bias_masks: Any = None) -> Masks:
     ws = [np.broadcast_to(w, (size,) + w.shape[-2:]) for w in ws]
     bs = [None if b is None else np.broadcast_to(b, (size, b.shape[-1])) for b in bs]
     return ws, bs, batched
+
+
+def neurons_with_edges(
+    ws: Sequence[np.ndarray], bs: Sequence[np.ndarray | None]
+) -> list[np.ndarray]:
+    """Which neurons of every layer have any edge (in or out, bias edges included).
+
+    Works with or without a leading batch axis: ``ws[l]`` is (..., n_out, n_in) and the result
+    for layer ``l`` is a bool array (..., n_l).
+    """
+    n_layers = len(ws)
+    has = []
+    for layer in range(n_layers + 1):
+        parts = []
+        if layer > 0:
+            parts.append(ws[layer - 1].any(axis=-1))
+            if bs[layer - 1] is not None:
+                parts.append(bs[layer - 1].astype(bool))
+        if layer < n_layers:
+            parts.append(ws[layer].any(axis=-2))
+        h = parts[0].copy()
+        for part in parts[1:]:
+            h |= part
+        has.append(h)
+    return has

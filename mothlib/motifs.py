@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mothlib._masks import as_masks
+from mothlib._masks import as_masks, neurons_with_edges
 
 #: Motif names in report order: first order, then 2nd order (3 nodes), then 3rd order (4 nodes).
 MOTIFS: tuple[str, ...] = (
@@ -288,16 +288,7 @@ def remove_ineffectual(
     keep[0] = np.ones_like(keep[0])
     keep[-1] = np.ones_like(keep[-1])
     # Which neurons had any edge (in or out, bias included) before cleaning.
-    had = []
-    for layer in range(n_layers + 1):
-        h = np.zeros_like(keep[layer])
-        if layer > 0:
-            h |= ws[layer - 1].any(axis=2)
-            if bs[layer - 1] is not None:
-                h |= bs[layer - 1]
-        if layer < n_layers:
-            h |= ws[layer].any(axis=1)
-        had.append(h)
+    had = neurons_with_edges(ws, bs)
     new_w = [w & keep[l + 1][:, :, None] & keep[l][:, None, :] for l, w in enumerate(ws)]
     new_b = [None if b is None else b & keep[l + 1] for l, b in enumerate(bs)]
     rows = []

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from mothlib import _mcmc
-from mothlib._masks import as_masks
+from mothlib._masks import as_masks, neurons_with_edges
 from mothlib._rng import draw, sample_keys, sub_keys
 from mothlib.motifs import remove_ineffectual
 
@@ -84,19 +84,8 @@ class _Block:
 
 
 def _live_blocks(ws: list[np.ndarray], bs: list[np.ndarray | None], null: str) -> list[_Block]:
-    n_layers = len(ws)
     if null == "layer-edges":
-        sizes = [ws[0].shape[1]] + [w.shape[0] for w in ws]
-        live = []
-        for layer in range(n_layers + 1):
-            h = np.zeros(sizes[layer], dtype=bool)
-            if layer > 0:
-                h |= ws[layer - 1].any(axis=1)
-                if bs[layer - 1] is not None:
-                    h |= bs[layer - 1]
-            if layer < n_layers:
-                h |= ws[layer].any(axis=0)
-            live.append(h)
+        live = neurons_with_edges(ws, bs)
     blocks = []
     for l, (w, b) in enumerate(zip(ws, bs)):
         if null == "layer-edges":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -234,6 +235,13 @@ def _fmt(value: float) -> str:
     return "undefined" if not np.isfinite(value) else f"{value:.2f}"
 
 
+def _row(finding: int, measured: str, *, value: float, holds: bool) -> dict[str, Any]:
+    """One row of the findings table: the claim and criterion of ``finding`` and our measure."""
+    claim, criterion = FINDINGS[finding]
+    return {"finding": finding, "claim": claim, "criterion": criterion,
+            "measured": measured, "value": value, "holds": bool(holds)}
+
+
 def findings_table(
     pruning: pd.DataFrame,
     motifs: pd.DataFrame,
@@ -279,14 +287,8 @@ def findings_table(
     rho_spread = _spearman(similarity["fraction_pruned"], similarity["relative_spread"])
     rho_corr = _spearman(similarity["fraction_pruned"], similarity["profile_correlation"])
     out.append(
-        {
-            "finding": 1,
-            "claim": FINDINGS[1][0],
-            "criterion": FINDINGS[1][1],
-            "measured": f"spread rho = {_fmt(rho_spread)}, correlation rho = {_fmt(rho_corr)}",
-            "value": rho_spread,
-            "holds": bool(rho_spread < -0.5 and rho_corr > 0),
-        }
+        _row(1, f"spread rho = {_fmt(rho_spread)}, correlation rho = {_fmt(rho_corr)}",
+             value=rho_spread, holds=bool(rho_spread < -0.5 and rho_corr > 0))
     )
 
     # 2. Sparser networks show more pronounced over/under-representation.
@@ -295,14 +297,8 @@ def findings_table(
     abs_curve = abs_curve.median().reset_index()
     rho_abs = _spearman(abs_curve["fraction_pruned"], abs_curve["abs_z"])
     out.append(
-        {
-            "finding": 2,
-            "claim": FINDINGS[2][0],
-            "criterion": FINDINGS[2][1],
-            "measured": f"rho = {_fmt(rho_abs)}",
-            "value": rho_abs,
-            "holds": bool(rho_abs > 0.5),
-        }
+        _row(2, f"rho = {_fmt(rho_abs)}",
+             value=rho_abs, holds=bool(rho_abs > 0.5))
     )
 
     # 3. Converging and bi-parallel motifs rise monotonically and become over-represented.
@@ -320,14 +316,8 @@ def findings_table(
         worst = min(worst, rho if np.isfinite(rho) else -np.inf)
         parts.append(f"{motif}: rho = {_fmt(rho)}, z = {_fmt(z_med)}")
     out.append(
-        {
-            "finding": 3,
-            "claim": FINDINGS[3][0],
-            "criterion": FINDINGS[3][1],
-            "measured": "; ".join(parts),
-            "value": worst if np.isfinite(worst) else np.nan,
-            "holds": bool(holds3),
-        }
+        _row(3, "; ".join(parts),
+             value=worst if np.isfinite(worst) else np.nan, holds=bool(holds3))
     )
 
     # 4. Diverging2 and bi-fan level off.
@@ -342,14 +332,8 @@ def findings_table(
         holds4 &= bool(ratio < 0.25)
         parts.append(f"{motif}: last-three rise / total rise = {_fmt(ratio)}")
     out.append(
-        {
-            "finding": 4,
-            "claim": FINDINGS[4][0],
-            "criterion": FINDINGS[4][1],
-            "measured": "; ".join(parts),
-            "value": float(np.nanmax(ratios)) if np.isfinite(ratios).any() else np.nan,
-            "holds": bool(holds4),
-        }
+        _row(4, "; ".join(parts),
+             value=float(np.nanmax(ratios)) if np.isfinite(ratios).any() else np.nan, holds=bool(holds4))
     )
 
     # 5. Chains become rare.
@@ -361,28 +345,16 @@ def findings_table(
         holds5 &= bool(z_med < -2)
         parts.append(f"{motif}: median z = {_fmt(z_med)}")
     out.append(
-        {
-            "finding": 5,
-            "claim": FINDINGS[5][0],
-            "criterion": FINDINGS[5][1],
-            "measured": "; ".join(parts),
-            "value": float(np.nanmax(values)) if np.isfinite(values).any() else np.nan,
-            "holds": bool(holds5),
-        }
+        _row(5, "; ".join(parts),
+             value=float(np.nanmax(values)) if np.isfinite(values).any() else np.nan, holds=bool(holds5))
     )
 
     # 6. Over 90 % pruned while accurate.
     sparsity = float(chosen["fraction_pruned"].median()) if len(chosen) else np.nan
     out.append(
-        {
-            "finding": 6,
-            "claim": FINDINGS[6][0],
-            "criterion": FINDINGS[6][1],
-            "measured": f"median selected sparsity = {_fmt(sparsity)} "
-            f"({len(chosen)} of {n_networks} networks have an accurate level)",
-            "value": sparsity,
-            "holds": bool(sparsity >= 0.9),
-        }
+        _row(6, f"median selected sparsity = {_fmt(sparsity)} "
+                f"({len(chosen)} of {n_networks} networks have an accurate level)",
+             value=sparsity, holds=bool(sparsity >= 0.9))
     )
     return pd.DataFrame(out)
 

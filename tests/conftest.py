@@ -103,3 +103,14 @@ def smoke_run(tmp_path_factory):
         "smoke", artifacts_root=artifacts, output_dir=executed, progress=False
     )
     return SimpleNamespace(root=root, artifacts=artifacts, executed=executed, paths=paths)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a test module's torch work on one thread, restoring the setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -420,21 +420,25 @@ def zscore_chart(motifs: pd.DataFrame, color: str | None = None) -> alt.FacetCha
     )
 
 
-@_placeholder_when_empty
-def zscore_distribution_chart(motifs_at_selected: pd.DataFrame) -> alt.Chart:
-    """Distribution of z across networks at their selected levels: one box per motif."""
-    _require(motifs_at_selected, ["motif", "z"], "zscore_distribution_chart")
-    rows = _finite_z(motifs_at_selected)
+def _z_boxes(rows: pd.DataFrame, y_title: str) -> alt.Chart:
+    """One min-max box of z per motif (rows: finite z only)."""
     return (
         alt.Chart(rows)
         .mark_boxplot(extent="min-max")
         .encode(
             x=alt.X("motif:N", sort=_motif_sort(rows["motif"]), title=None),
-            y=alt.Y("z:Q", title="z-score at the selected level"),
+            y=alt.Y("z:Q", title=y_title),
             color=alt.Color("motif:N", legend=None),
         )
         .properties(width=420, height=260)
     )
+
+
+@_placeholder_when_empty
+def zscore_distribution_chart(motifs_at_selected: pd.DataFrame) -> alt.Chart:
+    """Distribution of z across networks at their selected levels: one box per motif."""
+    _require(motifs_at_selected, ["motif", "z"], "zscore_distribution_chart")
+    return _z_boxes(_finite_z(motifs_at_selected), "z-score at the selected level")
 
 
 @_placeholder_when_empty
@@ -452,16 +456,10 @@ def zscore_slider_chart(motifs: pd.DataFrame) -> alt.Chart:
         bind=alt.binding_range(min=int(levels[0]), max=int(levels[-1]), step=1, name="pruning level "),
     )
     return (
-        alt.Chart(rows)
-        .mark_boxplot(extent="min-max")
-        .encode(
-            x=alt.X("motif:N", sort=_motif_sort(rows["motif"]), title=None),
-            y=alt.Y("z:Q", title="z-score across networks"),
-            color=alt.Color("motif:N", legend=None),
-        )
+        _z_boxes(rows, "z-score across networks")
         .add_params(level)
         .transform_filter(alt.datum.level == level)
-        .properties(width=420, height=260, title="Move the slider to change the pruning level")
+        .properties(title="Move the slider to change the pruning level")
     )
 
 

@@ -1,8 +1,14 @@
-"""Command line: ``python -m mothlib study|book --profile P [--set key=value ...]``.
+"""Command line: ``python -m mothlib study|book|verify --profile P [--set key=value ...]``.
 
-* ``study`` runs the study's stages (``--stages data,pruning,motifs``); current ones are skipped.
-* ``book`` executes the notebooks with papermill (they run the stages) and builds the offline
-  book into ``_build/html``.
+* ``study`` runs the study's stages (``--stages data,pruning,motifs``) as Dask tasks, on a local
+  cluster (one single-threaded worker per core) unless ``--scheduler`` names another
+  (``none`` runs in this process; an address such as ``tcp://host:8786`` joins a running
+  scheduler, e.g. a dask-jobqueue SLURM cluster). Current stages are skipped. ``--estimate``
+  times a small slice on the cluster and projects each stage of the full profile.
+* ``book`` runs the stages the same way, executes the notebooks with papermill (they find the
+  stages current) and builds the offline book into ``_build/html``.
+* ``verify`` re-hashes every artifact against its manifest; a damaged stage is reported by file
+  and will be recomputed by the next run.
 
 ``--set`` values are read as JSON literals (``--set n_null=200 --set hidden_sizes=[64,64,64,16]``),
 falling back to strings (``--set device=cuda``).
@@ -25,17 +31,46 @@ def _parser() -> argparse.ArgumentParser:
         help="override a profile field (repeatable); values are JSON literals or strings",
     )
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    study = sub.add_parser("study", parents=[common], help="run the study's stages")
+    cluster = argparse.ArgumentParser(add_help=False)
+    cluster.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="'local' (default: a LocalCluster, one worker per core), 'none' (this process), or "
+             "a Dask scheduler address; default from $MOTHLIB_SCHEDULER or Dask's config",
+    )
+    cluster.add_argument("--workers", type=int, default=None, help="workers of a local cluster")
+    study = sub.add_parser("study", parents=[common, cluster], help="run the study's stages")
     study.add_argument(
         "--stages", default="data,pruning,motifs",
         help="comma-separated stages to run (default: all, in order)",
     )
-    book = sub.add_parser("book", parents=[common], help="run the notebooks and build the book")
+    study.add_argument(
+        "--estimate", action="store_true",
+        help="time a small slice on the cluster and print each stage's projected time",
+    )
+    book = sub.add_parser("book", parents=[common, cluster], help="run the study and build the book")
     book.add_argument(
         "--no-execute", action="store_true",
         help="build from the notebooks already executed into book/notebooks/",
     )
+    sub.add_parser("verify", parents=[common], help="re-hash every artifact against its manifest")
     return parser
+
+
+def _verify(profile: dict) -> int:
+    from mothlib.stages import verify
+
+    status = 0
+    for stage, bad in verify(profile).items():
+        if bad is None:
+            print(f"{stage}: not run")
+        elif bad:
+            status = 1
+            print(f"{stage}: DAMAGED ({len(bad)} file(s)); it will be recomputed by the next run:")
+            for rel in bad:
+                print(f"  {rel}")
+        else:
+            print(f"{stage}: ok")
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,18 +80,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         overrides = pipeline.parse_overrides(args.overrides)
+        profile = get_profile(args.profile, **overrides)
+        if args.command == "verify":
+            return _verify(profile)
         if args.command == "study":
-            profile = get_profile(args.profile, **overrides)
             stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-            manifests = pipeline.run_stages(profile, stages, progress=not args.no_progress)
-            for stage, manifest in manifests.items():
-                print(f"{stage}: {manifest['outputs']} ({manifest['seconds']} s when computed)")
-        else:
-            html = pipeline.make_book(
-                args.profile, overrides, execute=not args.no_execute,
+            if args.estimate:
+                from mothlib.estimate import estimate_profile
+
+                print(estimate_profile(profile, scheduler=args.scheduler, n_workers=args.workers).to_string(index=False))
+                return 0
+            seconds = pipeline.run_study(
+                profile, stages, scheduler=args.scheduler, n_workers=args.workers,
                 progress=not args.no_progress,
             )
-            print(f"book built: {html / 'index.html'}")
+            for stage, (sec, now) in seconds.items():
+                print(f"{stage}: {sec:.1f} s ({'computed now' if now else 'current, reused'})")
+        else:
+            run = pipeline.make_book(
+                args.profile, overrides, execute=not args.no_execute,
+                progress=not args.no_progress, scheduler=args.scheduler, n_workers=args.workers,
+            )
+            print(run.report())
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mothlib.profiles import stage_params
+from mothlib.cluster import Runner
 from mothlib.simulator import simulate
 from mothlib.store import ArtifactStore, atomic_write, atomic_write_json
 
@@ -180,17 +180,64 @@ def split_sizes(n: int, split) -> tuple[int, int, int]:
     return n_train, n_val, n - n_train - n_val
 
 
-def _check_profile(profile: dict[str, Any]) -> None:
-    n = profile["n_samples"]
-    if not isinstance(n, (int, np.integer)) or n < 10:
-        raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")
-    chunk = profile.get("data_chunk_size", 50_000)
-    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"data_chunk_size must be a positive integer, got {chunk!r}")
-    split_sizes(int(n), profile["split"])
-    for key in ("duration", "scale"):
-        if not (math.isfinite(float(profile[key])) and float(profile[key]) > 0):
-            raise ValueError(f"{key} must be a finite positive number, got {profile[key]!r}")
+@dataclass(frozen=True)
+class DataSettings:
+    """What the data set depends on, and how it is cut into tasks.
+
+    Parameters
+    ----------
+    n_samples : int
+        Wingstrokes to simulate (failed ones are dropped and counted).
+    seed : int
+        Seeds the initial conditions; sample ``i`` depends only on ``(seed, i)``.
+    scale : float
+        Moth size factor (:meth:`mothlib.flight_model.MothParams.at_scale`).
+    duration : float
+        Seconds integrated per sample.
+    split : (float, float, float)
+        Train/validation/test fractions, summing to 1.
+    chunk_size : int
+        Samples per task and per checkpoint (memory only: the data do not depend on it).
+    """
+
+    n_samples: int
+    seed: int = 0
+    scale: float = 1.0
+    duration: float = 0.02
+    split: tuple[float, float, float] = (0.64, 0.16, 0.20)
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        n = self.n_samples
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
+            raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")
+        c = self.chunk_size
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {c!r}")
+        split_sizes(int(n), self.split)
+        for key in ("duration", "scale"):
+            value = getattr(self, key)
+            if not (math.isfinite(float(value)) and float(value) > 0):
+                raise ValueError(f"{key} must be a finite positive number, got {value!r}")
+        object.__setattr__(self, "split", tuple(float(f) for f in self.split))
+
+
+def simulate_rows(
+    lo: int, hi: int, *, seed: int, duration: float, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One task of the data stage: samples ``lo .. hi-1``, simulated.
+
+    Returns
+    -------
+    X : float64 array (hi - lo, 10), Y : float64 array (hi - lo, 7)
+        NaN rows where a sample failed to integrate to tolerance.
+    """
+    s0, u = conditions_for_rows(seed, lo, hi)
+    with warnings.catch_warnings():
+        # Failures are counted in the metadata, not warned about chunk by chunk.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sf = simulate(s0, u, duration=float(duration), scale=float(scale), on_failure="nan")
+    return make_features(s0, u, sf)
 
 
 def _open_npy(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
@@ -201,29 +248,30 @@ def _open_npy(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
-def _simulate_chunks(profile: dict[str, Any], scratch: Path, progress: bool) -> list[Path]:
-    """Simulate every chunk not yet in ``scratch``; return the chunk files in row order."""
-    n, chunk = int(profile["n_samples"]), int(profile.get("data_chunk_size", 50_000))
+def _simulate_chunks(
+    settings: DataSettings, scratch: Path, runner: Runner, progress: bool
+) -> list[Path]:
+    """Simulate every chunk not yet in ``scratch`` as a task; return the chunk files in order."""
+    n, chunk = int(settings.n_samples), int(settings.chunk_size)
     bounds = [(lo, min(n, lo + chunk)) for lo in range(0, n, chunk)]
     files = [scratch / f"rows_{lo:012d}_{hi:012d}.npz" for lo, hi in bounds]
-    todo = [(b, f) for b, f in zip(bounds, files) if not f.exists()]
-    with tqdm(total=n, initial=n - sum(hi - lo for (lo, hi), _ in todo), unit="sample",
-              desc="simulating wingstrokes", disable=not progress) as bar:
-        for (lo, hi), path in todo:
-            s0, u = conditions_for_rows(profile["seed"], lo, hi)
-            with warnings.catch_warnings():
-                # Failures are counted in the metadata, not warned about chunk by chunk.
-                warnings.simplefilter("ignore", RuntimeWarning)
-                sf = simulate(s0, u, duration=float(profile["duration"]),
-                              scale=float(profile["scale"]), on_failure="nan")
-            X, Y = make_features(s0, u, sf)
-            with atomic_write(path) as handle:
+    todo = {
+        runner.submit(simulate_rows, lo, hi, seed=int(settings.seed), duration=settings.duration,
+                      scale=settings.scale, key=f"data-rows-{settings.seed}-{lo}-{hi}"): (hi - lo, f)
+        for (lo, hi), f in zip(bounds, files) if not f.exists()
+    }
+    with tqdm(total=n, initial=n - sum(m for m, _ in todo.values()), unit="sample",
+              desc="data: simulating wingstrokes", disable=not progress) as bar:
+        for future in runner.as_completed(todo):
+            X, Y = runner.result(future)
+            m, path = todo[future]
+            with atomic_write(path) as handle:  # a finished chunk survives a killed client
                 np.savez(handle, X=X, Y=Y)
-            bar.update(hi - lo)
+            bar.update(m)
     return files
 
 
-def _assemble(files: list[Path], out: Path, profile: dict[str, Any]) -> dict[str, Any]:
+def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str, Any]:
     """Drop failed rows, split, scale; write the stage's files into ``out``; return metadata."""
     ok_counts, failed_rows = [], []
     offset = 0
@@ -234,7 +282,7 @@ def _assemble(files: list[Path], out: Path, profile: dict[str, Any]) -> dict[str
         failed_rows.extend((offset + np.nonzero(~ok)[0]).tolist())
         offset += ok.size
     n_valid = sum(ok_counts)
-    sizes = dict(zip(SPLITS, split_sizes(n_valid, profile["split"])))
+    sizes = dict(zip(SPLITS, split_sizes(n_valid, settings.split)))
     if sizes["train"] == 0:
         raise RuntimeError("no training samples: every sample failed to integrate")
     starts = dict(zip(SPLITS, np.cumsum([0, sizes["train"], sizes["val"]]).tolist()))
@@ -268,7 +316,7 @@ def _assemble(files: list[Path], out: Path, profile: dict[str, Any]) -> dict[str
         "Y": Scaler(OUTPUT_COLUMNS, *lo_hi["Y"]),
     }
     # Pass 2: scaled float32 copies, a bounded number of rows at a time.
-    step = max(1, int(profile.get("data_chunk_size", 50_000)))
+    step = max(1, int(settings.chunk_size))
     for (s, k), src in raw.items():
         if isinstance(src, np.memmap):
             src.flush()
@@ -282,7 +330,7 @@ def _assemble(files: list[Path], out: Path, profile: dict[str, Any]) -> dict[str
     atomic_write_json(out / "scaling.json", {"inputs": scalers["X"].to_dict(),
                                              "outputs": scalers["Y"].to_dict()})
     return {
-        "n_requested": int(profile["n_samples"]),
+        "n_requested": int(settings.n_samples),
         "n_valid": n_valid,
         "n_failed": len(failed_rows),
         "failed_rows": failed_rows[:1000],
@@ -293,46 +341,26 @@ def _assemble(files: list[Path], out: Path, profile: dict[str, Any]) -> dict[str
     }
 
 
-def build_dataset(
-    profile: dict[str, Any], store: ArtifactStore | None = None, *, progress: bool = True
-) -> dict[str, Any]:
-    """Run the ``data`` stage for ``profile`` (skipped when its artifacts are current).
+def compute_dataset(
+    settings: DataSettings, workdir: Path, scratch: Path, runner: Runner | None = None,
+    *, progress: bool = True,
+) -> None:
+    """The ``data`` stage's work: simulate (as tasks), split, scale; write ``workdir/data/``.
 
-    Uses the profile fields ``seed``, ``n_samples``, ``scale``, ``duration``, ``split`` (the
-    cache key) and ``data_chunk_size`` (memory and checkpoint granularity only; the data do
-    not depend on it). Samples that fail to integrate to tolerance are dropped; their number is
-    ``n_failed`` in ``data/metadata.json`` (and the split sizes are of the remaining samples).
-
-    Parameters
-    ----------
-    profile : dict
-        From :func:`mothlib.profiles.get_profile`.
-    store : ArtifactStore, optional
-        Defaults to ``ArtifactStore(profile["profile"])``.
-    progress : bool
-        Show tqdm progress bars.
-
-    Returns
-    -------
-    dict
-        The stage's manifest.
+    Finished chunks are checkpointed in ``scratch``, so an interrupted run resumes; the stage
+    itself is declared in :mod:`mothlib.stages` (run it with ``mothlib.stages.run``).
     """
-    _check_profile(profile)
-    store = store if store is not None else ArtifactStore(profile["profile"])
-
-    def compute(workdir: Path, scratch: Path) -> None:
-        started = time.time()
-        out = workdir / "data"
-        out.mkdir(parents=True, exist_ok=True)
-        files = _simulate_chunks(profile, scratch, progress)
-        meta = _assemble(files, out, profile)
-        meta.update(
-            seed=profile["seed"], scale=profile["scale"], duration=profile["duration"],
-            split=list(profile["split"]), seconds=round(time.time() - started, 3),
-        )
-        atomic_write_json(out / "metadata.json", meta)
-
-    return store.run_stage("data", stage_params(profile, "data"), ["data"], compute)
+    runner = runner or Runner()
+    started = time.time()
+    out = workdir / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    files = _simulate_chunks(settings, scratch, runner, progress)
+    meta = _assemble(files, out, settings)
+    meta.update(
+        seed=settings.seed, scale=settings.scale, duration=settings.duration,
+        split=list(settings.split),
+    )
+    atomic_write_json(out / "metadata.json", meta)
 
 
 def _data_dir(store: ArtifactStore) -> Path:

@@ -294,14 +294,16 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.check_every < 1 or self.window < 1:
-            raise ValueError("es_check_every and es_window must be at least 1")
+            raise ValueError(
+                f"check_every and window must be at least 1, got {self.check_every} and {self.window}"
+            )
         if self.min_batches < 2 * self.window:
             raise ValueError(
-                f"es_min_batches ({self.min_batches}) must be at least 2 * es_window "
+                f"min_batches ({self.min_batches}) must be at least 2 * window "
                 f"({2 * self.window}) so that both windows exist when the rule is checked"
             )
         if not self.ratio > 0:
-            raise ValueError(f"es_ratio must be positive, got {self.ratio}")
+            raise ValueError(f"ratio must be positive, got {self.ratio}")
 
     def should_check(self, batches_done: int) -> bool:
         return batches_done > self.min_batches and batches_done % self.check_every == 0

@@ -14,7 +14,6 @@ The book must read offline: :func:`vendor_assets` writes the Vega bundle (from
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,6 @@ BOOK_DIR = REPO / "book"
 ASSETS_DIR = BOOK_DIR / "_assets"
 #: Executed notebooks land here (build output).
 EXECUTED_DIR = BOOK_DIR / "notebooks"
-
-#: Stage name -> (module, function), in pipeline order.
-STAGES: dict[str, tuple[str, str]] = {
-    "data": ("mothlib.data", "build_dataset"),
-    "pruning": ("mothlib.pruning", "build_pruning"),
-    "motifs": ("mothlib.significance", "build_motif_table"),
-}
 
 #: npm packages whose files let widget state render without a kernel (pinned for repeatability).
 WIDGET_PACKAGES: dict[str, tuple[str, str]] = {
@@ -93,34 +86,6 @@ def notebook_profile(
     merged = dict(overrides or {})
     merged.update({k: v for k, v in params.items() if v is not None})
     return get_profile(profile_name, **merged)
-
-
-def run_stages(
-    profile: dict[str, Any],
-    stages: Sequence[str] | None = None,
-    store: ArtifactStore | None = None,
-    *,
-    progress: bool = True,
-) -> dict[str, dict[str, Any]]:
-    """Run the named stages (default all, in order); current ones are skipped by the store.
-
-    Returns
-    -------
-    dict
-        Stage name -> its manifest.
-    """
-    stages = list(STAGES) if stages is None else list(stages)
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; known: {list(STAGES)}")
-    store = store or ArtifactStore(profile["profile"])
-    manifests = {}
-    for stage in STAGES:  # pipeline order, whatever order they were named in
-        if stage in stages:
-            module, name = STAGES[stage]
-            build = getattr(importlib.import_module(module), name)
-            manifests[stage] = build(profile, store, progress=progress)
-    return manifests
 
 
 def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -312,6 +277,80 @@ def build_book(
     return source / "_build" / "html"
 
 
+@dataclass
+class StudyRun:
+    """What :func:`make_book` did: where the book is, each stage's time, the findings."""
+
+    html: Path | None
+    stage_seconds: dict[str, tuple[float, bool]]  # stage -> (seconds, computed in this run)
+    findings: Any  # DataFrame, or None when a stage is missing
+    profile: str
+
+    def report(self) -> str:
+        """A few lines for the terminal."""
+        lines = []
+        if self.html is not None:
+            lines.append(f"book built: {self.html / 'index.html'}")
+        for stage, (seconds, now) in self.stage_seconds.items():
+            when = "computed now" if now else "current, reused"
+            lines.append(f"  {stage:<8} {seconds:8.1f} s  ({when})")
+        if self.findings is not None:
+            table = self.findings[["finding", "measured", "holds"]].to_string(index=False)
+            lines += [f"findings ({self.profile} profile):", table]
+        return "\n".join(lines)
+
+
+def run_study(
+    profile: dict[str, Any],
+    stages: Sequence[str] | None = None,
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    artifacts_root: Path | None = None,
+    progress: bool = True,
+) -> dict[str, tuple[float, bool]]:
+    """Run the stages on a Dask cluster (default: a local one, one worker per core).
+
+    Returns stage -> (seconds it took when computed, whether it was computed in this call).
+    """
+    from mothlib import stages as stage_mod
+    from mothlib.cluster import open_runner
+
+    store = ArtifactStore(profile["profile"], artifacts_root)
+    wanted = list(stage_mod.STAGES) if stages is None else list(stages)
+    for name in wanted:
+        stage_mod._stage(name).settings(profile)  # bad input fails before a cluster starts
+
+    def stamp(name: str) -> tuple[Any, Any]:
+        m = store.manifest(name) or {}
+        return m.get("key"), m.get("created")
+
+    before = {name: stamp(name) for name in wanted}
+    if all(stage_mod.is_current(name, profile, store) for name in wanted):
+        manifests = {name: store.require(name) for name in wanted}  # no cluster needed
+    else:
+        with open_runner(scheduler, n_workers=n_workers) as runner:
+            if progress and runner.dashboard:
+                print(f"Dask dashboard: {runner.dashboard}", flush=True)
+            manifests = stage_mod.run_all(profile, wanted, store, runner, progress=progress)
+    return {name: (float(m["seconds"]), stamp(name) != before[name]) for name, m in manifests.items()}
+
+
+def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) -> Any:
+    """The six-findings table of a finished run (None when a stage is missing)."""
+    from mothlib import findings
+    from mothlib.pruning import load_pruning_table
+    from mothlib.significance import load_motif_table
+
+    store = ArtifactStore(profile["profile"], artifacts_root)
+    try:
+        pruning = load_pruning_table(store, profile["loss_threshold"])
+        motifs = load_motif_table(store, profile["loss_threshold"])
+    except FileNotFoundError:
+        return None
+    return findings.findings_table(pruning, motifs)
+
+
 def make_book(
     profile_name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -319,8 +358,19 @@ def make_book(
     artifacts_root: Path | None = None,
     execute: bool = True,
     progress: bool = True,
-) -> Path:
-    """Execute the notebooks (running the stages) and build the book; return the HTML folder."""
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+) -> StudyRun:
+    """Run the stages (Dask, in the terminal), execute the notebooks and build the book.
+
+    The notebooks find the stages current and only load them.
+    """
+    profile = get_profile(profile_name, **dict(overrides or {}))
+    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
+    seconds: dict[str, tuple[float, bool]] = {}
     if execute:
-        run_notebooks(profile_name, overrides, artifacts_root=artifacts_root, progress=progress)
-    return build_book(REPO)
+        seconds = run_study(profile, scheduler=scheduler, n_workers=n_workers,
+                            artifacts_root=root, progress=progress)
+        run_notebooks(profile_name, overrides, artifacts_root=root, progress=progress)
+    html = build_book(REPO)
+    return StudyRun(html, seconds, findings_for(profile, root), profile_name)

@@ -23,9 +23,12 @@ level-0 rows are identical.
 
 from __future__ import annotations
 
+import contextlib
 import math
-import shutil
-from collections.abc import Sequence
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,8 +49,8 @@ from mothlib.ensemble import (
     to_sequential,
     train_round,
 )
-from mothlib.profiles import stage_params
-from mothlib.store import ArtifactStore, atomic_write, atomic_write_json
+from mothlib.cluster import Runner
+from mothlib.store import ArtifactStore, atomic_write
 
 __all__ = [
     "STRATEGIES",
@@ -55,10 +58,16 @@ __all__ = [
     "magnitude_mask",
     "random_mask",
     "select_levels",
+    "mark_selected",
     "validate_schedule",
-    "run_pruning",
-    "build_pruning",
+    "PruningSettings",
+    "ShardState",
+    "train_dense",
+    "prune_and_retrain",
+    "compute_pruning",
+    "load_pruning_table",
     "load_masks",
+    "load_weights",
     "load_selected_weights",
     "load_network",
     "pack_masks",
@@ -67,16 +76,7 @@ __all__ = [
 
 STRATEGIES = ("magnitude", "random")
 OUTPUTS = ["pruning.parquet", "masks", "weights"]
-COLUMNS = [
-    "network",
-    "strategy",
-    "level",
-    "fraction_pruned",
-    "train_loss",
-    "val_loss",
-    "test_loss",
-    "selected",
-]
+COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
 
 
 # -- masks ---------------------------------------------------------------------------------
@@ -256,284 +256,409 @@ def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int
     return int(n_in), int(n_out)
 
 
-def _validate_profile(profile: dict[str, Any]) -> None:
-    validate_schedule(profile["schedule"])
-    strategies = list(profile["strategies"])
-    if not strategies or len(set(strategies)) != len(strategies):
-        raise ValueError(f"strategies must be a non-empty list without repeats, got {strategies}")
-    for s in strategies:
-        if s not in STRATEGIES:
-            raise ValueError(f"unknown pruning strategy {s!r}; choose from {list(STRATEGIES)}")
-    if int(profile["n_networks"]) < 1:
-        raise ValueError(f"n_networks must be at least 1, got {profile['n_networks']}")
-    if profile.get("train_threads") is not None and int(profile["train_threads"]) < 1:
-        raise ValueError(f"train_threads must be None or at least 1, got {profile['train_threads']}")
-    if int(profile["batch_size"]) < 1:
-        raise ValueError(f"batch_size must be at least 1, got {profile['batch_size']}")
-    if not float(profile["loss_threshold"]) > 0:
-        raise ValueError(f"loss_threshold must be positive, got {profile['loss_threshold']}")
-    v = profile.get("max_batches_dense")
-    if v is not None and int(v) < 1:
-        raise ValueError(f"max_batches_dense must be None or at least 1, got {v}")
-    caps = profile.get("max_batches_per_round")
-    for s in strategies:
-        v = _round_cap(profile, s, 1)
-        if v is not None and int(v) < 1:
-            raise ValueError(f"max_batches_per_round must be None or at least 1, got {caps}")
-    _stopping(profile)
-
-
-def _round_cap(profile: dict[str, Any], strategy: str, level: int) -> int | None:
-    """Batch cap of one round: ``max_batches_dense`` for level 0, else ``max_batches_per_round``
-    (an int, None for the seed's one pass over the validation batches, or a dict by strategy)."""
-    if level == 0 and profile.get("max_batches_dense") is not None:
-        return int(profile["max_batches_dense"])
-    cap = profile.get("max_batches_per_round")
-    if isinstance(cap, dict):
-        if strategy not in cap:
-            raise ValueError(f"max_batches_per_round has no entry for strategy {strategy!r}: {cap}")
-        cap = cap[strategy]
-    return None if cap is None else int(cap)
-
-
-def _stopping(profile: dict[str, Any]) -> EarlyStopping:
-    return EarlyStopping(
-        check_every=int(profile["es_check_every"]),
-        min_batches=int(profile["es_min_batches"]),
-        window=int(profile["es_window"]),
-        ratio=float(profile["es_ratio"]),
-    )
-
-
-# -- the pruning run -----------------------------------------------------------------------
-def run_pruning(
-    profile: dict[str, Any],
-    splits: dict[str, tuple[np.ndarray, np.ndarray]],
-    outdir: str | Path,
-    scratch: str | Path,
-    *,
-    progress: bool = True,
-) -> None:
-    """Train, prune and record every level of every strategy; write the stage outputs.
-
-    After every level a checkpoint (parameters, masks, Adam state, records; the data order and
-    random masks are derived from (seed, level), so no generator state is needed) is written
-    atomically to ``scratch``; a rerun with the same ``scratch`` continues from it.
+@dataclass(frozen=True)
+class PruningSettings:
+    """What the trained and pruned ensemble depends on.
 
     Parameters
     ----------
-    profile : dict
-        A profile (see :mod:`mothlib.profiles`).
-    splits : dict
-        ``"train"``, ``"val"``, ``"test"`` -> ``(X (n, n_in), Y (n, n_out))`` float arrays.
-    outdir : path
-        Where ``pruning.parquet``, ``masks/`` and ``weights/`` are written.
-    scratch : path
-        Checkpoint folder.
+    n_networks : int
+        Networks in the ensemble; network ``i`` is initialised from ``(seed, i)`` alone.
+    hidden_sizes : sequence of int
+        Widths of the hidden layers (inputs and outputs come from the data).
+    schedule : sequence of float
+        Cumulative pruning fractions, strictly increasing in (0, 1); the last prune is neither
+        trained nor recorded.
+    strategies : sequence of {"magnitude", "random"}
+    seed : int
+        Seeds initialisation, data order and random masks.
+    init_std : float
+        Standard deviation of the normal weight initialisation.
+    learning_rate : float
+        Adam's learning rate.
+    batch_size : int
+    stopping : EarlyStopping
+        The per-network early-stopping rule of every round.
+    max_batches_dense : int, optional
+        Batch cap of the dense round (default: that of the other rounds).
+    max_batches_per_round : int, dict or None
+        Batch cap of a pruned round (None: one pass over the validation batches, the seed's
+        round), or a dict by strategy.
+    device : str
+        Torch device of the training.
+    threads : int, optional
+        Torch CPU threads while training (None: torch's default).
+    networks_per_task : int, optional
+        Networks trained together in one task (default: all). Each network's results do not
+        depend on it; it only sets how the work spreads over workers.
     """
-    _validate_profile(profile)
-    n_in, n_out = _check_splits(splits)
-    threads = profile.get("train_threads")
+
+    n_networks: int
+    hidden_sizes: tuple[int, ...]
+    schedule: tuple[float, ...]
+    strategies: tuple[str, ...] = STRATEGIES
+    seed: int = 0
+    init_std: float = 0.2
+    learning_rate: float = 5e-4
+    batch_size: int = 128
+    stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    max_batches_dense: int | None = None
+    max_batches_per_round: int | dict[str, int] | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    networks_per_task: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "schedule", tuple(validate_schedule(self.schedule)))
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        if not self.strategies or len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies must be a non-empty list without repeats, got {list(self.strategies)}")
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ValueError(f"unknown pruning strategy {s!r}; choose from {list(STRATEGIES)}")
+        for name in ("n_networks", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be positive widths, got {list(self.hidden_sizes)}")
+        for name in ("threads", "networks_per_task", "max_batches_dense"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be None or at least 1, got {v}")
+        for s in self.strategies:
+            v = self.round_cap(s, 1)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"max_batches_per_round must be None or at least 1, got {self.max_batches_per_round}")
+        if not (math.isfinite(float(self.learning_rate)) and float(self.learning_rate) > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
+
+    def round_cap(self, strategy: str, level: int) -> int | None:
+        """Batch cap of one round: ``max_batches_dense`` for level 0, else
+        ``max_batches_per_round`` (an int, None, or a dict by strategy)."""
+        if level == 0 and self.max_batches_dense is not None:
+            return int(self.max_batches_dense)
+        cap = self.max_batches_per_round
+        if isinstance(cap, dict):
+            if strategy not in cap:
+                if level == 0:
+                    return None
+                raise ValueError(f"max_batches_per_round has no entry for strategy {strategy!r}: {cap}")
+            cap = cap[strategy]
+        return None if cap is None else int(cap)
+
+    @property
+    def fractions(self) -> list[float]:
+        """Fraction pruned at each recorded level (level 0 dense; the last prune unrecorded)."""
+        return [0.0, *self.schedule[:-1]]
+
+    def shards(self) -> list[tuple[int, ...]]:
+        """The networks of each task, in order."""
+        k = int(self.networks_per_task or self.n_networks)
+        return [tuple(range(a, min(a + k, self.n_networks))) for a in range(0, self.n_networks, k)]
+
+
+@dataclass
+class ShardState:
+    """A shard of networks after one level: the checkpoint the next level starts from.
+
+    Attributes
+    ----------
+    networks : tuple of int
+        Network ids (positions in the ensemble).
+    level : int
+        The level just trained (0 = dense).
+    model : dict
+        :meth:`EnsembleMLP.state_arrays` (``w{l}`` (E, out, in), ``b{l}``, masks ``wm{l}``, ``bm{l}``).
+    adam : dict
+        :meth:`StackedAdam.state_arrays`.
+    losses : array (E, 3)
+        Train, validation and test loss after the level's round.
+    fraction_pruned : array (E,)
+        Fraction of weights pruned.
+    """
+
+    networks: tuple[int, ...]
+    level: int
+    model: dict[str, np.ndarray]
+    adam: dict[str, np.ndarray]
+    losses: np.ndarray
+    fraction_pruned: np.ndarray
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {**self.model, **self.adam, "networks": np.asarray(self.networks), "level": np.asarray(self.level),
+                "losses": self.losses, "fraction_pruned": self.fraction_pruned}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShardState:
+        return cls(
+            networks=tuple(int(n) for n in arrays["networks"]),
+            level=int(arrays["level"]),
+            model={k: v for k, v in arrays.items() if k[:1] in "wb"},
+            adam={k: v for k, v in arrays.items() if k.startswith("adam_")},
+            losses=arrays["losses"], fraction_pruned=arrays["fraction_pruned"],
+        )
+
+
+# -- the tasks -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
-        _run_pruning(profile, splits, Path(outdir), Path(scratch), n_in, n_out, progress)
+        yield
         return
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
-        _run_pruning(profile, splits, Path(outdir), Path(scratch), n_in, n_out, progress)
+        yield
     finally:
         torch.set_num_threads(before)
 
 
-def _run_pruning(
-    profile: dict[str, Any],
-    splits: dict[str, tuple[np.ndarray, np.ndarray]],
-    outdir: Path,
-    scratch: Path,
-    n_in: int,
-    n_out: int,
-    progress: bool,
-) -> None:
-    device = resolve_device(profile["device"])
-    sizes = [n_in, *[int(h) for h in profile["hidden_sizes"]], n_out]
-    schedule = validate_schedule(profile["schedule"])
-    fractions = [0.0, *schedule[:-1]]  # the last prune is neither trained nor recorded
-    n_levels = len(fractions)
-    seed = int(profile["seed"])
-    seeds = network_seeds(seed, int(profile["n_networks"]))
-    threshold = float(profile["loss_threshold"])
-    stopping = _stopping(profile)
-    batch_size = int(profile["batch_size"])
-    data = {
-        k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
-        for k in ("train", "val", "test")
-    }
-    E = len(seeds)
-
-    def fresh() -> tuple[EnsembleMLP, StackedAdam]:
-        model = EnsembleMLP(sizes, seeds, float(profile["init_std"]), device)
-        opt = StackedAdam([*model.weights, *model.biases], lr=float(profile["learning_rate"]))
-        return model, opt
-
-    def train_and_eval(
-        model: EnsembleMLP, opt: StackedAdam, level: int, strategy: str, desc: str
-    ) -> np.ndarray:
-        cap = _round_cap(profile, strategy, level)
-        train_round(
-            model, opt, data["train"], data["val"], batch_size=batch_size,
-            data_seed=_level_seed(seed, level), stopping=stopping, max_batches=cap,
-            progress=progress, desc=desc,
-        )
-        return np.stack([evaluate(model, *data[k]) for k in ("train", "val", "test")], axis=1)
-
-    # Level 0 (dense) is trained once and shared by every strategy.
-    dense_path = scratch / "dense.npz"
-    if dense_path.exists():
-        dense = _load_npz(dense_path)
-    else:
-        model, opt = fresh()
-        losses = train_and_eval(model, opt, 0, "", "dense")
-        dense = {**model.state_arrays(), **opt.state_arrays(), "losses": losses}
-        _save_npz(dense_path, dense)
-
-    n_layers = len(sizes) - 1
-    frames: list[pd.DataFrame] = []
-    for strategy in profile["strategies"]:
-        ckpt_path = scratch / f"{strategy}.npz"
-        mask_dir = scratch / "masks" / strategy
-        model, opt = fresh()
-        if ckpt_path.exists():
-            state = _load_npz(ckpt_path)
-        else:
-            state = {k: v for k, v in dense.items() if k != "losses"}
-            state["losses"] = np.full((n_levels, E, 3), np.nan)
-            state["losses"][0] = dense["losses"]
-            state["fraction_pruned"] = np.zeros((n_levels, E))
-            state["next_level"] = np.array(1)
-            _save_npz(mask_dir / "level_00.npz", pack_masks(
-                [np.ones((E, o, i), bool) for i, o in zip(sizes[:-1], sizes[1:])],
-                [np.ones((E, o), bool) for o in sizes[1:]],
-            ))
-            # Selected so far: the level-0 weights of networks already under the threshold.
-            sel = np.where(state["losses"][0, :, 1] <= threshold, 0, -1)
-            state["selected_level"] = sel
-            for l in range(n_layers):
-                state[f"sw{l}"] = state[f"w{l}"] * state[f"wm{l}"]
-                state[f"sb{l}"] = state[f"b{l}"] * state[f"bm{l}"]
-            _save_npz(ckpt_path, state)
-        model.load_state_arrays(state)
-        opt.load_state_arrays(state)
-        start = int(state["next_level"])
-        bar = tqdm(total=n_levels, desc=f"pruning ({strategy})", disable=not progress, initial=start)
-        for level in range(start, n_levels):
-            wms, bms = prune_model(model, fractions[level], strategy, seed, level)
-            model.set_masks(wms, bms)
-            opt.zero_masked([*model.weight_masks, *model.bias_masks])
-            losses = train_and_eval(model, opt, level, strategy, f"{strategy} level {level}")
-            arrays = {**model.state_arrays(), **opt.state_arrays()}
-            state.update(arrays)
-            state["losses"][level] = losses
-            n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
-            kept = sum(m.reshape(E, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
-            state["fraction_pruned"][level] = 1.0 - kept / n_w
-            better = losses[:, 1] <= threshold  # a later level under the threshold wins
-            state["selected_level"] = np.where(better, level, state["selected_level"])
-            for l in range(n_layers):
-                shape = (-1,) + (1,) * (arrays[f"w{l}"].ndim - 1)
-                state[f"sw{l}"] = np.where(better.reshape(shape), arrays[f"w{l}"] * arrays[f"wm{l}"], state[f"sw{l}"])
-                state[f"sb{l}"] = np.where(better[:, None], arrays[f"b{l}"] * arrays[f"bm{l}"], state[f"sb{l}"])
-            state["next_level"] = np.array(level + 1)
-            _save_npz(mask_dir / f"level_{level:02d}.npz", pack_masks(
-                [m.cpu().numpy() for m in model.weight_masks],
-                [m.cpu().numpy() for m in model.bias_masks],
-            ))
-            # The checkpoint goes last: a level counts as done only once it is in it.
-            _save_npz(ckpt_path, state)
-            bar.update(1)
-            bar.set_postfix(median_val=f"{np.median(losses[:, 1]):.2e}")
-        bar.close()
-        frames.append(_write_strategy(outdir, strategy, state, seeds, sizes, fractions, mask_dir))
-
-    table = pd.concat(frames, ignore_index=True)[COLUMNS]
-    with atomic_write(outdir / "pruning.parquet") as handle:
-        table.to_parquet(handle, index=False)
-    summary = {
-        s: {
-            "n_networks": E,
-            "n_selected": int(table[(table.strategy == s) & table.selected].shape[0]),
-            "unselected_networks": sorted(
-                set(range(E)) - set(table[(table.strategy == s) & table.selected].network)
-            ),
-        }
-        for s in profile["strategies"]
-    }
-    atomic_write_json(outdir / "weights" / "summary.json", summary)
+def _layer_sizes(settings: PruningSettings, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[int]:
+    n_in, n_out = _check_splits(splits)
+    return [n_in, *settings.hidden_sizes, n_out]
 
 
-def _write_strategy(
-    outdir: Path,
-    strategy: str,
-    state: dict[str, np.ndarray],
-    seeds: list[int],
-    sizes: list[int],
-    fractions: list[float],
-    mask_dir: Path,
-) -> pd.DataFrame:
-    """Write one strategy's masks and weights; return its rows of the results table."""
-    n_layers = len(sizes) - 1
-    E = len(seeds)
-    n_levels = len(fractions)
-    shutil.copytree(mask_dir, outdir / "masks" / strategy, dirs_exist_ok=True)
-    sel = state["selected_level"]
-    selected = {f"w{l}": state[f"sw{l}"] for l in range(n_layers)}
-    selected.update({f"b{l}": state[f"sb{l}"] for l in range(n_layers)})
-    selected.update(level=sel, seeds=np.asarray(seeds, dtype=np.uint64), layer_sizes=np.asarray(sizes))
-    _save_npz(outdir / "weights" / strategy / "selected.npz", selected)
-    final = {k: state[k] for k in state if k[:1] in "wb" or k.startswith("adam")}
-    _save_npz(outdir / "weights" / strategy / "final.npz", final)
-    rows = []
-    for level in range(n_levels):
-        for e in range(E):
-            tr, va, te = state["losses"][level, e]
-            rows.append((e, strategy, level, float(state["fraction_pruned"][level, e]), tr, va, te, bool(sel[e] == level)))
-    return pd.DataFrame(rows, columns=COLUMNS)
+def _fresh(settings: PruningSettings, networks: Sequence[int], sizes: list[int]) -> tuple[EnsembleMLP, StackedAdam]:
+    seeds = network_seeds(settings.seed, settings.n_networks)
+    model = EnsembleMLP(sizes, [seeds[n] for n in networks], float(settings.init_std),
+                        resolve_device(settings.device))
+    opt = StackedAdam([*model.weights, *model.biases], lr=float(settings.learning_rate))
+    return model, opt
 
 
-def build_pruning(
-    profile: dict[str, Any], store: ArtifactStore | None = None, *, progress: bool = True
-) -> dict[str, Any]:
-    """Stage ``pruning``: train the ensemble, prune it iteratively, record every level.
-
-    Reads the ``data`` stage (:func:`mothlib.data.load_splits`). Outputs, under the profile's
-    artifact folder: ``pruning.parquet`` (one row per network, strategy and level),
-    ``masks/<strategy>/level_XX.npz`` (bit-packed), ``weights/<strategy>/selected.npz`` (each
-    network's selected level; ``level`` -1 where no level is under ``loss_threshold``),
-    ``weights/<strategy>/final.npz`` and ``weights/summary.json`` (counts of unselected networks).
-
-    Returns
-    -------
-    dict: the stage's manifest.
-    """
-    _validate_profile(profile)
-    store = store if store is not None else ArtifactStore(profile["profile"])
-
-    def compute(workdir: Path, scratch: Path) -> None:
-        from mothlib.data import load_splits
-
-        run_pruning(profile, load_splits(store), workdir, scratch, progress=progress)
-
-    return store.run_stage(
-        "pruning", stage_params(profile, "pruning"), OUTPUTS, compute, inputs=["data"]
+def _train_level(
+    settings: PruningSettings, model: EnsembleMLP, opt: StackedAdam, splits: dict[str, Any],
+    strategy: str, level: int, networks: tuple[int, ...], progress: bool,
+) -> ShardState:
+    device = model.device
+    with warnings.catch_warnings():
+        # Arrays from a Dask worker's store are read-only; training never writes to them.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
+                for k in ("train", "val", "test")}
+    train_round(
+        model, opt, data["train"], data["val"], batch_size=int(settings.batch_size),
+        data_seed=_level_seed(settings.seed, level), stopping=settings.stopping,
+        max_batches=settings.round_cap(strategy, level), progress=progress,
+        desc=f"{strategy or 'dense'} level {level}",
     )
+    losses = np.stack([evaluate(model, *data[k]) for k in ("train", "val", "test")], axis=1)
+    n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
+    kept = sum(m.reshape(model.n_networks, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
+    return ShardState(tuple(networks), level, model.state_arrays(), opt.state_arrays(), losses,
+                      1.0 - kept / n_w)
+
+
+def train_dense(
+    settings: PruningSettings, networks: Sequence[int], splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    *, progress: bool = False,
+) -> ShardState:
+    """Task: train the dense networks ``networks`` for one round (level 0, shared by every strategy).
+
+    Parameters
+    ----------
+    settings : PruningSettings
+    networks : sequence of int
+        Network ids; each network's result depends only on its id and the settings.
+    splits : dict
+        ``"train"``, ``"val"``, ``"test"`` -> ``(X (n, n_in), Y (n, n_out))`` float arrays.
+    """
+    sizes = _layer_sizes(settings, splits)
+    with _torch_threads(settings.threads):
+        model, opt = _fresh(settings, networks, sizes)
+        return _train_level(settings, model, opt, splits, "", 0, tuple(networks), progress)
+
+
+def prune_and_retrain(
+    settings: PruningSettings, state: ShardState, strategy: str,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], *, progress: bool = False,
+) -> ShardState:
+    """Task: prune a shard from ``state`` to the next level's fraction and retrain it one round."""
+    if strategy not in settings.strategies:
+        raise ValueError(f"strategy {strategy!r} is not one of the settings' {list(settings.strategies)}")
+    level = state.level + 1
+    if level >= len(settings.fractions):
+        raise ValueError(f"level {level} is past the schedule's last recorded level {len(settings.fractions) - 1}")
+    sizes = _layer_sizes(settings, splits)
+    with _torch_threads(settings.threads):
+        model, opt = _fresh(settings, state.networks, sizes)
+        model.load_state_arrays(state.model)
+        opt.load_state_arrays(state.adam)
+        wms, bms = prune_model(model, settings.fractions[level], strategy, settings.seed, level)
+        model.set_masks(wms, bms)
+        opt.zero_masked([*model.weight_masks, *model.bias_masks])
+        return _train_level(settings, model, opt, splits, strategy, level, state.networks, progress)
+
+
+# -- the stage's work ----------------------------------------------------------------------
+def _record(state: ShardState) -> dict[str, np.ndarray]:
+    """What the outputs keep of a level: losses, fractions, masks and the kept weights."""
+    n_layers = sum(1 for k in state.model if k.startswith("wm"))
+    wms = [state.model[f"wm{l}"] for l in range(n_layers)]
+    bms = [state.model[f"bm{l}"] for l in range(n_layers)]
+    out = {"losses": state.losses, "fraction_pruned": state.fraction_pruned, **pack_masks(wms, bms)}
+    for l in range(n_layers):
+        out[f"kw{l}"] = state.model[f"w{l}"][wms[l]]
+        out[f"kb{l}"] = state.model[f"b{l}"][bms[l]]
+    return out
+
+
+def compute_pruning(
+    settings: PruningSettings,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    workdir: str | Path,
+    scratch: str | Path,
+    runner: Runner | None = None,
+    *,
+    progress: bool = True,
+) -> None:
+    """The ``pruning`` stage's work: train, prune and record every level of every strategy.
+
+    Tasks are (shard, level) rounds: :func:`train_dense` for level 0 of each shard, then one
+    :func:`prune_and_retrain` per strategy and level, each started from the previous level's
+    :class:`ShardState`. The client writes every finished level to ``scratch`` (its record,
+    then the checkpoint), so a rerun with the same ``scratch`` resumes from the last finished
+    level of each shard; a task lost with a worker is rerun from its checkpointed input.
+
+    Outputs under ``workdir``: ``pruning.parquet`` (:data:`COLUMNS`), ``masks/<strategy>/level_XX.npz``
+    (bit-packed, all networks) and ``weights/<strategy>/level_XX.npz`` (the unpruned weights'
+    values, in mask order).
+    """
+    runner = runner or Runner()
+    workdir, scratch = Path(workdir), Path(scratch)
+    _check_splits(splits)
+    n_levels = len(settings.fractions)
+    shards = settings.shards()
+    data = runner.scatter({k: tuple(np.asarray(a, dtype=np.float32) for a in v) for k, v in splits.items()})
+
+    def folder(k: int, strategy: str) -> Path:
+        return scratch / f"shard{k:03d}" / (strategy or "dense")
+
+    def finished(path: Path) -> ShardState | None:
+        return ShardState.from_arrays(_load_npz(path)) if path.exists() else None
+
+    n_tasks = len(shards) * (1 + len(settings.strategies) * (n_levels - 1))
+    pending: dict[Any, tuple[int, str]] = {}
+    queue = runner.as_completed()
+    done = 0
+
+    def launch(k: int, strategy: str, state: ShardState) -> None:
+        """Submit the next level of (shard, strategy) after ``state``, if any."""
+        if state.level + 1 < n_levels:
+            f = runner.submit(prune_and_retrain, settings, state, strategy, data,
+                              key=f"pruning-{strategy}-shard{k}-level{state.level + 1}-{uuid.uuid4().hex[:8]}")
+            pending[f] = (k, strategy)
+            queue.add(f)
+
+    def after_dense(k: int, dense: ShardState) -> int:
+        n = 1
+        for strategy in settings.strategies:
+            ckpt = finished(folder(k, strategy) / "state.npz")
+            if ckpt is None:
+                _save_npz(folder(k, strategy) / "level_00.npz", _record(dense))
+                ckpt = dense
+            n += ckpt.level
+            launch(k, strategy, ckpt)
+        return n
+
+    for k, networks in enumerate(shards):
+        dense = finished(folder(k, "") / "state.npz")
+        if dense is not None:
+            done += after_dense(k, dense)
+        else:
+            f = runner.submit(train_dense, settings, networks, data,
+                              key=f"pruning-dense-shard{k}-{uuid.uuid4().hex[:8]}")
+            pending[f] = (k, "")
+            queue.add(f)
+    with tqdm(total=n_tasks, initial=done, desc="pruning: rounds", unit="round", disable=not progress) as bar:
+        for future in queue:
+            k, strategy = pending.pop(future)
+            state = runner.result(future)
+            if strategy == "":
+                _save_npz(folder(k, "") / "state.npz", state.to_arrays())
+                bar.update(after_dense(k, state))
+                continue
+            _save_npz(folder(k, strategy) / f"level_{state.level:02d}.npz", _record(state))
+            # The checkpoint goes last: a level counts as done only once it is in it.
+            _save_npz(folder(k, strategy) / "state.npz", state.to_arrays())
+            bar.update(1)
+            bar.set_postfix(median_val=f"{np.median(state.losses[:, 1]):.2e}")
+            launch(k, strategy, state)
+    _write_outputs(settings, shards, folder, workdir)
+
+
+def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], folder: Any, workdir: Path) -> None:
+    rows = []
+    for strategy in settings.strategies:
+        for level in range(len(settings.fractions)):
+            records = [_load_npz(folder(k, strategy) / f"level_{level:02d}.npz") for k in range(len(shards))]
+            wms, bms = zip(*(unpack_masks(r) for r in records))
+            n_layers = len(wms[0])
+            _save_npz(workdir / "masks" / strategy / f"level_{level:02d}.npz", pack_masks(
+                [np.concatenate([w[l] for w in wms]) for l in range(n_layers)],
+                [np.concatenate([b[l] for b in bms]) for l in range(n_layers)],
+            ))
+            kept = {f"{p}{l}": np.concatenate([r[f"k{p}{l}"] for r in records])
+                    for l in range(n_layers) for p in "wb"}
+            _save_npz(workdir / "weights" / strategy / f"level_{level:02d}.npz", kept)
+            for networks, r in zip(shards, records):
+                for i, e in enumerate(networks):
+                    tr, va, te = (float(x) for x in r["losses"][i])
+                    rows.append((e, strategy, level, float(r["fraction_pruned"][i]), tr, va, te))
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    rank = table["strategy"].map({s: i for i, s in enumerate(settings.strategies)})
+    table = table.assign(_rank=rank).sort_values(["_rank", "network", "level"], kind="stable")
+    with atomic_write(workdir / "pruning.parquet") as handle:
+        table.drop(columns="_rank").reset_index(drop=True).to_parquet(handle, index=False)
+
+
+# -- selection (a filter over the table: changing the threshold retrains nothing) -----------
+def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
+    """The pruning table with a ``selected`` column: each network's most pruned level whose
+    validation loss is at most ``loss_threshold`` (per strategy; none where no level qualifies).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``network, strategy, level, val_loss`` (``pruning.parquet``).
+    loss_threshold : float
+        Positive.
+    """
+    if not (isinstance(loss_threshold, (int, float, np.floating)) and float(loss_threshold) > 0):
+        raise ValueError(f"loss_threshold must be a positive number, got {loss_threshold!r}")
+    missing = [c for c in ("network", "strategy", "level", "val_loss") if c not in table.columns]
+    if missing:
+        raise ValueError(f"pruning table lacks columns {missing}")
+    out = table.copy()
+    out["selected"] = False
+    for _, rows in out.groupby(["strategy", "network"], sort=False):
+        rows = rows.sort_values("level")
+        level = select_levels(rows["val_loss"].to_numpy()[None, :], float(loss_threshold))[0]
+        if level >= 0:
+            out.loc[rows.index[level], "selected"] = True
+    return out
 
 
 # -- readers -------------------------------------------------------------------------------
-def _strategy_file(store: ArtifactStore, strategy: str, name: str) -> Path:
+def load_pruning_table(store: ArtifactStore, loss_threshold: float | None = None) -> pd.DataFrame:
+    """The pruning stage's table, one row per (network, strategy, level).
+
+    Parameters
+    ----------
+    store : ArtifactStore
+    loss_threshold : float, optional
+        When given, a ``selected`` column marks each network's selected level
+        (:func:`mark_selected`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the pruning stage has not run for the store's profile.
+    """
     store.require("pruning")
-    path = store.path("weights") / strategy / name
-    if not path.exists():
-        raise FileNotFoundError(f"no pruning results for strategy {strategy!r} ({path} missing)")
-    return path
+    table = pd.read_parquet(store.path("pruning.parquet"))
+    return table if loss_threshold is None else mark_selected(table, loss_threshold)
 
 
 def load_masks(
@@ -553,27 +678,62 @@ def load_masks(
     return unpack_masks(_load_npz(path))
 
 
-def load_selected_weights(store: ArtifactStore, strategy: str = "magnitude") -> dict[str, Any]:
-    """Weights of every network at its selected level.
+def load_weights(store: ArtifactStore, strategy: str, level: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights of every network at one level (pruned entries exactly 0).
 
     Returns
     -------
-    dict with ``weights`` (list of (n_networks, n_out, n_in) arrays, masked entries 0),
-    ``biases`` (list of (n_networks, n_out)), ``level`` ((n_networks,), -1 = none selected),
-    ``seeds`` and ``layer_sizes``.
+    weights : list of float32 arrays (n_networks, n_out, n_in)
+    biases : list of float32 arrays (n_networks, n_out)
     """
-    arrays = _load_npz(_strategy_file(store, strategy, "selected.npz"))
-    n_layers = len(arrays["layer_sizes"]) - 1
-    return {
-        "weights": [arrays[f"w{l}"] for l in range(n_layers)],
-        "biases": [arrays[f"b{l}"] for l in range(n_layers)],
-        "level": arrays["level"],
-        "seeds": arrays["seeds"],
-        "layer_sizes": arrays["layer_sizes"],
-    }
+    wms, bms = load_masks(store, strategy, level)
+    kept = _load_npz(store.path("weights") / strategy / f"level_{int(level):02d}.npz")
+
+    def fill(masks: list[np.ndarray], prefix: str) -> list[np.ndarray]:
+        out = []
+        for l, m in enumerate(masks):
+            full = np.zeros(m.shape, dtype=np.float32)
+            full[m] = kept[f"{prefix}{l}"]
+            out.append(full)
+        return out
+
+    return fill(wms, "w"), fill(bms, "b")
 
 
-def load_network(store: ArtifactStore, strategy: str, network: int) -> nn.Sequential:
+def load_selected_weights(
+    store: ArtifactStore, strategy: str = "magnitude", *, loss_threshold: float
+) -> dict[str, Any]:
+    """Weights of every network at its selected level under ``loss_threshold`` (no retraining:
+    every level's weights are stored).
+
+    Returns
+    -------
+    dict with ``weights`` (list of (n_networks, n_out, n_in) arrays, masked entries 0; a
+    network without a selected level is all zeros), ``biases`` (list of (n_networks, n_out)),
+    ``level`` ((n_networks,), -1 = none selected), ``seeds`` and ``layer_sizes``.
+    """
+    table = load_pruning_table(store, loss_threshold)
+    rows = table[table["strategy"] == strategy]
+    if rows.empty:
+        raise FileNotFoundError(f"no pruning results for strategy {strategy!r}")
+    networks = sorted(rows["network"].unique())
+    chosen = rows[rows["selected"]].set_index("network")["level"]
+    level = np.array([int(chosen.get(n, -1)) for n in networks])
+    ws, bs = load_weights(store, strategy, 0)
+    weights = [np.zeros_like(w) for w in ws]
+    biases = [np.zeros_like(b) for b in bs]
+    for lev in sorted(set(level.tolist()) - {-1}):
+        lw, lb = load_weights(store, strategy, lev)
+        pick = level == lev
+        for out, src in zip(weights + biases, lw + lb):
+            out[pick] = src[pick]
+    seeds = network_seeds(int(store.require("pruning")["params"]["seed"]), len(networks))
+    return {"weights": weights, "biases": biases, "level": level,
+            "seeds": np.asarray(seeds, dtype=np.uint64),
+            "layer_sizes": np.asarray([ws[0].shape[2], *[w.shape[1] for w in ws]])}
+
+
+def load_network(store: ArtifactStore, strategy: str, network: int, *, loss_threshold: float) -> nn.Sequential:
     """One network at its selected level as ``nn.Sequential`` with ``torch.nn.utils.prune`` masks.
 
     Raises
@@ -581,14 +741,14 @@ def load_network(store: ArtifactStore, strategy: str, network: int) -> nn.Sequen
     ValueError
         When the network index is out of range or the network has no selected level.
     """
-    sel = load_selected_weights(store, strategy)
+    sel = load_selected_weights(store, strategy, loss_threshold=loss_threshold)
     n = len(sel["level"])
     if not 0 <= network < n:
         raise ValueError(f"network index {network} outside 0..{n - 1}")
     level = int(sel["level"][network])
     if level < 0:
         raise ValueError(
-            f"network {network} ({strategy}) has no level with validation loss under the threshold"
+            f"network {network} ({strategy}) has no level with validation loss under {loss_threshold}"
         )
     wms, bms = load_masks(store, strategy, level)
     return to_sequential(

@@ -11,7 +11,9 @@ model fixes, see :data:`mothlib.nulls.FIXED_COUNTS`) z and sp are NaN and ``z_no
 
 from __future__ import annotations
 
+import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,79 +205,166 @@ def task_seed(seed: int, strategy: str, network: int, level: int, null: str) -> 
     )
 
 
-def build_motif_table(profile: dict[str, Any], store: Any = None, *, progress: bool = True) -> dict[str, Any]:
-    """Stage ``motifs``: z-scores of every accurate pruning level of every network.
+@dataclass(frozen=True)
+class MotifStageSettings:
+    """What the motif table depends on.
 
-    For each strategy of the pruning table, each network with a selected level, each level
-    0 .. selected and each null model of ``profile["null_models"]`` (``n_null`` samples for
-    "layer-edges", ``n_null_degree`` for "degree-preserving"), runs :func:`motif_zscores` on the
-    cleaned masks and writes ``motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Finished
-    (strategy, network, level, null) results are checkpointed, so an interrupted run resumes.
-
-    Returns
-    -------
-    dict
-        The stage manifest.
+    Parameters
+    ----------
+    null_models : sequence of {"layer-edges", "degree-preserving"}
+    n_null : dict
+        Null model -> number of null networks.
+    max_loss_threshold : float
+        The largest loss threshold the table serves: each network is scored at every level up
+        to its last level with validation loss at most this, so any selection threshold up to
+        it filters the table instead of recomputing nulls.
+    seed : int
+    chunk_size : int
+        Null networks drawn and counted at once (memory only).
+    device : str, optional
+        Torch device of the counts.
     """
-    from mothlib.profiles import stage_params
-    from mothlib.store import ArtifactStore, atomic_write
 
-    if store is None:
-        store = ArtifactStore(profile["profile"])
-    params = stage_params(profile, "motifs")
-    unknown = sorted(set(profile["null_models"]) - set(NULL_MODELS))
-    if unknown:
-        raise ValueError(f"null_models: unknown null model(s) {unknown}; choose from {list(NULL_MODELS)}")
-    n_for = {"layer-edges": int(profile["n_null"]), "degree-preserving": int(profile["n_null_degree"])}
-    chunk = int(profile.get("null_chunk_size", 100))
+    null_models: tuple[str, ...]
+    n_null: dict[str, int]
+    max_loss_threshold: float
+    seed: int = 0
+    chunk_size: int = 100
+    device: str | None = None
 
-    def compute(workdir: Path, scratch: Path) -> None:
-        store.require("pruning")
-        table = pd.read_parquet(store.path("pruning.parquet"))
-        frac = {
-            (r.strategy, int(r.network), int(r.level)): float(r.fraction_pruned)
-            for r in table.itertuples()
-        }
-        # Networks are the batch entries of load_masks, in the order of their ids.
-        position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
-        chosen = table[table["selected"].astype(bool)]
-        tasks = []  # (strategy, level, network, null)
-        for strategy in sorted(chosen["strategy"].unique()):
-            sel = chosen[chosen["strategy"] == strategy]
-            top = dict(zip(sel["network"].astype(int), sel["level"].astype(int)))
-            for level in range(max(top.values()) + 1):
-                for network in sorted(k for k, v in top.items() if v >= level):
-                    for null in profile["null_models"]:
-                        tasks.append((strategy, level, network, null))
-        parts = []
-        cache: dict[tuple[str, int], Any] = {}
-        for strategy, level, network, null in tqdm(tasks, desc="motif z-scores", disable=not progress):
-            ckpt = scratch / f"{strategy}-net{network}-level{level}-{null}.parquet"
-            if ckpt.exists():
-                parts.append(pd.read_parquet(ckpt))
-                continue
-            if (strategy, level) not in cache:
-                cache.clear()  # masks of one level at a time
-                cache[(strategy, level)] = _load_masks(store, strategy, level)
-            wm, bm = cache[(strategy, level)]
-            k = position[network]
-            ws = [np.asarray(w[k]) for w in wm]
-            bs = None if bm is None else [None if b is None else np.asarray(b[k]) for b in bm]
-            df = motif_zscores(
-                ws, bs, n_null=n_for[null], null=null, chunk_size=chunk,
-                seed=task_seed(profile["seed"], strategy, network, level, null),
-            )
-            df.insert(0, "n_null", n_for[null])
-            df.insert(0, "null_model", null)
-            df.insert(0, "strategy", strategy)
-            df.insert(0, "fraction_pruned", frac.get((strategy, network, level), np.nan))
-            df.insert(0, "level", level)
-            df.insert(0, "network", network)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "null_models", tuple(self.null_models))
+        unknown = sorted(set(self.null_models) - set(NULL_MODELS))
+        if unknown or not self.null_models:
+            raise ValueError(f"null_models: unknown or no null model(s) {unknown}; choose from {list(NULL_MODELS)}")
+        for null in self.null_models:
+            n = self.n_null.get(null)
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(f"n_null[{null!r}] must be a non-negative integer, got {n!r}")
+        if not float(self.max_loss_threshold) > 0:
+            raise ValueError(f"max_loss_threshold must be positive, got {self.max_loss_threshold!r}")
+        if int(self.chunk_size) < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size!r}")
+
+
+def scored_levels(pruning: pd.DataFrame, max_loss_threshold: float) -> pd.DataFrame:
+    """The (strategy, network, level) rows the motif stage scores: for each network, levels 0 up
+    to its last level with validation loss at most ``max_loss_threshold``.
+
+    Columns ``strategy, network, level, fraction_pruned``.
+    """
+    from mothlib.pruning import mark_selected
+
+    marked = mark_selected(pruning, max_loss_threshold)
+    top = marked[marked["selected"]].set_index(["strategy", "network"])["level"]
+    limit = pd.Series(list(zip(pruning["strategy"], pruning["network"])), index=pruning.index).map(top)
+    rows = pruning[limit.notna() & (pruning["level"] <= limit)]
+    return rows[["strategy", "network", "level", "fraction_pruned"]].reset_index(drop=True)
+
+
+def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifStageSettings,
+           null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
+    """Task: one network's z-scores against one null model."""
+    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null=null,
+                         chunk_size=int(settings.chunk_size), seed=seed, device=settings.device)
+
+
+def compute_motif_table(
+    settings: MotifStageSettings,
+    store: Any,
+    workdir: Path,
+    scratch: Path,
+    runner: Any = None,
+    *,
+    progress: bool = True,
+) -> None:
+    """The ``motifs`` stage's work: z-scores of every scored level (:func:`scored_levels`) of
+    every network, strategy and null model, as (strategy, network, level, null model) tasks.
+
+    Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished task is
+    checkpointed in ``scratch`` by the client, so an interrupted run resumes.
+    """
+    from mothlib.cluster import Runner
+    from mothlib.pruning import load_pruning_table
+    from mothlib.store import atomic_write
+
+    runner = runner or Runner()
+    table = load_pruning_table(store)
+    levels = scored_levels(table, settings.max_loss_threshold)
+    # Networks are the batch entries of load_masks, in the order of their ids.
+    position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
+    parts, pending = [], {}
+    queue = runner.as_completed()
+    for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
+        masks = None
+        for r in rows.itertuples():
+            for null in settings.null_models:
+                network = int(r.network)
+                ckpt = scratch / f"{strategy}-net{network}-level{level}-{null}.parquet"
+                meta = dict(network=network, level=int(level), fraction_pruned=float(r.fraction_pruned),
+                            strategy=strategy, null_model=null, n_null=int(settings.n_null[null]))
+                if ckpt.exists():
+                    parts.append(pd.read_parquet(ckpt))
+                    continue
+                if masks is None:
+                    masks = _load_masks(store, strategy, int(level))
+                wm, bm = masks
+                k = position[network]
+                ws = [np.asarray(w[k]) for w in wm]
+                bs = None if bm is None else [np.asarray(b[k]) for b in bm]
+                seed = task_seed(settings.seed, strategy, network, int(level), null)
+                f = runner.submit(_score, ws, bs, settings, null, seed,
+                                  key=f"motifs-{strategy}-net{network}-level{level}-{null}-{uuid.uuid4().hex[:8]}")
+                pending[f] = (ckpt, meta)
+                queue.add(f)
+    with tqdm(total=len(pending) + len(parts), initial=len(parts), desc="motifs: z-scores",
+              unit="task", disable=not progress) as bar:
+        for future in queue:
+            ckpt, meta = pending.pop(future)
+            df = runner.result(future)
+            for i, (name, value) in enumerate(meta.items()):
+                df.insert(i, name, value)
             with atomic_write(ckpt) as handle:
                 df.to_parquet(handle)
             parts.append(df)
-        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
-        out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")
-        out.reset_index(drop=True).to_parquet(workdir / "motifs.parquet")
+            bar.update(1)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
+    out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")
+    with atomic_write(workdir / "motifs.parquet") as handle:
+        out.reset_index(drop=True).to_parquet(handle)
 
-    return store.run_stage("motifs", params, ["motifs.parquet"], compute, inputs=["pruning"])
+
+def load_motif_table(store: Any, loss_threshold: float | None = None) -> pd.DataFrame:
+    """The motif stage's table (one row per network, level, strategy, null model and motif).
+
+    Parameters
+    ----------
+    store : ArtifactStore
+    loss_threshold : float, optional
+        When given, only the rows a study with this selection threshold uses: each network's
+        levels up to its selected one (per strategy). Without it, every scored level.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the motif stage has not run.
+    ValueError
+        When ``loss_threshold`` exceeds the table's ``max_loss_threshold``: levels it would
+        select may be unscored (raise ``max_loss_threshold``; that reruns the motif stage).
+    """
+    manifest = store.require("motifs")
+    served = float(manifest["params"]["max_loss_threshold"])
+    if loss_threshold is not None and float(loss_threshold) > served:
+        raise ValueError(
+            f"loss_threshold {loss_threshold:g} exceeds max_loss_threshold {served:g} of the motif "
+            f"table; set max_loss_threshold >= {loss_threshold:g} (reruns the motif stage)"
+        )
+    table = pd.read_parquet(store.path("motifs.parquet"))
+    if loss_threshold is None:
+        return table
+    from mothlib.pruning import load_pruning_table
+
+    pruning = load_pruning_table(store, loss_threshold)
+    top = pruning[pruning["selected"]].set_index(["strategy", "network"])["level"]
+    limit = pd.Series(list(zip(table["strategy"], table["network"])), index=table.index).map(top)
+    return table[limit.notna() & (table["level"] <= limit)].reset_index(drop=True)

@@ -98,7 +98,7 @@ def _tree_hashes(path: Path, rel: str) -> dict[str, str]:
     return {
         f"{rel}/{p.relative_to(path).as_posix()}": file_sha256(p)
         for p in sorted(path.rglob("*"))
-        if p.is_file()
+        if p.is_file() and not p.name.startswith(".")
     }
 
 
@@ -167,7 +167,35 @@ class ArtifactStore:
             return False
         if manifest.get("key") != key:
             return False
-        return all(self.path(rel).exists() for rel in manifest["outputs"])
+        if not all(self.path(rel).exists() for rel in manifest["outputs"]):
+            return False
+        # A cheap integrity check on every use; `verify` re-hashes the contents.
+        sizes = manifest.get("sizes", {})
+        return all(
+            self.path(rel).is_file() and self.path(rel).stat().st_size == size
+            for rel, size in sizes.items()
+        )
+
+    def verify(self, stage: str, *, invalidate: bool = True) -> list[str]:
+        """Re-hash every file of a completed stage against its manifest.
+
+        Returns the relative paths of missing, changed or unexpected files (empty when intact).
+        With ``invalidate`` a damaged stage loses its manifest, so the next run recomputes it
+        instead of using it.
+        """
+        manifest = self.require(stage)
+        recorded: dict[str, str] = manifest["hashes"]
+        found: dict[str, str] = {}
+        for rel in manifest["outputs"]:
+            if self.path(rel).exists():
+                found.update(_tree_hashes(self.path(rel), rel))
+        bad = sorted(
+            {rel for rel, h in recorded.items() if found.get(rel) != h} | (set(found) - set(recorded))
+        )
+        if bad and invalidate:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.manifest_path(stage))
+        return bad
 
     def scratch(self, stage: str, key: str) -> Path:
         """A checkpoint folder for an unfinished stage; it survives interruptions."""
@@ -225,6 +253,7 @@ class ArtifactStore:
         hashes: dict[str, str] = {}
         for rel in outputs:
             hashes.update(_tree_hashes(self.path(rel), rel))
+        sizes = {rel: self.path(rel).stat().st_size for rel in hashes}
         manifest = {
             "stage": stage,
             "profile": self.profile,
@@ -234,6 +263,7 @@ class ArtifactStore:
             "inputs": {name: self.require(name)["outputs_hash"] for name in inputs},
             "outputs": list(outputs),
             "hashes": hashes,
+            "sizes": sizes,
             "outputs_hash": hash_params(hashes),
             "mothlib_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

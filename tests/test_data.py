@@ -12,13 +12,13 @@ from mothlib.data import (
     OUTPUT_COLUMNS,
     RANGES,
     Scaler,
-    build_dataset,
     conditions_for_rows,
     load_metadata,
     load_scaler,
     load_splits,
     sample_conditions,
 )
+from mothlib import stages
 from mothlib.profiles import get_profile
 from mothlib.simulator import simulate
 from mothlib.store import ArtifactStore
@@ -30,6 +30,10 @@ def profile(**kw):
     kw.setdefault("n_samples", N)
     kw.setdefault("data_chunk_size", 250)
     return get_profile("smoke", **kw)
+
+
+def build_dataset(profile, store, runner=None):
+    return stages.run("data", profile, store, runner)
 
 
 def store(tmp_path, name="s"):
@@ -57,7 +61,7 @@ def counting(monkeypatch, fail_on=None, nan_rows=()):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     st = ArtifactStore("smoke", root=tmp_path_factory.mktemp("built"))
-    manifest = build_dataset(profile(), st, progress=False)
+    manifest = build_dataset(profile(), st)
     return st, manifest
 
 
@@ -157,26 +161,26 @@ def test_reproducible_and_independent_of_chunk_size(built, tmp_path):
     st, _ = built
     ref = load_splits(st)
     other = store(tmp_path, "other")
-    build_dataset(profile(data_chunk_size=97), other, progress=False)
+    build_dataset(profile(data_chunk_size=97), other)
     for split, (X, Y) in load_splits(other).items():
         np.testing.assert_array_equal(X, ref[split][0])
         np.testing.assert_array_equal(Y, ref[split][1])
     seeded = store(tmp_path, "seeded")
-    build_dataset(profile(seed=1), seeded, progress=False)
+    build_dataset(profile(seed=1), seeded)
     assert not np.array_equal(load_splits(seeded)["train"][0], ref["train"][0])
 
 
 def test_cache_and_invalidation(tmp_path, monkeypatch):
     st = store(tmp_path)
     calls = counting(monkeypatch)
-    first = build_dataset(profile(), st, progress=False)
+    first = build_dataset(profile(), st)
     assert len(calls) == 3  # 600 samples in chunks of 250
-    again = build_dataset(profile(), st, progress=False)
+    again = build_dataset(profile(), st)
     assert len(calls) == 3 and again["key"] == first["key"]
     # The chunk size is not part of the key: the data would be the same.
-    build_dataset(profile(data_chunk_size=100), st, progress=False)
+    build_dataset(profile(data_chunk_size=100), st)
     assert len(calls) == 3
-    changed = build_dataset(profile(n_samples=500), st, progress=False)
+    changed = build_dataset(profile(n_samples=500), st)
     assert len(calls) == 5 and changed["key"] != first["key"]
     assert sum(len(x) for x, _ in load_splits(st).values()) == 500
 
@@ -185,10 +189,10 @@ def test_resume_after_interruption(built, tmp_path, monkeypatch):
     st = store(tmp_path)
     calls = counting(monkeypatch, fail_on=3)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(profile(), st, progress=False)
+        build_dataset(profile(), st)
     assert len(calls) == 3 and st.manifest("data") is None
     calls = counting(monkeypatch)
-    build_dataset(profile(), st, progress=False)
+    build_dataset(profile(), st)
     assert calls == [100]  # only the unfinished last chunk (rows 500..599) is simulated
     ref = load_splits(built[0])
     for split, (X, Y) in load_splits(st).items():
@@ -200,7 +204,7 @@ def test_resume_after_interruption(built, tmp_path, monkeypatch):
 def test_failed_samples_are_dropped_and_counted(tmp_path, monkeypatch):
     st = store(tmp_path)
     counting(monkeypatch, nan_rows=(3, 7))
-    build_dataset(profile(), st, progress=False)
+    build_dataset(profile(), st)
     meta = load_metadata(st)
     assert meta["n_failed"] == 6 and meta["n_valid"] == N - 6  # two rows in each of 3 chunks
     assert meta["failed_rows"] == [3, 7, 253, 257, 503, 507]
@@ -216,10 +220,10 @@ def test_missing_stage_and_bad_profiles(tmp_path):
     with pytest.raises(FileNotFoundError, match="'data'"):
         load_scaler(st)
     with pytest.raises(ValueError, match="n_samples"):
-        build_dataset(profile(n_samples=5), st, progress=False)
+        build_dataset(profile(n_samples=5), st)
     with pytest.raises(ValueError, match="split"):
-        build_dataset(profile(split=[0.5, 0.2, 0.2]), st, progress=False)
-    with pytest.raises(ValueError, match="data_chunk_size"):
-        build_dataset(profile(data_chunk_size=0), st, progress=False)
+        build_dataset(profile(split=[0.5, 0.2, 0.2]), st)
+    with pytest.raises(ValueError, match="chunk_size"):
+        build_dataset(profile(data_chunk_size=0), st)
     with pytest.raises(ValueError, match="duration"):
-        build_dataset(profile(duration=0.0), st, progress=False)
+        build_dataset(profile(duration=0.0), st)

@@ -184,7 +184,7 @@ def test_early_stopping_rule_matches_plain_python(seed, check_every, window, ext
 
 
 def test_early_stopping_rejects_impossible_windows():
-    with pytest.raises(ValueError, match="es_min_batches"):
+    with pytest.raises(ValueError, match="min_batches"):
         EarlyStopping(check_every=1, min_batches=5, window=3)
     with pytest.raises(ValueError, match="at least 1"):
         EarlyStopping(check_every=0, min_batches=10, window=3)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mothlib.profiles import PROFILES, SEED_SCHEDULE, STAGE_FIELDS, get_profile, stage_params
+from mothlib.profiles import PROFILES, SEED_SCHEDULE, get_profile
+from mothlib.stages import STAGES, stage_params
 
 
 def test_seed_schedule_has_seventeen_prunes_then_the_unrecorded_one():
@@ -18,8 +19,8 @@ def test_seed_schedule_has_seventeen_prunes_then_the_unrecorded_one():
 def test_every_profile_has_every_stage_field(name):
     profile = get_profile(name)
     assert profile["profile"] == name
-    for stage, fields in STAGE_FIELDS.items():
-        missing = [f for f in fields if f not in profile]
+    for stage, st in STAGES.items():
+        missing = [f for f in (*st.fields, *st.run_fields) if f not in profile]
         assert not missing, f"{name} lacks {stage} fields {missing}"
 
 
@@ -46,3 +47,23 @@ def test_stage_params_change_only_with_their_own_fields():
     assert stage_params(base, "data") == stage_params(more_nulls, "data")
     assert stage_params(base, "pruning") == stage_params(more_nulls, "pruning")
     assert stage_params(base, "motifs") != stage_params(more_nulls, "motifs")
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_makes_valid_settings(name):
+    profile = get_profile(name)
+    for st in STAGES.values():
+        st.settings(profile)
+
+
+def test_selection_and_run_fields_are_in_no_cache_key():
+    base = get_profile("smoke")
+    for field, value in [("loss_threshold", 0.2), ("networks_per_task", 1), ("train_threads", 2),
+                         ("data_chunk_size", 17), ("null_chunk_size", 3)]:
+        other = get_profile("smoke", **{field: value})
+        for stage in STAGES:
+            assert stage_params(base, stage) == stage_params(other, stage), (field, stage)
+
+
+def test_the_algorithm_version_is_part_of_the_key():
+    assert all(stage_params(get_profile("smoke"), s)["version"] == STAGES[s].version for s in STAGES)

@@ -24,11 +24,14 @@ from hypothesis import strategies as st
 import mothlib.pruning as pruning
 from mothlib.ensemble import EnsembleMLP, masks_from_module, network_seeds
 from mothlib.profiles import get_profile
+from mothlib import stages
 from mothlib.pruning import (
-    build_pruning,
     load_masks,
+    load_pruning_table,
+    mark_selected,
     load_network,
     load_selected_weights,
+    load_weights,
     magnitude_mask,
     pack_masks,
     prune_count,
@@ -234,12 +237,21 @@ def _profile(**kw):
     return get_profile("smoke", **{**SMALL, **kw})
 
 
+def build_pruning(profile, store, runner=None):
+    return stages.run("pruning", profile, store, runner)
+
+
+def _settings(profile):
+    return stages.STAGES["pruning"].settings(profile)
+
+
 def test_stage_outputs_selection_and_reload(store):
     profile = _profile()
-    manifest = build_pruning(profile, store, progress=False)
+    manifest = build_pruning(profile, store)
     assert manifest["inputs"] == {"data": store.require("data")["outputs_hash"]}
-    table = pd.read_parquet(store.path("pruning.parquet"))
-    assert list(table.columns) == pruning.COLUMNS
+    assert list(pd.read_parquet(store.path("pruning.parquet")).columns) == pruning.COLUMNS
+    threshold = SMALL["loss_threshold"]
+    table = load_pruning_table(store, threshold)
     n_levels = len(SMALL["schedule"])
     assert len(table) == 2 * 3 * n_levels
     assert sorted(table.level.unique()) == list(range(n_levels))
@@ -259,7 +271,7 @@ def test_stage_outputs_selection_and_reload(store):
         for e in range(3):
             rows = t[(t.network == e) & t.selected]
             assert rows.level.tolist() == ([chosen[e]] if chosen[e] >= 0 else [])
-        sel = load_selected_weights(store, strategy)
+        sel = load_selected_weights(store, strategy, loss_threshold=threshold)
         assert sel["level"].tolist() == chosen.tolist()
         for level in range(n_levels):
             wms, bms = load_masks(store, strategy, level)
@@ -277,47 +289,78 @@ def test_stage_outputs_selection_and_reload(store):
             wms, bms = load_masks(store, strategy, int(sel["level"][e]))
             assert all((w[e][~m[e]] == 0).all() for w, m in zip(sel["weights"], wms))
             assert all((w[e][m[e]] != 0).all() for w, m in zip(sel["weights"], wms))
-            net = load_network(store, strategy, int(e))
+            net = load_network(store, strategy, int(e), loss_threshold=threshold)
             got_w, got_b = masks_from_module(net)
             assert all(np.array_equal(g, m[e]) for g, m in zip(got_w, wms))
             with torch.no_grad():
                 mse = float(((net(torch.from_numpy(X)) - torch.from_numpy(Y)) ** 2).mean())
             row = t[(t.network == e) & (t.level == sel["level"][e])]
             assert mse == pytest.approx(float(row.val_loss.iloc[0]), rel=1e-4)
-    summary = store.load("pruning")["weights"]["summary.json"]
-    assert summary["magnitude"]["n_selected"] + len(summary["magnitude"]["unselected_networks"]) == 3
+
+
+def test_every_level_keeps_its_weights_and_any_threshold_selects_without_retraining(store):
+    """Weights stored per level equal the trained state; a new threshold is a filter."""
+    profile = _profile()
+    build_pruning(profile, store)
+    manifest = store.require("pruning")
+    table = load_pruning_table(store)
+    vals = {s: table[table.strategy == s].pivot(index="network", columns="level", values="val_loss").values
+            for s in ("magnitude", "random")}
+    for threshold in (1e-9, float(np.median(table.val_loss)), 10.0):
+        marked = load_pruning_table(store, threshold)
+        for strategy in ("magnitude", "random"):
+            sel = load_selected_weights(store, strategy, loss_threshold=threshold)
+            assert sel["level"].tolist() == select_levels(vals[strategy], threshold).tolist()
+            t = marked[marked.strategy == strategy]
+            assert sorted(t[t.selected].network) == [e for e in range(3) if sel["level"][e] >= 0]
+            for e in range(3):
+                lev = int(sel["level"][e])
+                if lev < 0:
+                    assert all((w[e] == 0).all() for w in sel["weights"])
+                    continue
+                ws, bs = load_weights(store, strategy, lev)
+                assert all(np.array_equal(a[e], b[e]) for a, b in zip(sel["weights"] + sel["biases"], ws + bs))
+    assert store.require("pruning") == manifest  # nothing was recomputed
 
 
 def test_unselected_networks_are_reported(store):
-    build_pruning(_profile(loss_threshold=1e-9, strategies=["magnitude"]), store, progress=False)
-    table = pd.read_parquet(store.path("pruning.parquet"))
+    build_pruning(_profile(strategies=["magnitude"]), store)
+    table = load_pruning_table(store, 1e-9)
     assert not table.selected.any()
-    assert store.load("pruning")["weights"]["summary.json"]["magnitude"]["unselected_networks"] == [0, 1, 2]
     with pytest.raises(ValueError, match="no level"):
-        load_network(store, "magnitude", 1)
+        load_network(store, "magnitude", 1, loss_threshold=1e-9)
     with pytest.raises(FileNotFoundError, match="random"):
-        load_selected_weights(store, "random")
+        load_selected_weights(store, "random", loss_threshold=1e-9)
+    with pytest.raises(ValueError, match="loss_threshold"):
+        mark_selected(table, 0.0)
+
+
+def test_threshold_is_not_part_of_the_pruning_key(store):
+    build_pruning(_profile(strategies=["magnitude"]), store)
+    before = store.require("pruning")
+    build_pruning(_profile(strategies=["magnitude"], loss_threshold=0.06), store)
+    assert store.require("pruning") == before
 
 
 def test_stage_cache_and_invalidation(store, monkeypatch):
     calls = []
-    real = pruning.run_pruning
-    monkeypatch.setattr(pruning, "run_pruning", lambda *a, **k: (calls.append(1), real(*a, **k)))
+    real = pruning.compute_pruning
+    monkeypatch.setattr(pruning, "compute_pruning", lambda *a, **k: (calls.append(1), real(*a, **k)))
     profile = _profile(strategies=["magnitude"], schedule=[0.3, 0.6])
-    build_pruning(profile, store, progress=False)
-    build_pruning(profile, store, progress=False)
+    build_pruning(profile, store)
+    build_pruning(profile, store)
     assert len(calls) == 1
-    build_pruning({**profile, "learning_rate": 1e-3}, store, progress=False)
+    build_pruning({**profile, "learning_rate": 1e-3}, store)
     assert len(calls) == 2
     _write_data(store, _splits(seed=1), tag=1)  # new upstream data: redone
-    build_pruning({**profile, "learning_rate": 1e-3}, store, progress=False)
+    build_pruning({**profile, "learning_rate": 1e-3}, store)
     assert len(calls) == 3
 
 
 def test_missing_data_stage(tmp_path, monkeypatch):
     _install_fake_data(monkeypatch)
     with pytest.raises(FileNotFoundError, match="data"):
-        build_pruning(_profile(), ArtifactStore("smoke", tmp_path), progress=False)
+        build_pruning(_profile(), ArtifactStore("smoke", tmp_path))
     with pytest.raises(FileNotFoundError, match="pruning"):
         load_masks(ArtifactStore("smoke", tmp_path), "magnitude", 0)
 
@@ -329,17 +372,18 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
                         lambda *a, **k: (seen.append((k["desc"], k["max_batches"])), real(*a, **k))[1])
     profile = _profile(schedule=[0.3, 0.6, 0.8], max_batches_dense=9,
                        max_batches_per_round={"magnitude": 7, "random": 5})
-    pruning.run_pruning(profile, _splits(), tmp_path / "o", tmp_path / "s", progress=False)
-    assert seen == [("dense", 9), ("magnitude level 1", 7), ("magnitude level 2", 7),
-                    ("random level 1", 5), ("random level 2", 5)]
+    pruning.compute_pruning(_settings(profile), _splits(), tmp_path / "o", tmp_path / "s", progress=False)
+    # Two shards (networks [0, 1] and [2]): every round runs once per shard.
+    assert sorted(seen) == sorted(2 * [("dense level 0", 9), ("magnitude level 1", 7), ("magnitude level 2", 7),
+                                       ("random level 1", 5), ("random level 2", 5)])
     # None: the seed's limit, one pass over the validation batches (600 // 128 = 4).
     seen.clear()
     profile = _profile(schedule=[0.3, 0.6], max_batches_dense=None, max_batches_per_round=None,
                        strategies=["magnitude"])
     before = torch.get_num_threads()
-    pruning.run_pruning({**profile, "train_threads": 2}, _splits(), tmp_path / "o2", tmp_path / "s2",
-                        progress=False)
-    assert seen == [("dense", None), ("magnitude level 1", None)]
+    pruning.compute_pruning(_settings({**profile, "train_threads": 2}), _splits(), tmp_path / "o2",
+                            tmp_path / "s2", progress=False)
+    assert sorted(set(seen)) == [("dense level 0", None), ("magnitude level 1", None)]
     assert torch.get_num_threads() == before  # train_threads is restored afterwards
 
 
@@ -350,14 +394,16 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
      (dict(schedule=[0.5, 0.3]), "increasing"),
      (dict(schedule=[0.5, 1.5]), "between"),
      (dict(n_networks=0), "n_networks"),
-     (dict(train_threads=0), "train_threads"),
-     (dict(es_min_batches=5), "es_min_batches"),
+     (dict(train_threads=0), "threads"),
+     (dict(networks_per_task=0), "networks_per_task"),
+     (dict(learning_rate=-1.0), "learning_rate"),
+     (dict(es_min_batches=5), "min_batches"),
      (dict(max_batches_per_round=0), "max_batches_per_round"),
      (dict(max_batches_per_round={"magnitude": 10}), "no entry for strategy 'random'")],
 )
 def test_bad_profiles(store, override, match):
     with pytest.raises(ValueError, match=match):
-        build_pruning(_profile(**override), store, progress=False)
+        build_pruning(_profile(**override), store)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +415,7 @@ def test_bad_profiles(store, override, match):
 )
 def test_bad_data(tmp_path, splits, match):
     with pytest.raises(ValueError, match=match):
-        pruning.run_pruning(_profile(), splits, tmp_path / "o", tmp_path / "s", progress=False)
+        pruning.compute_pruning(_settings(_profile()), splits, tmp_path / "o", tmp_path / "s", progress=False)
 
 
 # -- kill and resume -----------------------------------------------------------------------
@@ -378,14 +424,14 @@ import json
 import time
 import mothlib.pruning as pruning
 from mothlib.profiles import get_profile
-from mothlib.pruning import build_pruning
+from mothlib import stages
 from mothlib.store import ArtifactStore
 # A pause after every round keeps the run alive long enough to be killed mid-way on a fast
 # machine; it changes no result.
 _round = pruning.train_round
 pruning.train_round = lambda *a, **k: (_round(*a, **k), time.sleep(0.3))[0]
 profile = get_profile("smoke", **json.loads(sys.argv[2]))
-build_pruning(profile, ArtifactStore("smoke", sys.argv[1]), progress=False)
+stages.run("pruning", profile, ArtifactStore("smoke", sys.argv[1]), progress=False)
 '''
 
 
@@ -393,7 +439,8 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     _install_fake_data(monkeypatch)
     import json
 
-    over = dict(SMALL, strategies=["magnitude", "random"])
+    # One shard: the two strategies' rounds alternate level by level.
+    over = dict(SMALL, strategies=["magnitude", "random"], networks_per_task=None)
     profile = _profile(**over)
     root = tmp_path / "killed"
     killed = ArtifactStore("smoke", root)
@@ -403,48 +450,52 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(over)], env=env,
                             start_new_session=True)
+
+    def finished_levels() -> dict[str, int]:
+        out = {}
+        for strategy in ("magnitude", "random"):
+            for ckpt in (root / "smoke" / ".partial").glob(f"pruning-*/shard000/{strategy}/state.npz"):
+                with np.load(ckpt) as z:
+                    out[strategy] = int(z["level"])
+        return out
+
     try:
         deadline = time.time() + 60
-        ckpt = None
         while time.time() < deadline and proc.poll() is None:
-            found = list((root / "smoke" / ".partial").glob("pruning-*/magnitude.npz"))
-            if found:
-                ckpt = found[0]
-                with np.load(ckpt) as z:
-                    if int(z["next_level"]) >= 2:  # at least one pruned level finished
-                        break
+            if finished_levels().get("magnitude", 0) >= 1:  # at least one pruned level finished
+                break
             time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    assert ckpt is not None, "the run never wrote a level checkpoint"
+    done = finished_levels()
+    assert done.get("magnitude", 0) >= 1, "the run never wrote a pruned level's checkpoint"
     assert killed.manifest("pruning") is None, "the run finished before it could be killed"
-    with np.load(ckpt) as z:
-        done = int(z["next_level"])
     n_levels = len(SMALL["schedule"])
 
     calls = []
     real = pruning.train_round
     monkeypatch.setattr(pruning, "train_round", lambda *a, **k: (calls.append(k["desc"]), real(*a, **k))[1])
-    build_pruning(profile, killed, progress=False)
-    # Dense and the finished magnitude levels were not trained again.
-    assert "dense" not in calls
-    assert len(calls) == (n_levels - done) + (n_levels - 1)
-    assert not any(c.startswith("magnitude level") and int(c.split()[-1]) < done for c in calls)
+    build_pruning(profile, killed)
+    # Dense and the finished levels were not trained again.
+    assert "dense level 0" not in calls
+    assert len(calls) == sum(n_levels - 1 - done.get(s, 0) for s in ("magnitude", "random"))
+    for strategy in ("magnitude", "random"):
+        assert not any(c.startswith(strategy) and int(c.split()[-1]) <= done.get(strategy, 0) for c in calls)
 
     fresh = ArtifactStore("smoke", tmp_path / "fresh")
     _write_data(fresh, _splits())
-    build_pruning(profile, fresh, progress=False)
+    build_pruning(profile, fresh)
     a = pd.read_parquet(killed.path("pruning.parquet"))
     b = pd.read_parquet(fresh.path("pruning.parquet"))
-    pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+    pd.testing.assert_frame_equal(a, b, check_exact=True)  # resumed from exact checkpoints
     for strategy in ("magnitude", "random"):
         for level in range(n_levels):
             for x, y in zip(*[sum(load_masks(s, strategy, level), []) for s in (killed, fresh)]):
                 assert np.array_equal(x, y)
-        sa, sb = load_selected_weights(killed, strategy), load_selected_weights(fresh, strategy)
+        sa, sb = (load_selected_weights(x, strategy, loss_threshold=SMALL["loss_threshold"]) for x in (killed, fresh))
         for x, y in zip(sa["weights"] + sa["biases"], sb["weights"] + sb["biases"]):
-            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
+            np.testing.assert_array_equal(x, y)
     assert not list((root / "smoke" / ".partial").glob("pruning-*")), "scratch left behind"
 
 

@@ -12,8 +12,10 @@ import torch
 
 import mothlib.significance as sig
 from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual
-from mothlib.profiles import get_profile, stage_params
-from mothlib.significance import STAGE_COLUMNS, build_motif_table, motif_zscores, task_seed, zscore_table
+from mothlib import stages
+from mothlib.profiles import get_profile
+from mothlib.significance import STAGE_COLUMNS, load_motif_table, motif_zscores, task_seed, zscore_table
+from mothlib.stages import stage_params
 from mothlib.store import ArtifactStore
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -152,6 +154,10 @@ N_NET = 3
 LEVELS = [0.0, 0.3, 0.6]
 
 
+def build_motif_table(profile, store):
+    return stages.run("motifs", profile, store, progress=False)
+
+
 def _fake_pruning(tmp_path, selected):
     """A pruning stage in a tmp store: random nested masks, a table, a manifest."""
     profile = get_profile("smoke", n_null=6, n_null_degree=4, null_chunk_size=4)
@@ -163,11 +169,14 @@ def _fake_pruning(tmp_path, selected):
     for strategy in ["magnitude", "random"]:
         for level, f in enumerate(LEVELS):
             masks[(strategy, level)] = ([k >= f for k in keys], [k >= f for k in bkeys])
+    # Validation loss under max_loss_threshold up to each network's last scored level.
+    last = {k: -1 if v is None else v for k, v in selected.items()}
     rows = [
-        dict(network=n, strategy=s, level=lv, fraction_pruned=f, train_loss=0.1, val_loss=0.1,
-             test_loss=0.1, selected=(lv == selected[(s, n)]))
+        dict(network=n, strategy=s, level=lv, fraction_pruned=f, train_loss=0.1,
+             val_loss=0.1 if lv <= last[(s, n)] else 1.0, test_loss=0.1)
         for s in ["magnitude", "random"] for n in range(N_NET) for lv, f in enumerate(LEVELS)
     ]
+    assert profile["max_loss_threshold"] == 0.5
 
     def compute(workdir, scratch):
         pd.DataFrame(rows).to_parquet(workdir / "pruning.parquet")
@@ -196,11 +205,11 @@ def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
 
     monkeypatch.setattr(sig, "motif_zscores", flaky)
     with pytest.raises(KeyboardInterrupt):
-        build_motif_table(profile, store, progress=False)
+        build_motif_table(profile, store)
     assert store.manifest("motifs") is None
     calls.clear()
     monkeypatch.setattr(sig, "motif_zscores", lambda *a, **k: (calls.append(1), real_zscores(*a, **k))[1])
-    manifest = build_motif_table(profile, store, progress=False)
+    manifest = build_motif_table(profile, store)
     # (magnitude: net 0 levels 0-2, net 1 level 0) + (random: 3 nets x levels 0-1) = 10 tasks x 2 nulls.
     n_tasks = 20
     assert len(calls) == n_tasks - 4  # the 4 finished before the interruption were not redone
@@ -220,14 +229,21 @@ def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
     assert (part.fraction_pruned == 0.3).all()
     # Cached: a second call recomputes nothing.
     calls.clear()
-    build_motif_table(profile, store, progress=False)
+    build_motif_table(profile, store)
+    assert calls == []
+    # Any threshold up to max_loss_threshold filters this table; a larger one is refused.
+    assert len(load_motif_table(store, 0.5)) == len(df)
+    with pytest.raises(ValueError, match="max_loss_threshold"):
+        load_motif_table(store, 0.6)
+    # A different threshold inside the range leaves the stage current.
+    build_motif_table({**profile, "loss_threshold": 0.3}, store)
     assert calls == []
 
 
 def test_build_motif_table_needs_pruning(tmp_path):
     profile = get_profile("smoke")
     with pytest.raises(FileNotFoundError, match="pruning"):
-        build_motif_table(profile, ArtifactStore("smoke", root=tmp_path), progress=False)
+        build_motif_table(profile, ArtifactStore("smoke", root=tmp_path))
     with pytest.raises(ValueError, match="null_models"):
         build_motif_table({**profile, "null_models": ["nope"]}, ArtifactStore("smoke", root=tmp_path))
 

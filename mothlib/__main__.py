@@ -14,6 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from mothlib import motifs_cli
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mothlib", description=__doc__.splitlines()[0])
@@ -35,11 +37,14 @@ def _parser() -> argparse.ArgumentParser:
         "--no-execute", action="store_true",
         help="build from the notebooks already executed into book/notebooks/",
     )
+    motifs_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "motifs":
+        return motifs_cli.run(args)
     from mothlib import pipeline
     from mothlib.profiles import get_profile
 

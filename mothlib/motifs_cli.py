@@ -120,7 +120,7 @@ def _write(df: Any, out: Path) -> None:
             df.to_csv(handle, index=False)
     else:
         with atomic_write(out, "w") as handle:
-            df.to_json(handle, orient="records", indent=2)
+            df.to_json(handle, orient="records", indent=2, double_precision=15)
 
 
 def _describe(net: Any) -> str:
@@ -136,12 +136,7 @@ def _describe(net: Any) -> str:
 
 def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
     """Read the network and run motif_zscores per null model; the network and the table."""
-    import numpy as np
-    import pandas as pd
-
-    from mothlib.motifs import remove_ineffectual
     from mothlib.netfile import read_network
-    from mothlib.significance import motif_zscores
 
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in OUT_FORMATS:
@@ -151,6 +146,13 @@ def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
         layers = [name.strip() for name in args.layers.split(",")]
     net = read_network(args.file, layers)
     print(_describe(net))
+    # Imported only now, so that a bad file or option fails fast (torch and numba load slowly).
+    import numpy as np
+    import pandas as pd
+
+    from mothlib.motifs import remove_ineffectual
+    from mothlib.significance import motif_zscores
+
     ws, bs = net.weight_masks, net.bias_masks
     bias = None if all(b is None for b in bs) else bs
     if not args.no_clean:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,18 +134,29 @@ def read_tensors(path: str | Path) -> tuple[dict[str, Any], str]:
         return dict(tensors), "safetensors"
     try:
         # weights_only=True: only tensors and plain containers are rebuilt, no other callable runs.
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": our error says more
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        text = str(exc)
+        if "weights only load failed" not in text.lower():
+            raise ValueError(f"{path}: not a safetensors file or a PyTorch state dict ({text})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if found:
             raise ValueError(
-                f"{path}: refused, it holds Python objects that would have to be unpickled "
-                f"(e.g. a whole model, not its state dict); {_SAVE_HINT}"
+                f"{path}: refused, reading it would unpickle {found.group(1)} (a whole model or other "
+                f"Python objects, not a state dict of tensors); {_SAVE_HINT}"
             ) from None
-        raise ValueError(f"{path}: not a safetensors file or a PyTorch state dict ({exc})") from None
-    except Exception as exc:  # truncated zip, text file, ...: torch raises many types
+        detail = re.search(r"WeightsUnpickler error:\s*(.+)", text)
         raise ValueError(
-            f"{path}: not a safetensors file or a PyTorch state dict ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+            f"{path}: refused, not a safetensors file or a PyTorch state dict that "
+            f"torch.load(weights_only=True) can read ({detail.group(1) if detail else 'unsupported pickle'}); "
+            f"{_SAVE_HINT}"
+        ) from None
+    except Exception as exc:  # truncated zip, random bytes, ...: torch raises many types
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(
+            f"{path}: not a safetensors file or a PyTorch state dict ({type(exc).__name__}: {first})"
         ) from None
     if isinstance(obj, torch.nn.Module):  # only reachable if a caller allowlisted module classes
         raise ValueError(f"{path}: holds a whole model, not a state dict; {_SAVE_HINT}")

@@ -117,13 +117,13 @@ def read_tensors(path: str | Path) -> tuple[dict[str, Any], str]:
         If the file is neither format, would need full unpickling (nothing from it is run), or
         holds no tensors.
     """
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if not path.is_file():
         raise ValueError(f"{path}: not a file")
+    import torch  # here, so that a missing file is reported at once
+
     if _is_safetensors(path):
         from safetensors.torch import load_file
 

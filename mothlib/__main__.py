@@ -20,6 +20,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from mothlib import motifs_cli
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mothlib", description=__doc__.splitlines()[0])
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
         help="build from the notebooks already executed into book/notebooks/",
     )
     sub.add_parser("verify", parents=[common], help="re-hash every artifact against its manifest")
+    motifs_cli.add_parser(sub)
     return parser
 
 
@@ -75,6 +78,8 @@ def _verify(profile: dict) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "motifs":
+        return motifs_cli.run(args)
     from mothlib import pipeline
     from mothlib.profiles import get_profile
 

@@ -25,8 +25,10 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
+from mothlib import _moth_numba
 from mothlib.flight_model import (
     CONTROL_NAMES,
     FROM_INTERNAL,
@@ -35,7 +37,6 @@ from mothlib.flight_model import (
     FlightModel,
     MothParams,
 )
-from mothlib._moth_numba import HAVE_NUMBA
 from mothlib.rosenbrock import STATUS_TEXT, integrate
 
 __all__ = [
@@ -119,19 +120,16 @@ def _check_times(times, duration: float) -> np.ndarray:
 
 def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu, n_jobs) -> None:
     """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,)."""
-    import numba
-
-    from mothlib import _moth_numba as nb
-
     model = FlightModel(params, u.T)
     Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
+    controls = np.ascontiguousarray(np.column_stack([model.Fca, model.Fsa, model.tau, model.tq_const]))
     res = np.empty((s0.shape[0], t_out.size, 8))
+    counts = np.zeros((s0.shape[0], 2), dtype=np.int64)
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
     try:
-        nb.integrate_lanes(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
-                           nb.constants(model), t_out, rtol, atol, max_steps, h0, mu, res, status,
-                           np.zeros((s0.shape[0], 2), dtype=np.int64), nb.LANES)
+        _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), t_out, rtol, atol,
+                                    max_steps, h0, mu, res, status, counts, _moth_numba.LANES)
     finally:
         numba.set_num_threads(previous)
     out[:] = res[:, :, FROM_INTERNAL]
@@ -151,7 +149,6 @@ def simulate(
     batch_size: int = DEFAULT_BATCH,
     n_jobs: int | None = None,
     engine: str = "auto",
-    device: str | None = None,
 ) -> np.ndarray:
     """Integrate the flight model for a batch of samples under constant controls.
 
@@ -183,14 +180,13 @@ def simulate(
     n_jobs : int, optional
         Threads that integrate side by side (numba: its thread pool, default one per CPU core;
         numpy: batches in a thread pool, default 1).
-    engine : {"auto", "numpy", "numba"}
-        ``"numba"``: the method compiled, 8 samples side by side per thread, spread over the
-        cores (several times faster; needs numba). ``"numpy"``: the batch vectorised with numpy, one Python loop over
-        time steps. ``"auto"``: numba when installed. Both run the same method with the same
-        step-size control and agree to round-off, carried by the step-size controller (the
-        tests ask for 1e-10 on random samples, 2e-9 on adversarial ones).
-    device : {None, "cpu"}
-        Both engines run on the CPU; other values (e.g. ``"cuda"``) raise ``ValueError``.
+    engine : {"auto", "numba", "numpy"}
+        ``"numba"`` (and ``"auto"``): the method compiled, 8 samples side by side per thread,
+        spread over the cores. ``"numpy"``: the readable reference, the batch vectorised with
+        numpy, one Python loop over time steps (several times slower). Both run the same
+        method with the same step-size control and agree to round-off, carried by the
+        step-size controller (the tests ask for 1e-10 on random samples, 2e-9 on adversarial
+        ones). Both run on the CPU.
 
     Returns
     -------
@@ -201,19 +197,15 @@ def simulate(
     ------
     ValueError
         For wrong shapes, non-finite inputs, a non-positive duration or tolerance, output times
-        out of range, an unknown ``on_failure``, ``engine`` or ``device``.
+        out of range, an unknown ``on_failure`` or ``engine``.
     IntegrationError
         With ``on_failure="raise"``, when some samples fail; ``.indices`` names them.
     """
     if engine not in ("auto", "numpy", "numba"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'numba', got {engine!r}")
-    if engine == "numba" and not HAVE_NUMBA:
-        raise ValueError("engine='numba' needs numba installed (pip install numba)")
-    use_numba = engine == "numba" or (engine == "auto" and HAVE_NUMBA)
+    use_numba = engine != "numpy"
     if on_failure not in ("raise", "nan"):
         raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    if device not in (None, "cpu"):
-        raise ValueError(f"device {device!r} is not supported; simulate runs on the CPU only")
     duration = float(duration)
     if not math.isfinite(duration) or duration <= 0:
         raise ValueError(f"duration must be a finite positive number of seconds, got {duration}")

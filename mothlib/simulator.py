@@ -1,11 +1,12 @@
 """Simulate the hawkmoth flight model for a batch of samples: fast, accurate and honest.
 
 :func:`simulate` integrates many samples at once with an adaptive, L-stable Rodas5P method
-(order 5, embedded order-4 error estimate), each sample with its own step sizes, on the model of :mod:`mothlib.flight_model`: compiled with numba
-and spread over the cores (:mod:`mothlib._moth_numba`) when numba is installed, otherwise
-vectorised over the batch with numpy (:mod:`mothlib.rosenbrock`). Every returned state
-has passed the step-error test; a sample that cannot be integrated raises
-:class:`IntegrationError` (or comes back as NaN with a warning), never as a wrong number.
+(order 5, embedded order-4 error estimate), each sample with its own step sizes, on the model
+of :mod:`mothlib.flight_model`: compiled with numba and spread over the cores
+(:mod:`mothlib._moth_numba`), or, as the readable reference, vectorised over the batch with
+numpy (:mod:`mothlib.rosenbrock`). Every returned state has passed the step-error test; a
+sample that cannot be integrated raises :class:`IntegrationError` (or comes back as NaN with a
+warning), never as a wrong number. Speed and accuracy figures: benchmarks/README.md.
 
 Examples
 --------
@@ -52,19 +53,16 @@ __all__ = [
 #: Default tolerances of the per-step error test (max norm over the 8 components, scale
 #: ``atol + rtol |y|``). The relative part is the tight one on purpose: an error made while a
 #: velocity is ~1000 cm/s stays when that velocity ends near 0, where the golden metric
-#: |a-b|/(|b|+1) is absolute. Measured with Rodas5P and FILTER_RATE at these values, over three
-#: draws of 4000 random samples of the study's ranges (scales 1.0, 1.3, 1.0): end states within
-#: 1.1e-7, 3.7e-8 and 9.0e-8 of a 1e-12 solution, the worst ones confirmed against scipy's
-#: DOP853 at 1e-12 (bar 1e-6); ~52 attempted steps per sample (Rodas4 at 5e-9 needed ~133
-#: and was 1.0e-7 off at worst).
+#: |a-b|/(|b|+1) is absolute. At these values end states stay well inside the golden bar 1e-6
+#: of a 1e-12 solution (benchmarks/README.md, "Simulator").
 DEFAULT_RTOL = 5e-10
 DEFAULT_ATOL = 2e-8
-#: Attempted steps per sample before it counts as failed (typical samples need ~30-150).
+#: Attempted steps per sample before it counts as failed: far above what any sample of the
+#: study's ranges needs, so only a runaway sample reaches it.
 DEFAULT_MAX_STEPS = 20_000
-#: Slowest rate (1/s) of the step-error filter; see :func:`mothlib.rosenbrock.integrate`.
-#: Measured over 3000 samples with Rodas5P: rate 500 -> 58 steps per sample, 100 and 50 ->
-#: 52 (the joint transient takes 28 and 22 of them), with end states no less accurate;
-#: 10 and 1 -> 62 and 69 (the filter then inflates the errors of the slow, unstable modes).
+#: Slowest rate (1/s) of the step-error filter (:func:`mothlib.rosenbrock.integrate`): fast
+#: enough to discount the joint's transient, slow enough not to inflate the errors of the slow,
+#: unstable modes; the fewest steps among the rates tried (benchmarks/README.md, "Simulator").
 FILTER_RATE = 50.0
 #: Samples integrated together: large enough to amortise numpy's per-call overhead, small
 #: enough that the working arrays stay in cache.
@@ -215,7 +213,7 @@ def simulate(
     if int(max_steps) < 1 or int(batch_size) < 1:
         raise ValueError("max_steps and batch_size must be positive integers")
     if n_jobs is None:
-        # numpy's threads measured no faster on the 2-core development machine: one by default.
+        # numpy threads did not pay where measured (benchmarks/README.md, "Simulator").
         n_jobs = (os.cpu_count() or 1) if use_numba else 1
     if int(n_jobs) < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")

@@ -92,7 +92,8 @@ def constants(model) -> np.ndarray:
     return P
 
 
-#: Samples advanced side by side in one thread: enough to fill the SIMD registers (benchmarks/README.md).
+#: Samples advanced side by side in one thread: the fewest at the top of the measured speed
+#: curve (more lanes fill the SIMD registers, too many spill; benchmarks/README.md).
 LANES = 8
 #: Samples per parallel task: small enough to balance the cores, large enough to refill lanes.
 BLOCK = 64

@@ -57,8 +57,8 @@ __all__ = [
 #: of a 1e-12 solution (benchmarks/README.md, "Simulator").
 DEFAULT_RTOL = 5e-10
 DEFAULT_ATOL = 2e-8
-#: Attempted steps per sample before it counts as failed: far above what any sample of the
-#: study's ranges needs, so only a runaway sample reaches it.
+#: Attempted steps per sample before it counts as failed: far above what samples of the
+#: study's ranges need (about 50, benchmarks/README.md), so only a runaway sample reaches it.
 DEFAULT_MAX_STEPS = 20_000
 #: Slowest rate (1/s) of the step-error filter (:func:`mothlib.rosenbrock.integrate`): fast
 #: enough to discount the joint's transient, slow enough not to inflate the errors of the slow,

@@ -5,10 +5,15 @@ Seed approach: one ``scipy.integrate.odeint`` (LSODA, default settings) call per
 Also counts how many of the seed-style end states miss the golden-vector tolerance
 (|a - b| / (|b| + 1) <= 1e-6) against mothlib's, and against a tighter reference.
 
+With ``--sweep`` it measures the simulator's own choices instead, on the same samples: the
+error filter's rate (steps per sample and worst end-state error against a 1e-12 solution), the
+number of lanes of the compiled kernel (one thread), and threads for the numpy engine.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_simulator.py            # 2000 samples, 5 repeats
     .venv/bin/python benchmarks/bench_simulator.py --n 20000 --repeats 5
+    .venv/bin/python benchmarks/bench_simulator.py --sweep --n 3000
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ import numba
 import numpy as np
 from scipy.integrate import odeint, solve_ivp
 
+from mothlib import _moth_numba
 from mothlib.data import sample_conditions
-from mothlib.flight_model import TO_INTERNAL, FlightModel
+from mothlib.flight_model import FROM_INTERNAL, TO_INTERNAL, FlightModel
 from mothlib.rosenbrock import STAGES, integrate
 from mothlib.simulator import DEFAULT_ATOL, DEFAULT_RTOL, FILTER_RATE, MothParams, simulate
 
@@ -105,15 +111,59 @@ def _spec_rhs(t, s, F, alpha, tau):
     return seed_rhs(s, t, F, alpha, tau)
 
 
+def lanes_run(s0, u, mu, lanes):
+    """The compiled kernel as simulate calls it, with a chosen filter rate and lane count:
+    end states (n, 8) and attempted steps (n,)."""
+    model = FlightModel(MothParams.at_scale(1.0), u.T)
+    Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
+    controls = np.ascontiguousarray(np.column_stack([model.Fca, model.Fsa, model.tau, model.tq_const]))
+    out = np.empty((len(s0), 1, 8))
+    status = np.zeros(len(s0), dtype=np.int8)
+    counts = np.zeros((len(s0), 2), dtype=np.int64)
+    _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), np.array([0.02]),
+                                DEFAULT_RTOL, DEFAULT_ATOL, 20_000, 1e-6, mu, out, status, counts,
+                                lanes)
+    assert not status.any()
+    return out[:, 0, FROM_INTERNAL], counts[:, 0]
+
+
+def sweep(s0, u, repeats: int) -> None:
+    """The simulator's choices measured: filter rate, lanes, numpy threads."""
+    err = lambda a, b: (np.abs(a - b) / (np.abs(b) + 1)).max()  # noqa: E731
+    ref = simulate(s0, u, rtol=1e-12, atol=1e-12)
+    print(f"error filter rate mu (FILTER_RATE = {FILTER_RATE:g}): mean attempted steps per "
+          "sample, worst |a-b|/(|b|+1) against a 1e-12 solution")
+    for mu in (500.0, 100.0, 50.0, 10.0, 1.0):
+        out, steps = lanes_run(s0, u, mu, _moth_numba.LANES)
+        print(f"  mu {mu:5g}: {steps.mean():6.1f} steps, worst error {err(out, ref):.1e}")
+    numba.set_num_threads(1)
+    print(f"lanes of the compiled kernel, one thread (LANES = {_moth_numba.LANES}), median of "
+          f"{repeats}:")
+    for lanes in (1, 4, 8, 16, 32):
+        t, _ = timed(lambda: lanes_run(s0, u, FILTER_RATE, lanes), repeats)
+        print(f"  {lanes:2d} lanes: {len(s0) / t:8.0f} samples/s")
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for jobs in (1, 2):
+        t, _ = timed(lambda: simulate(s0, u, engine="numpy", n_jobs=jobs, batch_size=max(1, len(s0) // 2)),
+                     max(1, repeats // 2))
+        print(f"numpy engine, {jobs} thread(s), two batches: {len(s0) / t:8.0f} samples/s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000, help="samples (default 2000)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--sweep", action="store_true", help="measure the simulator's own choices")
     args = ap.parse_args()
 
     s0, u = sample_conditions(args.n, np.random.default_rng(args.seed))
+    if args.sweep:
+        print(f"{args.n} samples; load average {os.getloadavg()[0]:.2f} at start")
+        sweep(s0, u, args.repeats)
+        print(f"load average {os.getloadavg()[0]:.2f} at end")
+        return
     print(f"{args.n} samples, {args.workers} cores, median of {args.repeats} runs; "
           f"load average {os.getloadavg()[0]:.2f} at start")
     simulate(s0[:8], u[:8], engine="numba")  # compile (or load the cache) outside the timing

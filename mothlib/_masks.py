@@ -47,8 +47,19 @@ def module_masks(model: Any) -> tuple[list[np.ndarray], list[np.ndarray | None]]
     """Masks of the ``torch.nn.Linear`` layers of ``model``, in registration order.
 
     Reads the ``weight_mask`` / ``bias_mask`` buffers that ``torch.nn.utils.prune`` leaves on a
-    pruned layer where present, the nonzero pattern of the weights otherwise. A layer without
-    bias gives ``None`` (no bias edges).
+    pruned layer where present, the nonzero pattern of the weights otherwise.
+
+    Returns
+    -------
+    weight_masks : list of bool ndarray (n_out, n_in)
+    bias_masks : list of (bool ndarray (n_out,) or None)
+        None for a layer without bias: it has no bias parameter, which is not the same as a
+        bias whose every entry was pruned (all False); :func:`as_masks` takes both.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` has no ``torch.nn.Linear`` layer, or a mask buffer is not binary.
     """
     import torch
 
@@ -57,14 +68,14 @@ def module_masks(model: Any) -> tuple[list[np.ndarray], list[np.ndarray | None]]
         raise ValueError("model: contains no torch.nn.Linear layer")
     weights: list[np.ndarray] = []
     biases: list[np.ndarray | None] = []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         w = getattr(layer, "weight_mask", None)
-        weights.append(_to_numpy(w if w is not None else layer.weight != 0).astype(bool))
+        weights.append(_binary(w if w is not None else layer.weight != 0, f"layer {i} weight mask"))
         if layer.bias is None:
             biases.append(None)
         else:
             b = getattr(layer, "bias_mask", None)
-            biases.append(_to_numpy(b if b is not None else layer.bias != 0).astype(bool))
+            biases.append(_binary(b if b is not None else layer.bias != 0, f"layer {i} bias mask"))
     return weights, biases
 
 

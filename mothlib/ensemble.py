@@ -23,6 +23,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mothlib._masks import _binary
+from mothlib._masks import module_masks as masks_from_module  # public here, one implementation
+
 __all__ = [
     "EnsembleMLP",
     "StackedAdam",
@@ -449,15 +452,6 @@ def evaluate(model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int | 
     return (total / (X.shape[0] * Y.shape[1])).cpu().numpy()
 
 
-def _check_binary(mask: np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(mask)
-    if arr.dtype != bool:
-        if not np.isin(arr, (0, 1)).all():
-            raise ValueError(f"{what} must be binary (0/1 or bool)")
-        arr = arr.astype(bool)
-    return arr
-
-
 def to_sequential(
     weights: Sequence[np.ndarray],
     biases: Sequence[np.ndarray],
@@ -490,8 +484,8 @@ def to_sequential(
             raise ValueError(f"layer {l}: weight {w.shape} and bias {b.shape} do not fit a Linear layer")
         if l > 0 and w.shape[1] != weights[l - 1].shape[0]:
             raise ValueError(f"layer {l}: input width {w.shape[1]} != previous output width")
-        wm = _check_binary(wm, f"weight mask of layer {l}")
-        bm = _check_binary(bm, f"bias mask of layer {l}")
+        wm = _binary(wm, f"weight mask of layer {l}")
+        bm = _binary(bm, f"bias mask of layer {l}")
         if wm.shape != w.shape or bm.shape != b.shape:
             raise ValueError(f"layer {l}: mask shapes {wm.shape}, {bm.shape} do not match {w.shape}, {b.shape}")
         lin = nn.Linear(w.shape[1], w.shape[0])
@@ -504,32 +498,3 @@ def to_sequential(
             layers.append(nn.Tanh())
         layers.append(lin)
     return nn.Sequential(*layers)
-
-
-def masks_from_module(module: nn.Module) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Read the masks of every ``nn.Linear`` in ``module`` (in module order).
-
-    Uses the ``weight_mask``/``bias_mask`` buffers of ``torch.nn.utils.prune`` where present,
-    else the nonzero entries of the weight/bias.
-
-    Returns
-    -------
-    weight_masks : list of bool arrays (n_out, n_in)
-    bias_masks : list of bool arrays (n_out,)
-    """
-    wms: list[np.ndarray] = []
-    bms: list[np.ndarray] = []
-    for mod in module.modules():
-        if not isinstance(mod, nn.Linear):
-            continue
-        buffers = dict(mod.named_buffers(recurse=False))
-        w = buffers.get("weight_mask", mod.weight.detach())
-        wms.append(w.cpu().numpy() != 0)
-        if mod.bias is None:
-            bms.append(np.zeros(mod.out_features, dtype=bool))
-        else:
-            b = buffers.get("bias_mask", mod.bias.detach())
-            bms.append(b.cpu().numpy() != 0)
-    if not wms:
-        raise ValueError("module contains no nn.Linear layers")
-    return wms, bms

@@ -19,11 +19,10 @@ import numpy as np
 # Rodas5P (G. Steinebach, BIT Numer. Math. 2023, "Construction of Rosenbrock-Wanner method
 # Rodas5P and numerical benchmarks within the Julia Differential Equations package"; the
 # tableau as in OrdinaryDiffEq.jl): L-stable, stiffly accurate, order 5 with an embedded
-# order-4 estimate, eight stages. Measured on this model: ~52 steps per sample where Rodas4
-# took ~133, for the same worst end-state error (~1e-7) over 4000 random samples. Stage i starts from
-# Y + sum_j A[i, j] K[j]; the last two stages continue from the previous stage's result
-# (A's last rows end in ones), the solution is the last stage's start plus K[-1] and K[-1]
-# is the error estimate.
+# order-4 estimate, eight stages; chosen for its few steps per sample on this stiff model
+# (benchmarks/README.md, "Simulator"). Stage i starts from Y + sum_j A[i, j] K[j]; the last
+# two stages continue from the previous stage's result (A's last rows end in ones), the
+# solution is the last stage's start plus K[-1] and K[-1] is the error estimate.
 GAMMA = 0.21193756319429014
 _A = (
     (3.0,),
@@ -121,10 +120,10 @@ def integrate(
     decay much faster than ``mu`` (the joint's ~2e4 /s mode) is weighted by the fraction of it
     that survives, error in slower modes is kept whole. Without it the start of every window
     is spent resolving a transient to an accuracy that cannot reach the end state; with it
-    the steps halve and the end states stay as accurate (the tests measure that). Steps are shortened to
-    land exactly on the output times. A sample fails (and gets NaN) when it needs more than
-    ``max_steps`` attempted steps, when its step shrinks below round-off of ``t``, or when its
-    state stops being finite.
+    the steps halve and the end states stay as accurate (benchmarks/README.md, "Simulator").
+    Steps are shortened to land exactly on the output times. A sample fails (and gets NaN)
+    when it needs more than ``max_steps`` attempted steps, when its step shrinks below
+    round-off of ``t``, or when its state stops being finite.
     """
     d, n = Y0.shape
     T = len(t_out)

@@ -1,11 +1,12 @@
 """Simulate the hawkmoth flight model for a batch of samples: fast, accurate and honest.
 
 :func:`simulate` integrates many samples at once with an adaptive, L-stable Rodas5P method
-(order 5, embedded order-4 error estimate), each sample with its own step sizes, on the model of :mod:`mothlib.flight_model`: compiled with numba
-and spread over the cores (:mod:`mothlib._moth_numba`) when numba is installed, otherwise
-vectorised over the batch with numpy (:mod:`mothlib.rosenbrock`). Every returned state
-has passed the step-error test; a sample that cannot be integrated raises
-:class:`IntegrationError` (or comes back as NaN with a warning), never as a wrong number.
+(order 5, embedded order-4 error estimate), each sample with its own step sizes, on the model
+of :mod:`mothlib.flight_model`: compiled with numba and spread over the cores
+(:mod:`mothlib._moth_numba`), or, as the readable reference, vectorised over the batch with
+numpy (:mod:`mothlib.rosenbrock`). Every returned state has passed the step-error test; a
+sample that cannot be integrated raises :class:`IntegrationError` (or comes back as NaN with a
+warning), never as a wrong number. Speed and accuracy figures: benchmarks/README.md.
 
 Examples
 --------
@@ -25,8 +26,10 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
+from mothlib import _moth_numba
 from mothlib.flight_model import (
     CONTROL_NAMES,
     FROM_INTERNAL,
@@ -35,7 +38,6 @@ from mothlib.flight_model import (
     FlightModel,
     MothParams,
 )
-from mothlib._moth_numba import HAVE_NUMBA
 from mothlib.rosenbrock import STATUS_TEXT, integrate
 
 __all__ = [
@@ -51,19 +53,16 @@ __all__ = [
 #: Default tolerances of the per-step error test (max norm over the 8 components, scale
 #: ``atol + rtol |y|``). The relative part is the tight one on purpose: an error made while a
 #: velocity is ~1000 cm/s stays when that velocity ends near 0, where the golden metric
-#: |a-b|/(|b|+1) is absolute. Measured with Rodas5P and FILTER_RATE at these values, over three
-#: draws of 4000 random samples of the study's ranges (scales 1.0, 1.3, 1.0): end states within
-#: 1.1e-7, 3.7e-8 and 9.0e-8 of a 1e-12 solution, the worst ones confirmed against scipy's
-#: DOP853 at 1e-12 (bar 1e-6); ~52 attempted steps per sample (Rodas4 at 5e-9 needed ~133
-#: and was 1.0e-7 off at worst).
+#: |a-b|/(|b|+1) is absolute. At these values end states stay well inside the golden bar 1e-6
+#: of a 1e-12 solution (benchmarks/README.md, "Simulator").
 DEFAULT_RTOL = 5e-10
 DEFAULT_ATOL = 2e-8
-#: Attempted steps per sample before it counts as failed (typical samples need ~30-150).
+#: Attempted steps per sample before it counts as failed: far above what samples of the
+#: study's ranges need (about 50, benchmarks/README.md), so only a runaway sample reaches it.
 DEFAULT_MAX_STEPS = 20_000
-#: Slowest rate (1/s) of the step-error filter; see :func:`mothlib.rosenbrock.integrate`.
-#: Measured over 3000 samples with Rodas5P: rate 500 -> 58 steps per sample, 100 and 50 ->
-#: 52 (the joint transient takes 28 and 22 of them), with end states no less accurate;
-#: 10 and 1 -> 62 and 69 (the filter then inflates the errors of the slow, unstable modes).
+#: Slowest rate (1/s) of the step-error filter (:func:`mothlib.rosenbrock.integrate`): fast
+#: enough to discount the joint's transient, slow enough not to inflate the errors of the slow,
+#: unstable modes; the fewest steps among the rates tried (benchmarks/README.md, "Simulator").
 FILTER_RATE = 50.0
 #: Samples integrated together: large enough to amortise numpy's per-call overhead, small
 #: enough that the working arrays stay in cache.
@@ -119,19 +118,16 @@ def _check_times(times, duration: float) -> np.ndarray:
 
 def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu, n_jobs) -> None:
     """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,)."""
-    import numba
-
-    from mothlib import _moth_numba as nb
-
     model = FlightModel(params, u.T)
     Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
+    controls = np.ascontiguousarray(np.column_stack([model.Fca, model.Fsa, model.tau, model.tq_const]))
     res = np.empty((s0.shape[0], t_out.size, 8))
+    counts = np.zeros((s0.shape[0], 2), dtype=np.int64)
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
     try:
-        nb.integrate_lanes(Y0, model.Fca, model.Fsa, model.tau, model.tq_const,
-                           nb.constants(model), t_out, rtol, atol, max_steps, h0, mu, res, status,
-                           np.zeros((s0.shape[0], 2), dtype=np.int64), nb.LANES)
+        _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), t_out, rtol, atol,
+                                    max_steps, h0, mu, res, status, counts, _moth_numba.LANES)
     finally:
         numba.set_num_threads(previous)
     out[:] = res[:, :, FROM_INTERNAL]
@@ -151,7 +147,6 @@ def simulate(
     batch_size: int = DEFAULT_BATCH,
     n_jobs: int | None = None,
     engine: str = "auto",
-    device: str | None = None,
 ) -> np.ndarray:
     """Integrate the flight model for a batch of samples under constant controls.
 
@@ -183,14 +178,13 @@ def simulate(
     n_jobs : int, optional
         Threads that integrate side by side (numba: its thread pool, default one per CPU core;
         numpy: batches in a thread pool, default 1).
-    engine : {"auto", "numpy", "numba"}
-        ``"numba"``: the method compiled, 8 samples side by side per thread, spread over the
-        cores (several times faster; needs numba). ``"numpy"``: the batch vectorised with numpy, one Python loop over
-        time steps. ``"auto"``: numba when installed. Both run the same method with the same
-        step-size control and agree to round-off, carried by the step-size controller (the
-        tests ask for 1e-10 on random samples, 2e-9 on adversarial ones).
-    device : {None, "cpu"}
-        Both engines run on the CPU; other values (e.g. ``"cuda"``) raise ``ValueError``.
+    engine : {"auto", "numba", "numpy"}
+        ``"numba"`` (and ``"auto"``): the method compiled, 8 samples side by side per thread,
+        spread over the cores. ``"numpy"``: the readable reference, the batch vectorised with
+        numpy, one Python loop over time steps (several times slower). Both run the same
+        method with the same step-size control and agree to round-off, carried by the
+        step-size controller (the tests ask for 1e-10 on random samples, 2e-9 on adversarial
+        ones). Both run on the CPU.
 
     Returns
     -------
@@ -201,19 +195,15 @@ def simulate(
     ------
     ValueError
         For wrong shapes, non-finite inputs, a non-positive duration or tolerance, output times
-        out of range, an unknown ``on_failure``, ``engine`` or ``device``.
+        out of range, an unknown ``on_failure`` or ``engine``.
     IntegrationError
         With ``on_failure="raise"``, when some samples fail; ``.indices`` names them.
     """
     if engine not in ("auto", "numpy", "numba"):
         raise ValueError(f"engine must be 'auto', 'numpy' or 'numba', got {engine!r}")
-    if engine == "numba" and not HAVE_NUMBA:
-        raise ValueError("engine='numba' needs numba installed (pip install numba)")
-    use_numba = engine == "numba" or (engine == "auto" and HAVE_NUMBA)
+    use_numba = engine != "numpy"
     if on_failure not in ("raise", "nan"):
         raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    if device not in (None, "cpu"):
-        raise ValueError(f"device {device!r} is not supported; simulate runs on the CPU only")
     duration = float(duration)
     if not math.isfinite(duration) or duration <= 0:
         raise ValueError(f"duration must be a finite positive number of seconds, got {duration}")
@@ -223,7 +213,7 @@ def simulate(
     if int(max_steps) < 1 or int(batch_size) < 1:
         raise ValueError("max_steps and batch_size must be positive integers")
     if n_jobs is None:
-        # numpy's threads measured no faster on the 2-core development machine: one by default.
+        # numpy threads did not pay where measured (benchmarks/README.md, "Simulator").
         n_jobs = (os.cpu_count() or 1) if use_numba else 1
     if int(n_jobs) < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")

@@ -8,7 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn.utils import prune
 
+from mothlib._masks import as_masks
 from mothlib.ensemble import (
     EarlyStopping,
     EnsembleMLP,
@@ -296,11 +298,29 @@ def test_export_rejects_bad_masks_and_shapes():
         to_sequential(w, b, [np.full((3, 2), 0.5), np.ones((1, 3))], None)
     with pytest.raises(ValueError, match="input width"):
         to_sequential([np.ones((3, 2)), np.ones((1, 4))], b)
-    with pytest.raises(ValueError, match="no nn.Linear"):
+    with pytest.raises(ValueError, match="no torch.nn.Linear"):
         masks_from_module(nn.Tanh())
     model = EnsembleMLP([2, 3], [0, 1])
     with pytest.raises(ValueError, match="does not match"):
         model.set_masks([torch.ones(2, 2, 2, dtype=torch.bool)], [torch.ones(2, 3, dtype=torch.bool)])
+
+
+def test_missing_bias_reads_as_none_and_mask_buffers_must_be_binary():
+    """A layer without bias has no bias edges: None, not an all-False mask (which would say
+    every bias was pruned), the same as the counting code reads the module directly."""
+    net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Tanh(), nn.Linear(4, 2))
+    prune.custom_from_mask(net[2], "bias", torch.tensor([1.0, 0.0]))
+    wms, bms = masks_from_module(net)
+    assert bms[0] is None
+    np.testing.assert_array_equal(bms[1], [True, False])
+    assert wms[0].shape == (4, 3) and wms[0].all()
+    ws, bs, _ = as_masks(net)
+    assert bs[0] is None
+    np.testing.assert_array_equal(bs[1][0], bms[1])
+    np.testing.assert_array_equal(ws[1][0], wms[1])
+    prune.custom_from_mask(net[0], "weight", torch.full((4, 3), 0.5))
+    with pytest.raises(ValueError, match="layer 0 weight mask: masks must be binary"):
+        masks_from_module(net)
 
 
 def test_cuda_request_without_cuda_is_a_clear_error():

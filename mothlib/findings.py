@@ -497,3 +497,24 @@ def chain_definition_table(
                         "z": float((real[motif] - values.mean()) / std) if std > 0 else np.nan,
                     })
     return pd.DataFrame(out, columns=columns)
+
+
+def study_findings(
+    store: Any,
+    loss_threshold: float,
+    *,
+    strategy: str = "magnitude",
+    null_model: str = "layer-edges",
+) -> pd.DataFrame:
+    """The six findings of a finished study for any selection threshold, in one call.
+
+    Reads the stored pruning and motif tables (nothing is recomputed: selection is a filter);
+    ``loss_threshold`` may be anything up to the motif stage's ``max_loss_threshold``.
+    """
+    from mothlib.pruning import load_pruning_table
+    from mothlib.significance import load_motif_table
+
+    return findings_table(
+        load_pruning_table(store, loss_threshold), load_motif_table(store, loss_threshold),
+        strategy=strategy, null_model=null_model,
+    )

@@ -338,17 +338,12 @@ def run_study(
 
 def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) -> Any:
     """The six-findings table of a finished run (None when a stage is missing)."""
-    from mothlib import findings
-    from mothlib.pruning import load_pruning_table
-    from mothlib.significance import load_motif_table
+    from mothlib.findings import study_findings
 
-    store = ArtifactStore(profile["profile"], artifacts_root)
     try:
-        pruning = load_pruning_table(store, profile["loss_threshold"])
-        motifs = load_motif_table(store, profile["loss_threshold"])
+        return study_findings(ArtifactStore(profile["profile"], artifacts_root), profile["loss_threshold"])
     except FileNotFoundError:
         return None
-    return findings.findings_table(pruning, motifs)
 
 
 def make_book(

@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.max_colwidth", 120, "display.width", 200)
+
+
 def _verify(profile: dict) -> int:
     from mothlib.stages import verify
 
@@ -93,7 +99,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.estimate:
                 from mothlib.estimate import estimate_profile
 
-                print(estimate_profile(profile, scheduler=args.scheduler, n_workers=args.workers).to_string(index=False))
+                table = estimate_profile(profile, scheduler=args.scheduler, n_workers=args.workers)
+                print(f"Projected time of the {args.profile} profile on {table.attrs['workers']} worker(s), "
+                      "from a small slice timed on them:")
+                with pd_options():
+                    print(table.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+                total = table["projected_hours"].sum()
+                print(f"total: {total:.2f} h on these workers, "
+                      f"{table['projected_hours_one_worker'].sum():.2f} h on one")
                 return 0
             seconds = pipeline.run_study(
                 profile, stages, scheduler=args.scheduler, n_workers=args.workers,

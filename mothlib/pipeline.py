@@ -21,11 +21,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mothlib.cluster import INLINE, Runner, open_runner, resolve_scheduler
 from mothlib.profiles import get_profile
 from mothlib.store import ROOT_ENV, ArtifactStore
 
@@ -137,8 +139,13 @@ def run_notebooks(
     kernel: str = "python3",
     book_mode: bool = True,
     progress: bool = True,
+    runner: Runner | None = None,
 ) -> list[Path]:
-    """Execute the notebooks in order with papermill; return the executed copies' paths.
+    """Execute the notebooks with papermill; return the executed copies' paths.
+
+    In process (default) they run in order, each running the stages it needs. With a
+    ``runner`` of a local cluster they run side by side as tasks: run the stages first
+    (:func:`run_study`), so that no two notebooks compute the same stage.
 
     Parameters
     ----------
@@ -159,8 +166,9 @@ def run_notebooks(
         Render charts as offline book HTML (``MOTHLIB_BOOK=1``) and hide stage progress bars.
     progress : bool
         Show a progress bar over notebooks.
+    runner : Runner, optional
+        Where the notebooks run (see above).
     """
-    import papermill
     from tqdm.auto import tqdm
 
     get_profile(profile_name, **dict(overrides or {}))  # fail early on a bad name or field
@@ -174,19 +182,37 @@ def run_notebooks(
         p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
     )
     env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0", "JUPYTER_PATH": jupyter_path}
-    executed = []
-    with _environ(**env):
-        for notebook in tqdm(notebooks, desc="notebooks", disable=not progress):
-            target = output_dir / Path(notebook).name
-            params = notebook_parameters(
-                Path(notebook), profile_name, overrides, progress=not book_mode
-            )
-            papermill.execute_notebook(
-                str(notebook), str(target), parameters=params, kernel_name=kernel,
-                cwd=str(REPO), progress_bar=False, log_output=False,
-            )
-            executed.append(target)
-    return executed
+    runner = runner or Runner()
+    pending = {}
+    for notebook in notebooks:
+        params = notebook_parameters(Path(notebook), profile_name, overrides, progress=not book_mode)
+        f = runner.submit(execute_notebook, Path(notebook).read_text(), params, kernel, env,
+                          key=f"notebook-{Path(notebook).stem}-{uuid.uuid4().hex[:8]}")
+        pending[f] = output_dir / Path(notebook).name
+    for future in tqdm(runner.as_completed(pending), total=len(pending), desc="notebooks",
+                       disable=not progress):
+        _atomic_bytes(pending[future], runner.result(future).encode())
+    return [output_dir / Path(n).name for n in notebooks]
+
+
+def execute_notebook(source: str, parameters: dict[str, Any], kernel: str, env: dict[str, str]) -> str:
+    """Task: run one notebook (its JSON text) with papermill; return the executed JSON text.
+
+    Needs the client's artifact folder (``env``) on the machine it runs on: notebooks run on the
+    client's machine (in process, or on the local cluster that ``make book`` starts).
+    """
+    import papermill
+
+    with tempfile.TemporaryDirectory() as tmp, _environ(**env):
+        src, out = Path(tmp) / "in.ipynb", Path(tmp) / "out.ipynb"
+        src.write_text(source)
+        papermill.execute_notebook(
+            str(src), str(out), parameters=parameters, kernel_name=kernel,
+            cwd=str(REPO), progress_bar=False, log_output=False,
+            # The kernel's transport warning is noise in the terminal; cell errors still raise.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+        return out.read_text()
 
 
 def _npm_fetch(spec: str, member: str, target: Path) -> None:
@@ -308,13 +334,14 @@ def run_study(
     n_workers: int | None = None,
     artifacts_root: Path | None = None,
     progress: bool = True,
+    runner: Runner | None = None,
 ) -> dict[str, tuple[float, bool]]:
-    """Run the stages on a Dask cluster (default: a local one, one worker per core).
+    """Run the stages on a Dask cluster (default: a local one, one worker per core; or the
+    given ``runner``).
 
     Returns stage -> (seconds it took when computed, whether it was computed in this call).
     """
     from mothlib import stages as stage_mod
-    from mothlib.cluster import open_runner
 
     store = ArtifactStore(profile["profile"], artifacts_root)
     wanted = list(stage_mod.STAGES) if stages is None else list(stages)
@@ -328,6 +355,8 @@ def run_study(
     before = {name: stamp(name) for name in wanted}
     if all(stage_mod.is_current(name, profile, store) for name in wanted):
         manifests = {name: store.require(name) for name in wanted}  # no cluster needed
+    elif runner is not None:
+        manifests = stage_mod.run_all(profile, wanted, store, runner, progress=progress)
     else:
         with open_runner(scheduler, n_workers=n_workers) as runner:
             if progress and runner.dashboard:
@@ -364,8 +393,14 @@ def make_book(
     root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
     seconds: dict[str, tuple[float, bool]] = {}
     if execute:
-        seconds = run_study(profile, scheduler=scheduler, n_workers=n_workers,
-                            artifacts_root=root, progress=progress)
-        run_notebooks(profile_name, overrides, artifacts_root=root, progress=progress)
+        with open_runner(scheduler, n_workers=n_workers) as runner:
+            if progress and runner.dashboard:
+                print(f"Dask dashboard: {runner.dashboard}", flush=True)
+            seconds = run_study(profile, artifacts_root=root, progress=progress, runner=runner)
+            # Every stage is current now, so the notebooks only load: they run side by side
+            # on a local cluster (they need this machine's artifact folder), else in order.
+            local = resolve_scheduler(scheduler) in ("local", *INLINE)
+            run_notebooks(profile_name, overrides, artifacts_root=root, progress=progress,
+                          runner=runner if local else None)
     html = build_book(REPO)
     return StudyRun(html, seconds, findings_for(profile, root), profile_name)

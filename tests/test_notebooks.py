@@ -181,3 +181,38 @@ def test_cli_study_skips_current_stages(smoke_run, monkeypatch, capsys):
     assert all(stage in out for stage in manifests)
     for stage, text in manifests.items():
         assert (smoke_run.artifacts / "smoke" / f"{stage}.manifest.json").read_text() == text
+
+
+def _glued(path: Path) -> dict[str, str]:
+    """Values glued by myst_nb in an executed notebook (their text/plain form)."""
+    out = {}
+    for cell in _read(path).cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o["data"].get("text/plain", "")
+    return out
+
+
+@pytest.mark.book
+def test_a_new_threshold_reruns_no_stage_and_changes_the_selection(smoke_run, tmp_path, monkeypatch):
+    """loss_threshold through papermill and through --set: every manifest untouched, and the
+    chapter's selection is the one the stored table gives for that threshold."""
+    from mothlib.__main__ import main
+    from mothlib.pruning import load_pruning_table
+    from mothlib.store import ROOT_ENV, ArtifactStore
+    from mothlib.threshold import selection_summary
+
+    store_dir = smoke_run.artifacts / "smoke"
+    before = {p.name: p.read_text() for p in store_dir.glob("*.manifest.json")}
+    table = load_pruning_table(ArtifactStore("smoke", smoke_run.artifacts))
+    threshold = float(table["val_loss"].quantile(0.3))
+    pipeline.run_notebooks("smoke", artifacts_root=smoke_run.artifacts, output_dir=tmp_path,
+                           notebooks=[REPO / "notebooks" / "04_iterative_pruning.ipynb"],
+                           progress=False, overrides={"loss_threshold": threshold})
+    glued = _glued(tmp_path / "04_iterative_pruning.ipynb")
+    _, expected = selection_summary(table, threshold)
+    assert int(glued["n_selected"]) == expected["n_selected"]
+    monkeypatch.setenv(ROOT_ENV, str(smoke_run.artifacts))
+    assert main(["study", "--profile", "smoke", "--no-progress", "--set", f"loss_threshold={threshold}"]) == 0
+    assert {p.name: p.read_text() for p in store_dir.glob("*.manifest.json")} == before

@@ -76,3 +76,13 @@ def test_bad_stage_and_settings_are_named():
         stages.run_all(get_profile("smoke", n_samples=3), ["data"])
     with pytest.raises(ValueError, match="null_models"):
         stages.STAGES["motifs"].settings(get_profile("smoke", null_models=["nope"]))
+
+
+def test_estimate_projects_every_stage():
+    from mothlib.estimate import estimate_profile
+
+    table = estimate_profile(get_profile("smoke"), scheduler="none", samples=200, batches=5, nulls=4)
+    assert table["stage"].tolist() == ["data", "pruning", "motifs"]
+    assert (table["projected_hours"] > 0).all() and table.attrs["workers"] == 1
+    np_hours = table.set_index("stage")["projected_hours"]
+    assert np_hours.equals(table.set_index("stage")["projected_hours_one_worker"])

@@ -2,9 +2,13 @@
 
 Every builder returns an ``alt.Chart`` (or a compound chart) and does no computing beyond
 aggregation for display, so a user can call it on tables from their own runs. Two rendering
-modes:
+modes, both drawing without network access:
 
-* in JupyterLab, Altair's ordinary renderer;
+* in JupyterLab, :func:`enable_lab_renderer` (the default of :func:`setup`) emits the Vega-Lite
+  spec under the MIME type that JupyterLab's own bundled Vega extension draws
+  (``application/vnd.vegalite.v5+json``). Altair's default HTML renderer loads Vega from a CDN
+  and its ``jupyterlab`` renderer emits a Vega-Lite 6 MIME type that JupyterLab 4 has no
+  renderer for;
 * for the offline book, :func:`enable_book_renderer` (switched on by the environment variable
   ``MOTHLIB_BOOK=1``, which :mod:`mothlib.pipeline` sets) renders each chart as
   ``<div id=...></div><script>vegaEmbed(...)</script>``, to be drawn by the Vega bundle vendored
@@ -29,6 +33,15 @@ from mothlib.findings import MOTIF_ORDER
 
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
+#: Name of the Altair renderer for a live JupyterLab (offline: JupyterLab's bundled Vega).
+LAB_RENDERER = "mothlib-lab"
+#: The MIME type JupyterLab 4's built-in Vega extension renders (Vega-Lite 3 to 5 types only).
+LAB_MIME_TYPE = "application/vnd.vegalite.v5+json"
+#: vega-embed options: the actions menu offers only what works offline (save as SVG or PNG).
+EMBED_OPTIONS: dict[str, Any] = {
+    "renderer": "svg",
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+}
 #: Environment variable that makes :func:`setup` choose the book renderer.
 BOOK_ENV = "MOTHLIB_BOOK"
 #: State variables of the flight model, in the simulator's order.
@@ -77,7 +90,7 @@ def book_html(chart: alt.TopLevelMixin | dict[str, Any], div_id: str | None = No
         f'    el.textContent = "This chart needs the Vega bundle of the mothlib book.";\n'
         f'    return;\n'
         f'  }}\n'
-        f'  vegaEmbed(el, {payload}, {{"actions": false, "renderer": "svg"}})\n'
+        f'  vegaEmbed(el, {payload}, {json.dumps(EMBED_OPTIONS)})\n'
         f'    .catch(function (err) {{ el.textContent = "Chart error: " + err; }});\n'
         f'}})();\n'
         f'</script>'
@@ -91,19 +104,47 @@ def _book_renderer(spec: dict[str, Any], **_: Any) -> dict[str, str]:
 alt.renderers.register(BOOK_RENDERER, _book_renderer)
 
 
+def lab_bundle(chart: alt.TopLevelMixin | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """MIME bundle and metadata that JupyterLab 4 draws with its bundled Vega (no network).
+
+    The spec keeps its Vega-Lite 6 content; only the MIME type names version 5, the newest one
+    JupyterLab's extension accepts (it compiles with its own Vega-Lite 5).
+    """
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    title = spec.get("title")
+    text = title if isinstance(title, str) and title else "chart"
+    bundle = {LAB_MIME_TYPE: spec, "text/plain": f"<mothlib chart: {text}>"}
+    return bundle, {LAB_MIME_TYPE: {"embed_options": dict(EMBED_OPTIONS)}}
+
+
+def _lab_renderer(spec: dict[str, Any], **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return lab_bundle(spec)
+
+
+alt.renderers.register(LAB_RENDERER, _lab_renderer)
+
+
 def enable_book_renderer() -> None:
     """Render charts as book HTML (see module docstring)."""
     alt.renderers.enable(BOOK_RENDERER)
 
 
+def enable_lab_renderer() -> None:
+    """Render charts with JupyterLab's bundled Vega extension (see module docstring)."""
+    alt.renderers.enable(LAB_RENDERER)
+
+
 def setup() -> str:
-    """Prepare Altair for a notebook: no row limit, book renderer when ``MOTHLIB_BOOK=1``.
+    """Prepare Altair for a notebook: no row limit; the book renderer when ``MOTHLIB_BOOK=1``,
+    else the offline JupyterLab renderer.
 
     Returns the active renderer's name.
     """
     alt.data_transformers.disable_max_rows()
     if os.environ.get(BOOK_ENV) == "1":
         enable_book_renderer()
+    else:
+        enable_lab_renderer()
     return alt.renderers.active
 
 

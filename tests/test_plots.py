@@ -106,6 +106,21 @@ def test_book_html_is_self_contained(monkeypatch):
     bundle = chart._repr_mimebundle_()
     bundle = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "vegaEmbed" in bundle["text/html"]
+    assert '"editor": false' in html and '"export": true' in html  # offline actions only
+    alt.renderers.enable("default")
+
+
+def test_lab_renderer_emits_a_mime_type_jupyterlab_draws_offline(monkeypatch):
+    chart = alt.Chart(pd.DataFrame({"a": ["x"], "b": [1]})).mark_bar().encode(x="a", y="b")
+    monkeypatch.delenv(plots.BOOK_ENV, raising=False)
+    assert plots.setup() == plots.LAB_RENDERER
+    bundle, metadata = chart._repr_mimebundle_()
+    # JupyterLab 4's bundled Vega extension renders Vega-Lite 3 to 5 MIME types only.
+    assert set(bundle) == {"application/vnd.vegalite.v5+json", "text/plain"}
+    assert bundle["application/vnd.vegalite.v5+json"]["mark"]["type"] == "bar"
+    assert "text/html" not in bundle  # no script, nothing loaded from a CDN
+    options = metadata["application/vnd.vegalite.v5+json"]["embed_options"]
+    assert options["actions"] == {"export": True, "source": False, "compiled": False, "editor": False}
     alt.renderers.enable("default")
 
 

@@ -618,3 +618,91 @@ def chain_definition_chart(chains: pd.DataFrame) -> alt.FacetChart:
         .facet(facet=alt.Facet("motif:N", title=None), columns=2)
         .resolve_scale(y="independent")
     )
+
+
+# -- tables for readers --------------------------------------------------------------------
+
+#: Column names as readers see them in the book's tables.
+READER_NAMES = {
+    "fraction_pruned": "fraction pruned",
+    "train_loss": "training loss",
+    "val_loss": "validation loss",
+    "test_loss": "test loss",
+    "n_networks": "networks",
+    "relative_spread": "relative spread of z",
+    "profile_correlation": "profile correlation",
+    "median_selected": "median fraction pruned (selected)",
+    "null_mean": "null mean",
+    "null_std": "null std",
+    "p_value": "p-value",
+    "z_note": "note",
+}
+#: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits.
+NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}"}
+
+
+def readable_table(
+    frame: pd.DataFrame,
+    *,
+    z: Sequence[str] | str = (),
+    losses: Sequence[str] | str = (),
+    fractions: Sequence[str] | str = (),
+    counts: Sequence[str] | str = (),
+    other: dict[str, str] | None = None,
+    index: bool = True,
+    names: dict[str, str] | None = None,
+    missing: str = "n/a",
+):
+    """A table rounded to what its numbers mean, with columns named for readers.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    z, losses, fractions, counts : sequence of names, or ``"all"`` (every column)
+        Columns printed as z-scores (1 decimal), losses (scientific, 2 digits), fractions
+        (2 decimals) or counts (integers). The name of the index formats the index.
+    other : dict, optional
+        ``{column: format string}`` for any other column, e.g. ``{"p_value": "{:.2g}"}``.
+    index : bool
+        Show the index.
+    names : dict, optional
+        ``{column: reader name}`` entries on top of :data:`READER_NAMES`.
+    missing : str
+        How missing values (NaN) read.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displays as an HTML table.
+    """
+    rename = {**READER_NAMES, **(names or {})}
+    columns = list(frame.columns)
+    chosen_formats: dict[Any, str] = {}
+    index_format = None
+    kinds = {"z": z, "losses": losses, "fractions": fractions, "counts": counts}
+    for kind, chosen in kinds.items():
+        if isinstance(chosen, str):
+            if chosen != "all":
+                raise ValueError(f"readable_table: {kind} must be column names or 'all', got {chosen!r}")
+            chosen = columns
+        for name in chosen:
+            if name in columns:
+                chosen_formats[name] = NUMBER_FORMATS[kind]
+            elif name in frame.index.names:
+                index_format = NUMBER_FORMATS[kind]
+            else:
+                raise ValueError(f"readable_table: no column or index named {name!r}; "
+                                 f"the table has {columns}")
+    for name, fmt in (other or {}).items():
+        if name not in columns:
+            raise ValueError(f"readable_table: no column named {name!r}; the table has {columns}")
+        chosen_formats[name] = fmt
+    label = {c: rename.get(c, c) if isinstance(c, str) else c for c in columns}
+    shown = frame.rename(columns=label)
+    shown.index.names = [rename.get(n, n) for n in frame.index.names]
+    shown.columns.names = [rename.get(n, n) for n in frame.columns.names]
+    # One call: each Styler.format call resets the columns its dict does not name.
+    style = shown.style.format({label[c]: f for c, f in chosen_formats.items()}, na_rep=missing)
+    if index_format is not None:
+        style = style.format_index(index_format, axis=0)
+    return style if index else style.hide(axis="index")

@@ -2,9 +2,13 @@
 
 Every builder returns an ``alt.Chart`` (or a compound chart) and does no computing beyond
 aggregation for display, so a user can call it on tables from their own runs. Two rendering
-modes:
+modes, both drawing without network access:
 
-* in JupyterLab, Altair's ordinary renderer;
+* in JupyterLab, :func:`enable_lab_renderer` (the default of :func:`setup`) emits the Vega-Lite
+  spec under the MIME type that JupyterLab's own bundled Vega extension draws
+  (``application/vnd.vegalite.v5+json``). Altair's default HTML renderer loads Vega from a CDN
+  and its ``jupyterlab`` renderer emits a Vega-Lite 6 MIME type that JupyterLab 4 has no
+  renderer for;
 * for the offline book, :func:`enable_book_renderer` (switched on by the environment variable
   ``MOTHLIB_BOOK=1``, which :mod:`mothlib.pipeline` sets) renders each chart as
   ``<div id=...></div><script>vegaEmbed(...)</script>``, to be drawn by the Vega bundle vendored
@@ -29,6 +33,15 @@ from mothlib.findings import MOTIF_ORDER
 
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
+#: Name of the Altair renderer for a live JupyterLab (offline: JupyterLab's bundled Vega).
+LAB_RENDERER = "mothlib-lab"
+#: The MIME type JupyterLab 4's built-in Vega extension renders (Vega-Lite 3 to 5 types only).
+LAB_MIME_TYPE = "application/vnd.vegalite.v5+json"
+#: vega-embed options: the actions menu offers only what works offline (save as SVG or PNG).
+EMBED_OPTIONS: dict[str, Any] = {
+    "renderer": "svg",
+    "actions": {"export": True, "source": False, "compiled": False, "editor": False},
+}
 #: Environment variable that makes :func:`setup` choose the book renderer.
 BOOK_ENV = "MOTHLIB_BOOK"
 #: State variables of the flight model, in the simulator's order.
@@ -77,7 +90,7 @@ def book_html(chart: alt.TopLevelMixin | dict[str, Any], div_id: str | None = No
         f'    el.textContent = "This chart needs the Vega bundle of the mothlib book.";\n'
         f'    return;\n'
         f'  }}\n'
-        f'  vegaEmbed(el, {payload}, {{"actions": false, "renderer": "svg"}})\n'
+        f'  vegaEmbed(el, {payload}, {json.dumps(EMBED_OPTIONS)})\n'
         f'    .catch(function (err) {{ el.textContent = "Chart error: " + err; }});\n'
         f'}})();\n'
         f'</script>'
@@ -91,19 +104,47 @@ def _book_renderer(spec: dict[str, Any], **_: Any) -> dict[str, str]:
 alt.renderers.register(BOOK_RENDERER, _book_renderer)
 
 
+def lab_bundle(chart: alt.TopLevelMixin | dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """MIME bundle and metadata that JupyterLab 4 draws with its bundled Vega (no network).
+
+    The spec keeps its Vega-Lite 6 content; only the MIME type names version 5, the newest one
+    JupyterLab's extension accepts (it compiles with its own Vega-Lite 5).
+    """
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    title = spec.get("title")
+    text = title if isinstance(title, str) and title else "chart"
+    bundle = {LAB_MIME_TYPE: spec, "text/plain": f"<mothlib chart: {text}>"}
+    return bundle, {LAB_MIME_TYPE: {"embed_options": dict(EMBED_OPTIONS)}}
+
+
+def _lab_renderer(spec: dict[str, Any], **_: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    return lab_bundle(spec)
+
+
+alt.renderers.register(LAB_RENDERER, _lab_renderer)
+
+
 def enable_book_renderer() -> None:
     """Render charts as book HTML (see module docstring)."""
     alt.renderers.enable(BOOK_RENDERER)
 
 
+def enable_lab_renderer() -> None:
+    """Render charts with JupyterLab's bundled Vega extension (see module docstring)."""
+    alt.renderers.enable(LAB_RENDERER)
+
+
 def setup() -> str:
-    """Prepare Altair for a notebook: no row limit, book renderer when ``MOTHLIB_BOOK=1``.
+    """Prepare Altair for a notebook: no row limit; the book renderer when ``MOTHLIB_BOOK=1``,
+    else the offline JupyterLab renderer.
 
     Returns the active renderer's name.
     """
     alt.data_transformers.disable_max_rows()
     if os.environ.get(BOOK_ENV) == "1":
         enable_book_renderer()
+    else:
+        enable_lab_renderer()
     return alt.renderers.active
 
 
@@ -577,3 +618,91 @@ def chain_definition_chart(chains: pd.DataFrame) -> alt.FacetChart:
         .facet(facet=alt.Facet("motif:N", title=None), columns=2)
         .resolve_scale(y="independent")
     )
+
+
+# -- tables for readers --------------------------------------------------------------------
+
+#: Column names as readers see them in the book's tables.
+READER_NAMES = {
+    "fraction_pruned": "fraction pruned",
+    "train_loss": "training loss",
+    "val_loss": "validation loss",
+    "test_loss": "test loss",
+    "n_networks": "networks",
+    "relative_spread": "relative spread of z",
+    "profile_correlation": "profile correlation",
+    "median_selected": "median fraction pruned (selected)",
+    "null_mean": "null mean",
+    "null_std": "null std",
+    "p_value": "p-value",
+    "z_note": "note",
+}
+#: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits.
+NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}"}
+
+
+def readable_table(
+    frame: pd.DataFrame,
+    *,
+    z: Sequence[str] | str = (),
+    losses: Sequence[str] | str = (),
+    fractions: Sequence[str] | str = (),
+    counts: Sequence[str] | str = (),
+    other: dict[str, str] | None = None,
+    index: bool = True,
+    names: dict[str, str] | None = None,
+    missing: str = "n/a",
+):
+    """A table rounded to what its numbers mean, with columns named for readers.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    z, losses, fractions, counts : sequence of names, or ``"all"`` (every column)
+        Columns printed as z-scores (1 decimal), losses (scientific, 2 digits), fractions
+        (2 decimals) or counts (integers). The name of the index formats the index.
+    other : dict, optional
+        ``{column: format string}`` for any other column, e.g. ``{"p_value": "{:.2g}"}``.
+    index : bool
+        Show the index.
+    names : dict, optional
+        ``{column: reader name}`` entries on top of :data:`READER_NAMES`.
+    missing : str
+        How missing values (NaN) read.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+        Displays as an HTML table.
+    """
+    rename = {**READER_NAMES, **(names or {})}
+    columns = list(frame.columns)
+    chosen_formats: dict[Any, str] = {}
+    index_format = None
+    kinds = {"z": z, "losses": losses, "fractions": fractions, "counts": counts}
+    for kind, chosen in kinds.items():
+        if isinstance(chosen, str):
+            if chosen != "all":
+                raise ValueError(f"readable_table: {kind} must be column names or 'all', got {chosen!r}")
+            chosen = columns
+        for name in chosen:
+            if name in columns:
+                chosen_formats[name] = NUMBER_FORMATS[kind]
+            elif name in frame.index.names:
+                index_format = NUMBER_FORMATS[kind]
+            else:
+                raise ValueError(f"readable_table: no column or index named {name!r}; "
+                                 f"the table has {columns}")
+    for name, fmt in (other or {}).items():
+        if name not in columns:
+            raise ValueError(f"readable_table: no column named {name!r}; the table has {columns}")
+        chosen_formats[name] = fmt
+    label = {c: rename.get(c, c) if isinstance(c, str) else c for c in columns}
+    shown = frame.rename(columns=label)
+    shown.index.names = [rename.get(n, n) for n in frame.index.names]
+    shown.columns.names = [rename.get(n, n) for n in frame.columns.names]
+    # One call: each Styler.format call resets the columns its dict does not name.
+    style = shown.style.format({label[c]: f for c, f in chosen_formats.items()}, na_rep=missing)
+    if index_format is not None:
+        style = style.format_index(index_format, axis=0)
+    return style if index else style.hide(axis="index")

@@ -28,6 +28,16 @@ def _svg(chart) -> str:
     return f'<div style="overflow:auto">{plots.to_svg(chart)}</div>'
 
 
+def _table_html(one: pd.DataFrame) -> str:
+    """The motif table for readers: z and null statistics to 1 decimal, p-values 2 digits."""
+    present = [c for c in ("null_mean", "null_std", "z") if c in one.columns]
+    counts = [c for c in ("count",) if c in one.columns]
+    other = {"p_value": "{:.2g}"} if "p_value" in one.columns else {}
+    style = plots.readable_table(one, counts=counts, z=present, other=other, index=False,
+                                 missing="undefined")
+    return style.to_html()
+
+
 def motif_table(motifs: pd.DataFrame, network: int, level: int, null_model: str) -> pd.DataFrame:
     """One network's motif rows at one level and null model, motifs in the usual order."""
     rows = motifs[
@@ -83,7 +93,7 @@ def network_explorer(
             f"<b>network {net}, level {lev}</b> ({float(fraction.iloc[0]):.2f} of weights pruned)"
             if len(fraction) else ""
         )
-        table.value = one.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="undefined")
+        table.value = _table_html(one)
         finite = one[np.isfinite(one["z"].astype(float))]
         zchart.value = _svg(plots.zscore_distribution_chart(finite)) if len(finite) else ""
         if load_masks is not None:

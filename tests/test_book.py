@@ -92,3 +92,59 @@ def test_charts_draw_and_widgets_render_in_headless_chromium(built_book):
             assert "Chart error" not in segment and "needs the Vega bundle" not in segment
         if page.stem.startswith("06"):
             assert "lm-Widget" in dom and "widget-slider" in dom, "widgets did not render"
+
+
+def _soup(page: Path):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(page.read_text(), "html.parser")
+
+
+def test_setup_cells_are_hidden_and_parameters_shown_once(built_book):
+    for page in _pages(built_book):
+        soup = _soup(page)
+        cells = soup.select("div.cell")
+        # The notebook's own parameters cell is removed; papermill's, with the values used, shown.
+        assert not soup.select("div.cell.tag_parameters"), page.name
+        injected = soup.select("div.cell.tag_injected-parameters")
+        assert len(injected) == 1 and "profile_name" in injected[0].get_text(), page.name
+        assert not soup.select("div.cell.tag_remove-cell"), page.name
+        hidden = soup.select("div.cell.tag_hide-input")
+        assert hidden, f"{page.name}: no hidden setup cell"
+        for cell in hidden:
+            code = cell.select_one("div.cell_input")
+            toggle = code.find_parent("details")
+            assert toggle is not None and not toggle.has_attr("open"), f"{page.name}: input shown"
+        # Imports appear only inside collapsed inputs.
+        for cell in cells:
+            if "tag_hide-input" not in cell["class"] and cell.select_one("div.cell_input"):
+                assert "import " not in cell.select_one("div.cell_input").get_text(), page.name
+
+
+def test_every_chapter_opens_with_an_in_short_box(built_book):
+    for page in _pages(built_book):
+        soup = _soup(page)
+        box = soup.select_one("div.admonition")
+        assert box is not None and "In short" in box.get_text(), page.name
+        section = soup.select_one("section")
+        assert section.find("div", class_="admonition") is box  # before any other content box
+        numbers = box.select("span.pasted-text")
+        assert numbers, f"{page.name}: the In-short box has no glued numbers"
+
+
+def test_landing_page_shows_the_findings_table_and_a_drawn_chart(built_book):
+    page = built_book / "book" / "intro.html"
+    soup = _soup(page)
+    text = soup.get_text(" ")
+    first = soup.select_one("section section")  # the first section: what this run found
+    assert "What this run found" in first.get_text()
+    assert first.select_one("div.mothlib-chart") is not None
+    table = first.select_one("table")
+    assert table is not None and all(w in table.get_text() for w in ("claim", "criterion", "holds"))
+    assert len(table.select("tbody tr")) == 6
+    assert "Profile smoke" in " ".join(text.split()) and " UTC" in text
+    dom = subprocess.run([_chromium(), *CHROMIUM_FLAGS, page.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    chart_id = re.findall(r'<div id="(vega-[0-9a-f]+)" class="mothlib-chart', dom)[0]
+    start = dom.index(f'id="{chart_id}"')
+    assert "<svg" in dom[start:dom.find("<script", start)], "the landing page's chart did not draw"

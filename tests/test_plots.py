@@ -106,6 +106,21 @@ def test_book_html_is_self_contained(monkeypatch):
     bundle = chart._repr_mimebundle_()
     bundle = bundle[0] if isinstance(bundle, tuple) else bundle
     assert "vegaEmbed" in bundle["text/html"]
+    assert '"editor": false' in html and '"export": true' in html  # offline actions only
+    alt.renderers.enable("default")
+
+
+def test_lab_renderer_emits_a_mime_type_jupyterlab_draws_offline(monkeypatch):
+    chart = alt.Chart(pd.DataFrame({"a": ["x"], "b": [1]})).mark_bar().encode(x="a", y="b")
+    monkeypatch.delenv(plots.BOOK_ENV, raising=False)
+    assert plots.setup() == plots.LAB_RENDERER
+    bundle, metadata = chart._repr_mimebundle_()
+    # JupyterLab 4's bundled Vega extension renders Vega-Lite 3 to 5 MIME types only.
+    assert set(bundle) == {"application/vnd.vegalite.v5+json", "text/plain"}
+    assert bundle["application/vnd.vegalite.v5+json"]["mark"]["type"] == "bar"
+    assert "text/html" not in bundle  # no script, nothing loaded from a CDN
+    options = metadata["application/vnd.vegalite.v5+json"]["embed_options"]
+    assert options["actions"] == {"export": True, "source": False, "compiled": False, "editor": False}
     alt.renderers.enable("default")
 
 
@@ -134,7 +149,12 @@ def test_network_explorer_follows_its_controls(tables):
     assert "level 3" in info.value and calls[-1] == ("magnitude", 3)
     network.value = 2
     assert "network 2" in info.value
-    assert table.value.count("<tr>") == len(widgets.MOTIF_ORDER)  # body rows
+    body = table.value.split("<tbody>")[1]
+    assert body.count("<tr>") == len(widgets.MOTIF_ORDER)
+    # Rounded for readers: z and null statistics to 1 decimal, reader column names.
+    one = widgets.motif_table(motifs[motifs.strategy == "magnitude"], 2, int(level.value), "layer-edges")
+    assert f"{one['z'].iloc[0]:.1f}<" in body and "null mean" in table.value
+    assert f"{one['z'].iloc[0]:.3f}" not in body
     with pytest.raises(ValueError, match="no motif rows"):
         widgets.network_explorer(motifs, strategy="nope")
     assert "empty" in widgets.network_explorer(motifs.iloc[:0]).children[0].value
@@ -160,3 +180,20 @@ def test_feature_and_split_loss_charts(tables):
     _render(plots.split_loss_chart(pruning))
     with pytest.raises(ValueError, match="shape"):
         plots.features_chart(X[:, :3], plots.INPUT_NAMES)
+
+
+def test_readable_table_rounds_by_meaning_and_names_columns_for_readers():
+    frame = pd.DataFrame({"network": [0, 1], "val_loss": [0.0234567, np.nan], "z": [1.26, -13.04],
+                          "fraction_pruned": [0.14878, 0.75]})
+    html = plots.readable_table(frame, losses=["val_loss"], z=["z"], fractions=["fraction_pruned"],
+                                index=False).to_html()
+    for shown in ("2.3e-02", "n/a", "1.3", "-13.0", "0.15", "0.75", "validation loss", "fraction pruned"):
+        assert shown in html, shown
+    assert "0.0234567" not in html and "val_loss" not in html
+    counts = pd.DataFrame({"a": [1.0, 2000.5]}, index=pd.Index([0.14878, 0.5], name="fraction_pruned"))
+    html = plots.readable_table(counts, counts="all", fractions=["fraction_pruned"]).to_html()
+    assert "2,000" in html and "0.15" in html and "fraction pruned" in html
+    with pytest.raises(ValueError, match="no column or index named 'nope'"):
+        plots.readable_table(frame, z=["nope"])
+    with pytest.raises(ValueError, match="'all'"):
+        plots.readable_table(frame, z="some")

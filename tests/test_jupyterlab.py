@@ -191,7 +191,6 @@ def notebook_page(lab, smoke_run):
         page.wait_for_timeout(1500)
         yield {"page": page, "blocked": blocked, "console": console,
                "expected_charts": _chart_count(smoke_run.executed / NOTEBOOK), "lab": lab}
-        page.screenshot(path=str(lab["work"] / "after.png"), full_page=True)
         browser.close()
 
 
@@ -215,7 +214,7 @@ def test_every_chart_draws_with_vega_marks_offline(notebook_page):
         }""",
         arg=expected, timeout=60_000,
     )
-    assert charts.count() == expected
+    assert charts.count() == expected, notebook_page["console"][-20:]
     for k in range(expected):
         marks = charts.nth(k).locator('svg g[class*="mark-"] > *, canvas')
         assert marks.count() > 0, f"chart {k} has no Vega marks"

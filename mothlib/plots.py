@@ -1,4 +1,5 @@
-"""Altair chart builders for the study: one function per figure, each taking DataFrames.
+"""Altair chart builders for the study: one function per figure, each taking DataFrames
+(and :func:`readable_table`, which rounds a table's numbers to what they mean for readers).
 
 Every builder returns an ``alt.Chart`` (or a compound chart) and does no computing beyond
 aggregation for display, so a user can call it on tables from their own runs. Two rendering

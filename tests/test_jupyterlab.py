@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
+from mothlib import plots
 from mothlib.plots import LAB_MIME_TYPE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,7 +191,6 @@ def notebook_page(lab, smoke_run):
         page.wait_for_timeout(1500)
         yield {"page": page, "blocked": blocked, "console": console,
                "expected_charts": _chart_count(smoke_run.executed / NOTEBOOK), "lab": lab}
-        page.screenshot(path=str(lab["work"] / "after.png"), full_page=True)
         browser.close()
 
 
@@ -214,7 +214,7 @@ def test_every_chart_draws_with_vega_marks_offline(notebook_page):
         }""",
         arg=expected, timeout=60_000,
     )
-    assert charts.count() == expected
+    assert charts.count() == expected, notebook_page["console"][-20:]
     for k in range(expected):
         marks = charts.nth(k).locator('svg g[class*="mark-"] > *, canvas')
         assert marks.count() > 0, f"chart {k} has no Vega marks"
@@ -300,16 +300,15 @@ def test_every_chart_of_every_notebook_draws_with_jupyterlabs_vega(notebook_page
     specs = _book_chart_specs(smoke_run.executed)
     assert {name[:2] for name, _ in specs} == {f"{k:02d}" for k in range(1, 9)}
     drawn = page.evaluate(
-        """async ([mime, specs]) => {
+        """async ([mime, bundles]) => {
             const rendermime = window.jupyterapp.shell.currentWidget.content.rendermime;
             const results = [];
-            for (const spec of specs) {
+            for (const [data, metadata] of bundles) {
                 const renderer = rendermime.createRenderer(mime);
                 document.body.appendChild(renderer.node);
                 let error = "";
                 try {
-                    await renderer.renderModel({data: {[mime]: spec}, metadata: {}, trusted: true,
-                                                setData: () => {}});
+                    await renderer.renderModel({data, metadata, trusted: true, setData: () => {}});
                 } catch (err) { error = String(err); }
                 const marks = renderer.node.querySelectorAll('svg g[class*="mark-"] > *').length;
                 results.push({marks, error});
@@ -318,7 +317,8 @@ def test_every_chart_of_every_notebook_draws_with_jupyterlabs_vega(notebook_page
             }
             return results;
         }""",
-        [LAB_MIME_TYPE, [spec for _, spec in specs]],
+        # Exactly what the notebooks' renderer sends to JupyterLab (bundle and metadata).
+        [LAB_MIME_TYPE, [list(plots.lab_bundle(spec)) for _, spec in specs]],
     )
     for (name, _), result in zip(specs, drawn):
         assert not result["error"] and result["marks"] > 0, (name, result)

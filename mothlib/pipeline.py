@@ -192,7 +192,24 @@ def run_notebooks(
     for future in tqdm(runner.as_completed(pending), total=len(pending), desc="notebooks",
                        disable=not progress):
         _atomic_bytes(pending[future], runner.result(future).encode())
+    copy_tables(root / profile_name, output_dir / "data")
     return [output_dir / Path(n).name for n in notebooks]
+
+
+#: The stage tables the chapters offer for download (``{download}`data/<name>```).
+BOOK_TABLES = ("pruning.parquet", "motifs.parquet", "training_length.parquet")
+
+
+def copy_tables(profile_dir: Path, target: Path) -> list[Path]:
+    """Copy the profile's Parquet tables beside the executed notebooks, for the book's download
+    links (only tables that exist)."""
+    target.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in BOOK_TABLES:
+        if (profile_dir / name).exists():
+            _atomic_bytes(target / name, (profile_dir / name).read_bytes())
+            copied.append(target / name)
+    return copied
 
 
 def execute_notebook(source: str, parameters: dict[str, Any], kernel: str, env: dict[str, str]) -> str:

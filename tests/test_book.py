@@ -152,3 +152,18 @@ def test_landing_page_shows_the_findings_table_and_a_drawn_chart(built_book):
     # Altair's actions menu offers only what works offline: saving the figure.
     assert "Save as SVG" in drawn and "Save as PNG" in drawn
     assert "Open in Vega Editor" not in drawn and "View Source" not in drawn
+
+
+def test_each_chapter_links_the_tables_it_used(built_book):
+    """Every chapter from 3 on offers its Parquet tables, and each link resolves to a file."""
+    import pandas as pd
+
+    for page in _pages(built_book):
+        if page.stem[:2] not in ("03", "04", "05", "06", "07", "08"):
+            continue
+        links = re.findall(r'<a class="reference download internal"[^>]*href="([^"]+)"', page.read_text())
+        assert links, f"{page.name} links no table"
+        for href in links:
+            target = (page.parent / href).resolve()
+            assert target.is_file(), f"{page.name}: {href} does not resolve"
+            assert len(pd.read_parquet(target)) > 0

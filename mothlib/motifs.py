@@ -191,8 +191,54 @@ def _one_thread(device: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def count_batch(ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None) -> dict[str, np.ndarray]:
-    """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`."""
+#: Sparse (edge-list) counting on the CPU for networks at most this dense (edges / slots over all
+#: blocks); dense torch products above. Measured crossing on 10-400-400-400-16-7: see
+#: benchmarks/README.md ("Null networks (issue 9)").
+SPARSE_MAX_DENSITY: float = 0.3
+COUNT_METHODS: tuple[str, ...] = ("auto", "dense", "sparse")
+
+
+def density(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> float:
+    """Fraction of present edges over all weight and bias slots of a batch of masks."""
+    edges = sum(int(np.count_nonzero(w)) for w in ws) + sum(int(np.count_nonzero(b)) for b in bs if b is not None)
+    slots = sum(w.size for w in ws) + sum(b.size for b in bs if b is not None)
+    return edges / max(slots, 1)
+
+
+def _count_sparse(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+    from mothlib._count_sparse import COLUMNS, count_sparse
+
+    # numba takes one array type for all layers: C-contiguous, writeable (copies read-only views).
+    cw = tuple(np.require(w, dtype=bool, requirements=["C", "W"]) for w in ws)
+    cb = tuple(
+        np.zeros(w.shape[:2], dtype=bool) if b is None else np.require(b, dtype=bool, requirements=["C", "W"])
+        for w, b in zip(cw, bs)
+    )
+    out = count_sparse(cw, cb)
+    return {m: out[:, COLUMNS.index(m)].copy() for m in MOTIFS}
+
+
+def count_batch(
+    ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None, method: str = "auto"
+) -> dict[str, np.ndarray]:
+    """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`.
+
+    ``method``: "dense" (torch products, on ``device``), "sparse" (numba edge lists, CPU only)
+    or "auto": sparse on the CPU when the batch is at most :data:`SPARSE_MAX_DENSITY` dense and
+    numba is installed, dense otherwise. All give the same exact counts.
+    """
+    if method not in COUNT_METHODS:
+        raise ValueError(f"method: must be one of {list(COUNT_METHODS)}, got {method!r}")
+    on_cpu = torch.device(device or "cpu").type == "cpu"
+    if method == "sparse" and not on_cpu:
+        raise ValueError(f"method: 'sparse' counting runs on the CPU only, not on device {device!r}")
+    if method == "auto":
+        from mothlib._count_sparse import HAVE_NUMBA
+
+        sparse = on_cpu and HAVE_NUMBA and density(ws, bs) <= SPARSE_MAX_DENSITY
+        method = "sparse" if sparse else "dense"
+    if method == "sparse":
+        return _count_sparse(ws, bs)
     with _one_thread(device):
         return _count(ws, bs, device)
 

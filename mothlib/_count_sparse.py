@@ -1,0 +1,241 @@
+"""Motif counts whose cost follows the number of edges: a numba kernel over per-block edge lists.
+
+Used by :func:`mothlib.motifs.count_batch` for sparse networks (the dense torch products of
+:mod:`mothlib.motifs` stay the method for dense ones). Per network and layer block the kernel
+builds adjacency lists from the 0/1 masks (one pass over the mask), then evaluates the closed forms
+of :mod:`mothlib.motifs` with degree vectors and wedge/path enumeration:
+
+* edges, diverging, converging, chain2, chain3: degree vectors and one pass over the edges;
+* bifan: sum over pairs of targets of C(#common sources, 2), accumulated over the wedges of one
+  side (the side with fewer wedges, sum of C(degree, 2));
+* biparallel: sum over (source, target two layers on) of C(#2-paths, 2), accumulated over the
+  2-paths (their number is the chain2 count through that layer).
+
+So the work is about the number of edges plus the number of wedges and 2-paths, all exact int64.
+Bias nodes are sources like any other (row ``n_in`` of a block); a missing bias is an empty one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a core dependency
+    numba = None
+    HAVE_NUMBA = False
+
+#: Order of the counts in the kernel's output columns (equal to mothlib.motifs.MOTIFS).
+COLUMNS = (
+    "edges", "diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3", "bifan",
+    "biparallel",
+)
+
+#: A sum uses the dense, branch-free accumulator when (wedges or 2-paths) * SCAN_RATIO >= the
+#: size of the pair grid it accumulates into, the list of touched entries otherwise.
+SCAN_RATIO = 8
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True)
+    def _adjacency(w, b, k):  # pragma: no cover - compiled
+        """Edge lists of block (w[k], b[k]): sources 0..n_in-1 and the bias node n_in.
+
+        Returns outdeg (n_in+1,), indeg (n_out,), CSR out-lists (optr, oidx; targets ascending)
+        and CSR in-lists (iptr, iidx; sources ascending).
+        """
+        n_out, n_in = w.shape[1], w.shape[2]
+        outdeg = np.zeros(n_in + 1, np.int64)
+        indeg = np.zeros(n_out, np.int64)
+        for o in range(n_out):
+            row = w[k, o]
+            d = 0
+            for i in range(n_in):
+                if row[i]:
+                    outdeg[i] += 1
+                    d += 1
+            if b[k, o]:
+                outdeg[n_in] += 1
+                d += 1
+            indeg[o] = d
+        optr = np.zeros(n_in + 2, np.int64)
+        for i in range(n_in + 1):
+            optr[i + 1] = optr[i] + outdeg[i]
+        iptr = np.zeros(n_out + 1, np.int64)
+        for o in range(n_out):
+            iptr[o + 1] = iptr[o] + indeg[o]
+        m = iptr[n_out]
+        oidx = np.empty(m, np.int64)
+        iidx = np.empty(m, np.int64)
+        fill = optr[:-1].copy()
+        for o in range(n_out):
+            row = w[k, o]
+            p = iptr[o]
+            for i in range(n_in):
+                if row[i]:
+                    iidx[p] = i
+                    p += 1
+                    oidx[fill[i]] = o
+                    fill[i] += 1
+            if b[k, o]:
+                iidx[p] = n_in
+                oidx[fill[n_in]] = o
+                fill[n_in] += 1
+        return outdeg, indeg, optr, oidx, iptr, iidx
+
+    @numba.njit(cache=True, inline="always")
+    def _flush(acc, touched, nt, n, scan):  # pragma: no cover - compiled
+        """sum of C(acc, 2) over the touched entries (or all n entries when ``scan``); zeroes acc."""
+        total = 0
+        if scan:
+            for j in range(n):
+                c = acc[j]
+                total += c * (c - 1)
+                acc[j] = 0
+            return total // 2
+        for j in range(nt):
+            c = acc[touched[j]]
+            total += c * (c - 1) // 2
+            acc[touched[j]] = 0
+        return total
+
+    @numba.njit(cache=True)
+    def _pair_sums(uptr, uidx, vptr, vidx, n_u, acc, touched, scan):  # pragma: no cover
+        """sum over pairs u1 < u2 of C(c(u1, u2), 2), c = #w with u1 -> w and u2 -> w.
+
+        (uptr, uidx): per u its w's; (vptr, vidx): per w its u's. ``acc`` is a zero int64 work
+        array (>= n_u,), left zero; ``touched`` an int64 work array (>= n_u,). ``scan``: count
+        ordered pairs u1 != u2 with a dense, branch-free accumulator (dense blocks), instead of
+        the pairs u1 < u2 through a list of touched entries (sparse blocks).
+        """
+        total = 0
+        for u1 in range(n_u):
+            nt = 0
+            for p in range(uptr[u1], uptr[u1 + 1]):
+                w_ = uidx[p]
+                if scan:
+                    for q in range(vptr[w_], vptr[w_ + 1]):
+                        acc[vidx[q]] += 1
+                else:
+                    for q in range(vptr[w_], vptr[w_ + 1]):
+                        u2 = vidx[q]
+                        if u2 > u1:
+                            if acc[u2] == 0:
+                                touched[nt] = u2
+                                nt += 1
+                            acc[u2] += 1
+            if scan:
+                d = uptr[u1 + 1] - uptr[u1]  # the diagonal entry c(u1, u1) = degree
+                total += _flush(acc, touched, nt, n_u, True) - d * (d - 1) // 2
+            else:
+                total += _flush(acc, touched, nt, n_u, False)
+        return total // 2 if scan else total
+
+    @numba.njit(cache=True)
+    def _path_pairs(optr0, oidx0, optr1, oidx1, n_src, n_end, acc, touched, scan):  # pragma: no cover
+        """sum over (a, d) of C(P[a, d], 2), P[a, d] = #2-paths a -> b -> d (b a target of block 0)."""
+        total = 0
+        for a in range(n_src):
+            nt = 0
+            for p in range(optr0[a], optr0[a + 1]):
+                b_ = oidx0[p]
+                if scan:
+                    for q in range(optr1[b_], optr1[b_ + 1]):
+                        acc[oidx1[q]] += 1
+                else:
+                    for q in range(optr1[b_], optr1[b_ + 1]):
+                        d = oidx1[q]
+                        if acc[d] == 0:
+                            touched[nt] = d
+                            nt += 1
+                        acc[d] += 1
+            total += _flush(acc, touched, nt, n_end, scan)
+        return total
+
+    @numba.njit(cache=True, inline="always")
+    def _use_scan(mode, work, n_rows, n_cols):  # pragma: no cover - compiled
+        """Dense accumulator when the work per row is a fair share of the row (mode 0: auto)."""
+        if mode == 0:
+            return work * SCAN_RATIO >= n_rows * n_cols
+        return mode == 2
+
+    @numba.njit(cache=True)
+    def _count_one(ws, bs, k, out, mode):  # pragma: no cover - compiled
+        n_layers = len(ws)
+        outdeg = []
+        indeg = []
+        optr = []
+        oidx = []
+        iptr = []
+        iidx = []
+        for l in range(n_layers):
+            od, id_, op, oi, ip, ii = _adjacency(ws[l], bs[l], k)
+            outdeg.append(od)
+            indeg.append(id_)
+            optr.append(op)
+            oidx.append(oi)
+            iptr.append(ip)
+            iidx.append(ii)
+        width = 1
+        for l in range(n_layers):
+            width = max(width, ws[l].shape[1] + 1, ws[l].shape[2] + 1)
+        acc = np.zeros(width, np.int64)
+        touched = np.zeros(width, np.int64)
+        for l in range(n_layers):
+            od, id_ = outdeg[l], indeg[l]
+            n_s, n_t = od.shape[0], id_.shape[0]
+            e = 0
+            d2 = 0
+            d3 = 0
+            for x in od:
+                e += x
+                d2 += x * (x - 1) // 2
+                d3 += x * (x - 1) * (x - 2) // 6
+            c2 = 0
+            c3 = 0
+            for x in id_:
+                c2 += x * (x - 1) // 2
+                c3 += x * (x - 1) * (x - 2) // 6
+            out[k, 0] += e
+            out[k, 1] += d2
+            out[k, 2] += c2
+            out[k, 4] += d3
+            out[k, 5] += c3
+            # bifan: pairs of targets over the sources' wedges, or pairs of sources over the
+            # targets' wedges: the same number; take the side with fewer wedges.
+            if d2 <= c2:
+                scan = _use_scan(mode, d2, n_t, n_t)
+                out[k, 7] += _pair_sums(iptr[l], iidx[l], optr[l], oidx[l], n_t, acc, touched, scan)
+            else:
+                scan = _use_scan(mode, c2, n_s, n_s)
+                out[k, 7] += _pair_sums(optr[l], oidx[l], iptr[l], iidx[l], n_s, acc, touched, scan)
+            if l + 1 < n_layers:
+                od1 = outdeg[l + 1]
+                n_end = indeg[l + 1].shape[0]
+                paths = 0
+                for b_ in range(n_t):  # chain2 through neuron b_ of layer l+1 (not a bias node)
+                    paths += id_[b_] * od1[b_]
+                out[k, 3] += paths
+                scan = _use_scan(mode, paths, n_s, n_end)
+                out[k, 8] += _path_pairs(optr[l], oidx[l], optr[l + 1], oidx[l + 1], n_s, n_end, acc, touched, scan)
+            if l + 2 < n_layers:
+                od2 = outdeg[l + 2]
+                op1, oi1 = optr[l + 1], oidx[l + 1]
+                for b_ in range(n_t):  # chain3: edges b_ -> c of block l+1
+                    for q in range(op1[b_], op1[b_ + 1]):
+                        out[k, 6] += id_[b_] * od2[oi1[q]]
+
+    @numba.njit(cache=True)
+    def count_sparse(ws, bs, mode=0):  # pragma: no cover - compiled
+        """Counts (B, 9) int64 of a batch: ws a tuple of C-contiguous bool (B, n_out, n_in),
+        bs a tuple of bool (B, n_out) (all False for a layer without bias); columns COLUMNS.
+
+        ``mode``: 0 chooses the accumulator per sum by the work (see SCAN_RATIO), 1 always the
+        touched list, 2 always the dense scan (the tests run all three)."""
+        size = ws[0].shape[0]
+        out = np.zeros((size, 9), np.int64)
+        for k in range(size):
+            _count_one(ws, bs, k, out, mode)
+        return out

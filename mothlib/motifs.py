@@ -125,7 +125,9 @@ def _count(
     wide = max(max(w.shape[1:]) for w in ws) + 1 >= _F32_EXACT
     np_dtype = np.float64 if wide else np.float32
 
-    def _tensor(x: np.ndarray) -> torch.Tensor:
+    def _tensor(x: Any) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):  # e.g. null networks drawn on the device
+            return x.to(dev, torch.float64 if wide else torch.float32)
         return torch.from_numpy(np.array(x, dtype=np_dtype)).to(dev)
 
     # Per layer block the adjacency A (B, n_out, n_in [+1]) with the bias node as last source.
@@ -223,6 +225,8 @@ def count_batch(
 ) -> dict[str, np.ndarray]:
     """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`.
 
+    The masks are bool numpy arrays or torch tensors (e.g. null networks drawn on ``device``).
+
     ``method``: "dense" (torch products, on ``device``), "sparse" (numba edge lists, CPU only)
     or "auto": sparse on the CPU when the batch is at most :data:`SPARSE_MAX_DENSITY` dense and
     numba is installed, dense otherwise. All give the same exact counts.
@@ -232,6 +236,9 @@ def count_batch(
     on_cpu = torch.device(device or "cpu").type == "cpu"
     if method == "sparse" and not on_cpu:
         raise ValueError(f"method: 'sparse' counting runs on the CPU only, not on device {device!r}")
+    if on_cpu and method != "dense" and any(isinstance(w, torch.Tensor) for w in ws):
+        ws = [w.cpu().numpy() for w in ws]  # torch masks on the CPU: no copy
+        bs = [None if b is None else b.cpu().numpy() for b in bs]
     if method == "auto":
         from mothlib._count_sparse import HAVE_NUMBA
 

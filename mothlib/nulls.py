@@ -123,13 +123,23 @@ def _covered(grids: np.ndarray, n_s: int) -> np.ndarray:
     return grids[:, :n_s, :].any(axis=2).all(axis=1) & grids.any(axis=1).all(axis=1)
 
 
-def _rejection(block: _Block, keys: np.ndarray, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact uniform "layer-edges" grids by rejection; returns (grids (P, rows, n_t), accepted)."""
+def _rejection(
+    block: _Block, keys: np.ndarray, max_rounds: int, engine: str = "numpy"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact uniform "layer-edges" grids by rejection; returns (grids (P, rows, n_t), accepted).
+
+    Round r of sample p draws one key per slot, ``draw(key_p, r * n_slots + slot)``, and keeps
+    the m smallest of each kind (weight, bias). Engine "numba" makes the same draws in a compiled
+    loop (the draws are distinct, so the selection is the same).
+    """
     n_s, n_t = block.n_s, block.n_t
     n_rows = block.grid.shape[0]
     n_w, n_all = n_s * n_t, n_rows * n_t
     m_w = int(block.grid[:n_s].sum())
     m_b = int(block.grid[n_s:].sum())
+    if engine == "numba" or (engine == "auto" and _mcmc.HAVE_NUMBA):
+        out, done = _mcmc.rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds)
+        return out.reshape(-1, n_rows, n_t), done
     out = np.zeros((len(keys), n_all), dtype=bool)
     done = np.zeros(len(keys), dtype=bool)
     pending = np.arange(len(keys))
@@ -384,7 +394,7 @@ def _sample(
                     grids[i][ok_t] = g[ok_t]
                     ok = ok_t.cpu().numpy()
                 else:
-                    g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS)
+                    g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
                     grids[i][ok] = g[ok]
                 ids = np.flatnonzero(~ok)
         if len(ids):

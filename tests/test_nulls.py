@@ -133,9 +133,10 @@ def test_reproducible_and_chunk_independent(null, engine):
 @pytest.mark.skipif(not _mcmc.HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 @pytest.mark.parametrize("density", [0.2, 0.8])
-def test_numpy_and_numba_kernels_agree(null, density):
+@pytest.mark.parametrize("method", ["mcmc", "rejection"])
+def test_numpy_and_numba_kernels_agree(null, density, method):
     ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
-    kw = dict(n=6, null=null, seed=3, method="mcmc")
+    kw = dict(n=6, null=null, seed=3, method=method)
     a = sample_null(ws, bs, engine="numpy", **kw)
     b = sample_null(ws, bs, engine="numba", **kw)
     for l in range(len(ws)):

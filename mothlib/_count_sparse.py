@@ -21,6 +21,8 @@ import numpy as np
 
 try:
     import numba
+    from numba.core import types
+    from numba.extending import intrinsic
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - numba is a core dependency
@@ -36,53 +38,66 @@ COLUMNS = (
 #: A sum uses the dense, branch-free accumulator when (wedges or 2-paths) * SCAN_RATIO >= the
 #: size of the pair grid it accumulates into, the list of touched entries otherwise.
 SCAN_RATIO = 8
+#: A hidden layer is done by bitsets when (pairs of its neurons) x (words per pair) is below
+#: BIT_COST x (wedges + 2-paths) of the edge-list method.
+BIT_COST = 4
 
 if HAVE_NUMBA:
 
     @numba.njit(cache=True)
-    def _adjacency(w, b, k):  # pragma: no cover - compiled
-        """Edge lists of block (w[k], b[k]): sources 0..n_in-1 and the bias node n_in.
+    def _adjacency(w, w64, n_in, b, k):  # pragma: no cover - compiled
+        """Edge lists of block (w[k, :, :n_in], b[k]): sources 0..n_in-1 and the bias node n_in.
 
-        Returns outdeg (n_in+1,), indeg (n_out,), CSR out-lists (optr, oidx; targets ascending)
-        and CSR in-lists (iptr, iidx; sources ascending).
+        ``w`` is the mask padded with zeros to a multiple of 8 columns and ``w64`` the same bytes
+        as uint64 words: all-zero words (8 absent edges) are skipped, so a sparse mask is read
+        8 slots at a time. Returns outdeg (n_in+1,), indeg (n_out,), CSR out-lists (optr, oidx;
+        targets ascending) and CSR in-lists (iptr, iidx; sources ascending).
         """
-        n_out, n_in = w.shape[1], w.shape[2]
+        n_out, n_words = w.shape[1], w64.shape[2]
         outdeg = np.zeros(n_in + 1, np.int64)
         indeg = np.zeros(n_out, np.int64)
+        iptr = np.zeros(n_out + 1, np.int64)
+        cap = 64
+        iidx = np.empty(cap, np.int64)
+        m = 0
         for o in range(n_out):
             row = w[k, o]
-            d = 0
-            for i in range(n_in):
-                if row[i]:
-                    outdeg[i] += 1
-                    d += 1
+            words = w64[k, o]
+            for wi in range(n_words):
+                if words[wi] == 0:
+                    continue
+                for i in range(wi * 8, wi * 8 + 8):
+                    if row[i]:
+                        if m == cap:
+                            cap *= 2
+                            grown = np.empty(cap, np.int64)
+                            grown[:m] = iidx[:m]
+                            iidx = grown
+                        iidx[m] = i
+                        m += 1
+                        outdeg[i] += 1
             if b[k, o]:
+                if m == cap:
+                    cap *= 2
+                    grown = np.empty(cap, np.int64)
+                    grown[:m] = iidx[:m]
+                    iidx = grown
+                iidx[m] = n_in
+                m += 1
                 outdeg[n_in] += 1
-                d += 1
-            indeg[o] = d
+            iptr[o + 1] = m
+            indeg[o] = m - iptr[o]
+        iidx = iidx[:m]
         optr = np.zeros(n_in + 2, np.int64)
         for i in range(n_in + 1):
             optr[i + 1] = optr[i] + outdeg[i]
-        iptr = np.zeros(n_out + 1, np.int64)
-        for o in range(n_out):
-            iptr[o + 1] = iptr[o] + indeg[o]
-        m = iptr[n_out]
         oidx = np.empty(m, np.int64)
-        iidx = np.empty(m, np.int64)
         fill = optr[:-1].copy()
         for o in range(n_out):
-            row = w[k, o]
-            p = iptr[o]
-            for i in range(n_in):
-                if row[i]:
-                    iidx[p] = i
-                    p += 1
-                    oidx[fill[i]] = o
-                    fill[i] += 1
-            if b[k, o]:
-                iidx[p] = n_in
-                oidx[fill[n_in]] = o
-                fill[n_in] += 1
+            for p in range(iptr[o], iptr[o + 1]):
+                i = iidx[p]
+                oidx[fill[i]] = o
+                fill[i] += 1
         return outdeg, indeg, optr, oidx, iptr, iidx
 
     @numba.njit(cache=True, inline="always")
@@ -155,14 +170,75 @@ if HAVE_NUMBA:
         return total
 
     @numba.njit(cache=True, inline="always")
+    def c2_next(deg):  # pragma: no cover - compiled
+        total = 0
+        for x in deg:
+            total += x * (x - 1) // 2
+        return total
+
+    @numba.njit(cache=True, inline="always")
     def _use_scan(mode, work, n_rows, n_cols):  # pragma: no cover - compiled
         """Dense accumulator when the work per row is a fair share of the row (mode 0: auto)."""
         if mode == 0:
             return work * SCAN_RATIO >= n_rows * n_cols
         return mode == 2
 
+    @intrinsic
+    def _popc(typingctx, x):  # pragma: no cover - compiled
+        """Population count of a uint64 (LLVM's ctpop: one instruction where the CPU has it)."""
+        if not isinstance(x, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
+
+        return types.int64(types.uint64), codegen  # a count: fits int64
+
     @numba.njit(cache=True)
-    def _count_one(ws, bs, k, out, mode):  # pragma: no cover - compiled
+    def _bitsets(ptr, idx, n_rows, n_bits):  # pragma: no cover - compiled
+        """Rows of a CSR list as bitsets: (n_rows, ceil(n_bits / 64)) uint64."""
+        words = (n_bits + 63) // 64
+        bits = np.zeros((n_rows, max(words, 1)), np.uint64)
+        for r in range(n_rows):
+            for p in range(ptr[r], ptr[r + 1]):
+                x = idx[p]
+                bits[r, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
+        return bits
+
+    @numba.njit(cache=True)
+    def _bit_pass(inb, outb, n_mid, with_bias):  # pragma: no cover - compiled
+        """One pass over the pairs b < c of a hidden layer's neurons, with their in-bitsets
+        (sources of the block in) and out-bitsets (targets of the block out; row n_mid = the
+        layer's bias node): ci, co = #common sources, #common targets.
+
+        Returns (sum ci * co = biparallel through the layer, sum C(ci, 2) = bifan of the block
+        in, sum C(co, 2) [+ the pairs with the bias node when ``with_bias``] = bifan of the block
+        out).
+        """
+        wi, wo = inb.shape[1], outb.shape[1]
+        bip = 0
+        bif_in = 0
+        bif_out = 0
+        for b_ in range(n_mid):
+            for c in range(b_ + 1, n_mid):
+                ci = 0
+                for x in range(wi):
+                    ci += _popc(inb[b_, x] & inb[c, x])
+                co = 0
+                for x in range(wo):
+                    co += _popc(outb[b_, x] & outb[c, x])
+                bip += ci * co
+                bif_in += ci * (ci - 1) // 2
+                bif_out += co * (co - 1) // 2
+            if with_bias:
+                co = 0
+                for x in range(wo):
+                    co += _popc(outb[b_, x] & outb[n_mid, x])
+                bif_out += co * (co - 1) // 2
+        return bip, bif_in, bif_out
+
+    @numba.njit(cache=True)
+    def _count_one(ws, w64s, n_ins, bs, k, out, mode):  # pragma: no cover - compiled
         n_layers = len(ws)
         outdeg = []
         indeg = []
@@ -171,7 +247,7 @@ if HAVE_NUMBA:
         iptr = []
         iidx = []
         for l in range(n_layers):
-            od, id_, op, oi, ip, ii = _adjacency(ws[l], bs[l], k)
+            od, id_, op, oi, ip, ii = _adjacency(ws[l], w64s[l], n_ins[l], bs[l], k)
             outdeg.append(od)
             indeg.append(id_)
             optr.append(op)
@@ -180,9 +256,10 @@ if HAVE_NUMBA:
             iidx.append(ii)
         width = 1
         for l in range(n_layers):
-            width = max(width, ws[l].shape[1] + 1, ws[l].shape[2] + 1)
+            width = max(width, ws[l].shape[1] + 1, n_ins[l] + 1)
         acc = np.zeros(width, np.int64)
         touched = np.zeros(width, np.int64)
+        bifan_done = np.zeros(n_layers, np.bool_)
         for l in range(n_layers):
             od, id_ = outdeg[l], indeg[l]
             n_s, n_t = od.shape[0], id_.shape[0]
@@ -203,23 +280,43 @@ if HAVE_NUMBA:
             out[k, 2] += c2
             out[k, 4] += d3
             out[k, 5] += c3
-            # bifan: pairs of targets over the sources' wedges, or pairs of sources over the
-            # targets' wedges: the same number; take the side with fewer wedges.
-            if d2 <= c2:
-                scan = _use_scan(mode, d2, n_t, n_t)
-                out[k, 7] += _pair_sums(iptr[l], iidx[l], optr[l], oidx[l], n_t, acc, touched, scan)
-            else:
-                scan = _use_scan(mode, c2, n_s, n_s)
-                out[k, 7] += _pair_sums(optr[l], oidx[l], iptr[l], iidx[l], n_s, acc, touched, scan)
             if l + 1 < n_layers:
                 od1 = outdeg[l + 1]
-                n_end = indeg[l + 1].shape[0]
                 paths = 0
                 for b_ in range(n_t):  # chain2 through neuron b_ of layer l+1 (not a bias node)
                     paths += id_[b_] * od1[b_]
                 out[k, 3] += paths
-                scan = _use_scan(mode, paths, n_s, n_end)
-                out[k, 8] += _path_pairs(optr[l], oidx[l], optr[l + 1], oidx[l + 1], n_s, n_end, acc, touched, scan)
+                n_end = indeg[l + 1].shape[0]
+                last = l + 2 == n_layers
+                # Layer l+1 by bitsets (one pass over its neuron pairs gives biparallel and the
+                # bifans of block l, and of block l+1 when it is the last) when that is less work
+                # than the wedges and 2-paths (about BIT_COST word operations cost one of those).
+                wedges = min(d2, c2) + paths
+                if last:
+                    wedges += min(c2_next(outdeg[l + 1]), c2_next(indeg[l + 1]))
+                words = (n_s + 63) // 64 + (n_end + 63) // 64
+                if mode == 3 or (mode == 0 and n_t * (n_t - 1) // 2 * words < BIT_COST * wedges):
+                    inb = _bitsets(iptr[l], iidx[l], n_t, n_s)
+                    outb = _bitsets(optr[l + 1], oidx[l + 1], n_t + 1, n_end)
+                    bip, bif_in, bif_out = _bit_pass(inb, outb, n_t, last)
+                    out[k, 8] += bip
+                    out[k, 7] += bif_in
+                    bifan_done[l] = True
+                    if last:
+                        out[k, 7] += bif_out
+                        bifan_done[l + 1] = True
+                else:
+                    scan = _use_scan(mode, paths, n_s, n_end)
+                    out[k, 8] += _path_pairs(optr[l], oidx[l], optr[l + 1], oidx[l + 1], n_s, n_end, acc, touched, scan)
+            if not bifan_done[l]:
+                # bifan: pairs of targets over the sources' wedges, or pairs of sources over the
+                # targets' wedges: the same number; take the side with fewer wedges.
+                if d2 <= c2:
+                    scan = _use_scan(mode, d2, n_t, n_t)
+                    out[k, 7] += _pair_sums(iptr[l], iidx[l], optr[l], oidx[l], n_t, acc, touched, scan)
+                else:
+                    scan = _use_scan(mode, c2, n_s, n_s)
+                    out[k, 7] += _pair_sums(optr[l], oidx[l], iptr[l], iidx[l], n_s, acc, touched, scan)
             if l + 2 < n_layers:
                 od2 = outdeg[l + 2]
                 op1, oi1 = optr[l + 1], oidx[l + 1]
@@ -228,14 +325,35 @@ if HAVE_NUMBA:
                         out[k, 6] += id_[b_] * od2[oi1[q]]
 
     @numba.njit(cache=True)
-    def count_sparse(ws, bs, mode=0):  # pragma: no cover - compiled
-        """Counts (B, 9) int64 of a batch: ws a tuple of C-contiguous bool (B, n_out, n_in),
-        bs a tuple of bool (B, n_out) (all False for a layer without bias); columns COLUMNS.
-
-        ``mode``: 0 chooses the accumulator per sum by the work (see SCAN_RATIO), 1 always the
-        touched list, 2 always the dense scan (the tests run all three)."""
+    def _count_sparse(ws, w64s, n_ins, bs, mode):  # pragma: no cover - compiled
         size = ws[0].shape[0]
         out = np.zeros((size, 9), np.int64)
         for k in range(size):
-            _count_one(ws, bs, k, out, mode)
+            _count_one(ws, w64s, n_ins, bs, k, out, mode)
         return out
+
+
+def count_sparse(ws: tuple, bs: tuple, mode: int = 0) -> np.ndarray:
+    """Counts (B, 9) int64 of a batch, columns :data:`COLUMNS`.
+
+    ``ws``: per layer a bool array (B, n_out, n_in); ``bs``: per layer a bool array (B, n_out)
+    (all False for a layer without bias).
+
+        ``mode``: 0 chooses per sum by the work (see SCAN_RATIO, BIT_COST), 1 always edge lists
+    with the touched list, 2 always edge lists with the dense scan, 3 always bitsets for the
+    hidden layers (the tests run all four).
+    """
+    padded, words = [], []
+    for w in ws:
+        n_in = w.shape[-1]
+        pad = -n_in % 8
+        if pad or not (w.flags.c_contiguous and w.flags.writeable and w.dtype == bool):
+            a = np.zeros(w.shape[:-1] + (n_in + pad,), dtype=bool)
+            a[..., :n_in] = w
+        else:
+            a = w
+        padded.append(a)
+        words.append(a.view(np.uint64))
+    cb = tuple(np.require(b, dtype=bool, requirements=["C", "W"]) for b in bs)
+    n_ins = np.array([w.shape[-1] for w in ws], dtype=np.int64)
+    return _count_sparse(tuple(padded), tuple(words), n_ins, cb, mode)

@@ -210,12 +210,8 @@ def density(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> float:
 def _count_sparse(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
     from mothlib._count_sparse import COLUMNS, count_sparse
 
-    # numba takes one array type for all layers: C-contiguous, writeable (copies read-only views).
-    cw = tuple(np.require(w, dtype=bool, requirements=["C", "W"]) for w in ws)
-    cb = tuple(
-        np.zeros(w.shape[:2], dtype=bool) if b is None else np.require(b, dtype=bool, requirements=["C", "W"])
-        for w, b in zip(cw, bs)
-    )
+    cw = tuple(np.asarray(w) for w in ws)
+    cb = tuple(np.zeros(w.shape[:2], dtype=bool) if b is None else np.asarray(b) for w, b in zip(cw, bs))
     out = count_sparse(cw, cb)
     return {m: out[:, COLUMNS.index(m)].copy() for m in MOTIFS}
 

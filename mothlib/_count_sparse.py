@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import numpy as np
 
+import sys
+
 try:
     import numba
     from numba.core import types
+    from numba.cpython.unsafe.numbers import trailing_zeros
     from numba.extending import intrinsic
 
-    HAVE_NUMBA = True
+    # The mask reader takes 8 bool bytes as one little-endian word (see _adjacency).
+    HAVE_NUMBA = sys.byteorder == "little"
 except ImportError:  # pragma: no cover - numba is a core dependency
     numba = None
     HAVE_NUMBA = False
@@ -53,7 +57,7 @@ if HAVE_NUMBA:
         8 slots at a time. Returns outdeg (n_in+1,), indeg (n_out,), CSR out-lists (optr, oidx;
         targets ascending) and CSR in-lists (iptr, iidx; sources ascending).
         """
-        n_out, n_words = w.shape[1], w64.shape[2]
+        n_out, n_words = w64.shape[1], w64.shape[2]
         outdeg = np.zeros(n_in + 1, np.int64)
         indeg = np.zeros(n_out, np.int64)
         iptr = np.zeros(n_out + 1, np.int64)
@@ -61,21 +65,22 @@ if HAVE_NUMBA:
         iidx = np.empty(cap, np.int64)
         m = 0
         for o in range(n_out):
-            row = w[k, o]
             words = w64[k, o]
             for wi in range(n_words):
-                if words[wi] == 0:
-                    continue
-                for i in range(wi * 8, wi * 8 + 8):
-                    if row[i]:
-                        if m == cap:
-                            cap *= 2
-                            grown = np.empty(cap, np.int64)
-                            grown[:m] = iidx[:m]
-                            iidx = grown
-                        iidx[m] = i
-                        m += 1
-                        outdeg[i] += 1
+                x = words[wi]
+                # Each byte is 0 or 1: the set bits sit at 8 j for the present slots j of the
+                # word (little endian), found lowest first by counting trailing zeros.
+                while x != 0:
+                    i = wi * 8 + (np.int64(trailing_zeros(x)) >> 3)
+                    x &= x - np.uint64(1)
+                    if m == cap:
+                        cap *= 2
+                        grown = np.empty(cap, np.int64)
+                        grown[:m] = iidx[:m]
+                        iidx = grown
+                    iidx[m] = i
+                    m += 1
+                    outdeg[i] += 1
             if b[k, o]:
                 if m == cap:
                     cap *= 2
@@ -101,11 +106,11 @@ if HAVE_NUMBA:
         return outdeg, indeg, optr, oidx, iptr, iidx
 
     @numba.njit(cache=True, inline="always")
-    def _flush(acc, touched, nt, n, scan):  # pragma: no cover - compiled
-        """sum of C(acc, 2) over the touched entries (or all n entries when ``scan``); zeroes acc."""
+    def _flush(acc, touched, nt, lo, n, scan):  # pragma: no cover - compiled
+        """sum of C(acc, 2) over the touched entries (or entries lo..n-1 when ``scan``); zeroes acc."""
         total = 0
         if scan:
-            for j in range(n):
+            for j in range(lo, n):
                 c = acc[j]
                 total += c * (c - 1)
                 acc[j] = 0
@@ -120,33 +125,28 @@ if HAVE_NUMBA:
     def _pair_sums(uptr, uidx, vptr, vidx, n_u, acc, touched, scan):  # pragma: no cover
         """sum over pairs u1 < u2 of C(c(u1, u2), 2), c = #w with u1 -> w and u2 -> w.
 
-        (uptr, uidx): per u its w's; (vptr, vidx): per w its u's. ``acc`` is a zero int64 work
-        array (>= n_u,), left zero; ``touched`` an int64 work array (>= n_u,). ``scan``: count
-        ordered pairs u1 != u2 with a dense, branch-free accumulator (dense blocks), instead of
-        the pairs u1 < u2 through a list of touched entries (sparse blocks).
+        (uptr, uidx): per u its w's; (vptr, vidx): per w its u's, ascending. ``acc`` is a zero
+        int64 work array (>= n_u,), left zero; ``touched`` an int64 work array (>= n_u,).
+        ``scan``: sum the accumulator over all u2 > u1 (dense blocks) instead of through the
+        list of touched entries (sparse blocks).
         """
         total = 0
         for u1 in range(n_u):
             nt = 0
             for p in range(uptr[u1], uptr[u1 + 1]):
                 w_ = uidx[p]
-                if scan:
-                    for q in range(vptr[w_], vptr[w_ + 1]):
-                        acc[vidx[q]] += 1
-                else:
-                    for q in range(vptr[w_], vptr[w_ + 1]):
-                        u2 = vidx[q]
-                        if u2 > u1:
-                            if acc[u2] == 0:
-                                touched[nt] = u2
-                                nt += 1
-                            acc[u2] += 1
-            if scan:
-                d = uptr[u1 + 1] - uptr[u1]  # the diagonal entry c(u1, u1) = degree
-                total += _flush(acc, touched, nt, n_u, True) - d * (d - 1) // 2
-            else:
-                total += _flush(acc, touched, nt, n_u, False)
-        return total // 2 if scan else total
+                q = vptr[w_ + 1] - 1
+                lo = vptr[w_]
+                # The u's of w_ above u1, from the top of the ascending list.
+                while q >= lo and vidx[q] > u1:
+                    u2 = vidx[q]
+                    if not scan and acc[u2] == 0:
+                        touched[nt] = u2
+                        nt += 1
+                    acc[u2] += 1
+                    q -= 1
+            total += _flush(acc, touched, nt, u1 + 1, n_u, scan)
+        return total
 
     @numba.njit(cache=True)
     def _path_pairs(optr0, oidx0, optr1, oidx1, n_src, n_end, acc, touched, scan):  # pragma: no cover
@@ -166,7 +166,7 @@ if HAVE_NUMBA:
                             touched[nt] = d
                             nt += 1
                         acc[d] += 1
-            total += _flush(acc, touched, nt, n_end, scan)
+            total += _flush(acc, touched, nt, 0, n_end, scan)
         return total
 
     @numba.njit(cache=True, inline="always")

@@ -193,10 +193,10 @@ def _one_thread(device: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-#: Sparse (edge-list) counting on the CPU for networks at most this dense (edges / slots over all
-#: blocks); dense torch products above. Measured crossing on 10-400-400-400-16-7: see
-#: benchmarks/README.md ("Null networks (issue 9)").
-SPARSE_MAX_DENSITY: float = 0.3
+#: Sparse (edge-list/bitset) counting on the CPU for networks at most this dense (edges / slots
+#: over all blocks); dense torch products above (one thread: sparse was faster down to density
+#: 0.4 and level at 0.7-1.0, measured with benchmarks/bench_nulls.py's network).
+SPARSE_MAX_DENSITY: float = 0.6
 COUNT_METHODS: tuple[str, ...] = ("auto", "dense", "sparse")
 
 
@@ -241,6 +241,10 @@ def count_batch(
         sparse = on_cpu and HAVE_NUMBA and density(ws, bs) <= SPARSE_MAX_DENSITY
         method = "sparse" if sparse else "dense"
     if method == "sparse":
+        from mothlib._count_sparse import HAVE_NUMBA
+
+        if not HAVE_NUMBA:
+            raise ValueError("method: 'sparse' counting needs numba (on a little-endian CPU)")
         return _count_sparse(ws, bs)
     with _one_thread(device):
         return _count(ws, bs, device)

@@ -167,28 +167,34 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True)
     def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
+        # Each token's (row, column) kept beside it: no integer division inside the loop.
+        ts = np.empty(tok.shape[1], np.int64)
+        tt = np.empty(tok.shape[1], np.int64)
         for c in range(tok.shape[0]):
             nt = n_t[c]
             Lu = np.uint64(max(L[c], 1))
+            for q in range(L[c]):
+                ts[q] = tok[c, q] // nt
+                tt[q] = tok[c, q] % nt
             for t in range(T[c]):
                 i = np.int64(_draw1(keys[c], 2 * t) % Lu)
                 j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
-                a, b = tok[c, i], tok[c, j]
-                sa, ta = a // nt, a % nt
-                sb, tb = b // nt, b % nt
+                sa, ta = ts[i], tt[i]
+                sb, tb = ts[j], tt[j]
                 if sa == sb or ta == tb:
                     continue
                 x = sa * nt + tb
                 y = sb * nt + ta
                 if bit[c, x] or bit[c, y]:
                     continue
-                bit[c, a] = False
-                bit[c, b] = False
+                bit[c, sa * nt + ta] = False
+                bit[c, sb * nt + tb] = False
                 bit[c, x] = True
                 bit[c, y] = True
                 tok[c, i] = x
                 tok[c, j] = y
-
+                tt[i] = tb
+                tt[j] = ta
 
     @numba.njit(cache=True)
     def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled

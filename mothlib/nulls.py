@@ -217,7 +217,7 @@ def _run_chains(
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
     t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
     tok = np.zeros((C, l_max), dtype=np.int32 if n_max < 2**31 else np.int64)  # memory
-    bit = np.ones((C, n_max), dtype=bool)
+    bit = np.empty((C, n_max), dtype=bool)  # every chain's slots are set below
     outdeg = np.zeros((C, s_max), dtype=np.int64)
     indeg = np.zeros((C, t_max), dtype=np.int64)
     L = np.zeros(C, dtype=np.int64)
@@ -232,6 +232,7 @@ def _run_chains(
         sl = slice(c0, c0 + count)
         tok[sl, : len(tokens)] = tokens
         bit[sl, : flat.size] = ~flat if h else flat
+        bit[sl, flat.size :] = True  # padding, never proposed
         rows = blk.grid.sum(axis=1)
         outdeg[sl, : len(rows)] = rows
         indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)
@@ -416,7 +417,13 @@ def _assemble(blocks, grids, ws, bs, n):
     out_w, out_b = [], []
     for blk, g, w, b in zip(blocks, grids, ws, bs):
         full = np.zeros((n,) + w.shape, dtype=bool)
-        full[:, blk.tgt[:, None], blk.src[None, :]] = g[:, : blk.n_s, :].transpose(0, 2, 1)
+        gt = g[:, : blk.n_s, :].transpose(0, 2, 1)
+        if blk.n_s == w.shape[1] and blk.n_t == w.shape[0]:
+            full[:] = gt  # every neuron live: a transposed copy
+        else:
+            # One flat index per live slot: a 1-d gather, much faster than a 2-d fancy index.
+            flat = (blk.tgt[:, None] * w.shape[1] + blk.src[None, :]).ravel()
+            full.reshape(n, -1)[:, flat] = gt.reshape(n, -1)
         out_w.append(full)
         if b is None:
             out_b.append(None)

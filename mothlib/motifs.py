@@ -4,7 +4,10 @@ A network is given by its binary masks in PyTorch's orientation (``weight_masks[
 (n_out, n_in), ``bias_masks[l]`` is (n_out,)); the bias node of layer l is an extra source that
 feeds layer l+1. Since edges only join consecutive layers, every motif of motifs.md has a closed
 form in degrees and small matrix products, so counting a network costs a few matrix products
-instead of a subgraph enumeration. All counts are exact int64: matrix products of 0/1 masks are
+instead of a subgraph enumeration. Two evaluations of the same closed forms (chosen by
+:func:`count_batch`): dense torch products (any device; described below), and on the CPU a numba
+kernel over edge lists and bitsets whose cost follows the number of edges
+(:mod:`mothlib._count_sparse`). All counts are exact int64: matrix products of 0/1 masks are
 small integers (exact in float32 below 2**24, float64 beyond), converted to int64 before any
 binomial is formed; sums of squares are exact in float64 below 2**53 and fall back to int64.
 """

@@ -66,7 +66,10 @@ if HAVE_NUMBA:
         m = 0
         for o in range(n_out):
             words = w64[k, o]
-            for wi in range(n_words):
+            anyw = np.uint64(0)
+            for wi in range(n_words):  # a vectorised test for an empty row first
+                anyw |= words[wi]
+            for wi in range(n_words if anyw != 0 else 0):
                 x = words[wi]
                 # Each byte is 0 or 1: the set bits sit at 8 j for the present slots j of the
                 # word (little endian), found lowest first by counting trailing zeros.

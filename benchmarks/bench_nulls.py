@@ -78,8 +78,24 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=250, help="null networks drawn and counted at once")
     ap.add_argument("--smoke", action="store_true", help="a small network and few nulls (a quick check)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--crossing", action="store_true",
+                    help="only: sparse vs dense counting CPU time at several prunings (sets SPARSE_MAX_DENSITY)")
     args = ap.parse_args(argv)
     import torch
+
+    if args.crossing:
+        torch.set_num_threads(args.threads)
+        from mothlib.motifs import density
+
+        for fraction in (0.0, 0.3, 0.5, 0.7, 0.8):
+            vw, vb, _ = as_masks(*network(fraction, [10, 400, 400, 400, 16, 7]))
+            cpu = {}
+            for method in ("dense", "sparse"):
+                timed(lambda: count_batch(vw, vb, method=method), 5)
+                cpu[method] = CPU[-1]
+            print(f"pruned {fraction}: density {density(vw, vb):.3f}: CPU dense {cpu['dense'] * 1e3:6.2f} ms, "
+                  f"sparse {cpu['sparse'] * 1e3:6.2f} ms")
+        return
 
     torch.set_num_threads(args.threads)
     sizes = [10, 400, 400, 400, 16, 7]

@@ -197,9 +197,9 @@ def _one_thread(device: Any) -> Iterator[None]:
 
 
 #: Sparse (edge-list/bitset) counting on the CPU for networks at most this dense (edges / slots
-#: over all blocks); dense torch products above (one thread: sparse was faster down to density
-#: 0.4 and level at 0.7-1.0, measured with benchmarks/bench_nulls.py's network).
-SPARSE_MAX_DENSITY: float = 0.6
+#: over all blocks); dense torch products above (one thread: sparse faster up to density 0.7,
+#: dense at 1.0; `benchmarks/bench_nulls.py --crossing`, figures in benchmarks/README.md).
+SPARSE_MAX_DENSITY: float = 0.8
 COUNT_METHODS: tuple[str, ...] = ("auto", "dense", "sparse")
 
 

@@ -290,24 +290,21 @@ if HAVE_NUMBA:
                     paths += id_[b_] * od1[b_]
                 out[k, 3] += paths
                 n_end = indeg[l + 1].shape[0]
-                last = l + 2 == n_layers
                 # Layer l+1 by bitsets (one pass over its neuron pairs gives biparallel and the
-                # bifans of block l, and of block l+1 when it is the last) when that is less work
-                # than the wedges and 2-paths (about BIT_COST word operations cost one of those).
-                wedges = min(d2, c2) + paths
-                if last:
-                    wedges += min(c2_next(outdeg[l + 1]), c2_next(indeg[l + 1]))
+                # bifans of blocks l and l+1) when that is less work than the wedges and 2-paths
+                # (about BIT_COST word operations cost one of those).
+                wedges = min(d2, c2) + paths + min(c2_next(outdeg[l + 1]), c2_next(indeg[l + 1]))
                 words = (n_s + 63) // 64 + (n_end + 63) // 64
                 if mode == 3 or (mode == 0 and n_t * (n_t - 1) // 2 * words < BIT_COST * wedges):
                     inb = _bitsets(iptr[l], iidx[l], n_t, n_s)
                     outb = _bitsets(optr[l + 1], oidx[l + 1], n_t + 1, n_end)
-                    bip, bif_in, bif_out = _bit_pass(inb, outb, n_t, last)
+                    bip, bif_in, bif_out = _bit_pass(inb, outb, n_t, True)
                     out[k, 8] += bip
-                    out[k, 7] += bif_in
-                    bifan_done[l] = True
-                    if last:
-                        out[k, 7] += bif_out
-                        bifan_done[l + 1] = True
+                    if not bifan_done[l]:  # block l may be done by the previous layer's pass
+                        out[k, 7] += bif_in
+                        bifan_done[l] = True
+                    out[k, 7] += bif_out  # block l+1: its source pairs, bias node included
+                    bifan_done[l + 1] = True
                 else:
                     scan = _use_scan(mode, paths, n_s, n_end)
                     out[k, 8] += _path_pairs(optr[l], oidx[l], optr[l + 1], oidx[l + 1], n_s, n_end, acc, touched, scan)

@@ -194,6 +194,8 @@ def _zscore_device(device: Any) -> Any:
 
 def _sample_null(ws: list[np.ndarray], bs: Any, *, engine: str, device: Any, **options: Any):
     """Null networks as numpy masks, or as torch tensors on ``device`` for the torch engine."""
+    if engine != "torch":
+        return sample_null(ws, bs, engine=engine, **options)
     from mothlib.nulls import STEPS_PER_TOKEN, _sample
 
     options.setdefault("steps_per_token", STEPS_PER_TOKEN)

@@ -167,27 +167,111 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True)
     def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
+        # Each token's (row, column) kept beside it: no integer division inside the loop.
+        ts = np.empty(tok.shape[1], np.int64)
+        tt = np.empty(tok.shape[1], np.int64)
         for c in range(tok.shape[0]):
             nt = n_t[c]
             Lu = np.uint64(max(L[c], 1))
+            for q in range(L[c]):
+                ts[q] = tok[c, q] // nt
+                tt[q] = tok[c, q] % nt
             for t in range(T[c]):
                 i = np.int64(_draw1(keys[c], 2 * t) % Lu)
                 j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
-                a, b = tok[c, i], tok[c, j]
-                sa, ta = a // nt, a % nt
-                sb, tb = b // nt, b % nt
+                sa, ta = ts[i], tt[i]
+                sb, tb = ts[j], tt[j]
                 if sa == sb or ta == tb:
                     continue
                 x = sa * nt + tb
                 y = sb * nt + ta
                 if bit[c, x] or bit[c, y]:
                     continue
-                bit[c, a] = False
-                bit[c, b] = False
+                bit[c, sa * nt + ta] = False
+                bit[c, sb * nt + tb] = False
                 bit[c, x] = True
                 bit[c, y] = True
                 tok[c, i] = x
                 tok[c, j] = y
+                tt[i] = tb
+                tt[j] = ta
+
+    @numba.njit(cache=True)
+    def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
+        """The m-th smallest of vals[lo:hi] (m >= 1, distinct values)."""
+        n = hi - lo
+        # The candidates below an upper estimate of the m-th order statistic of n uniform draws
+        # (+ 6 standard deviations) hold it almost surely; a full partition otherwise.
+        frac = (m + 6.0 * np.sqrt(m) + 16.0) / n
+        if frac < 0.5:
+            thr = np.uint64(frac * 18446744073709551616.0)
+            c = 0
+            for j in range(lo, hi):
+                if vals[j] < thr:
+                    buf[c] = vals[j]
+                    c += 1
+            if c >= m:
+                return np.partition(buf[:c], m - 1)[m - 1]
+        return np.partition(vals[lo:hi].copy(), m - 1)[m - 1]
+
+    @numba.njit(cache=True)
+    def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  # pragma: no cover
+        n_w = n_s * n_t
+        n_all = n_rows * n_t
+        vals = np.empty(n_all, np.uint64)
+        buf = np.empty(n_all, np.uint64)
+        for p in range(keys.shape[0]):
+            cand = out[p]
+            for rnd in range(max_rounds):
+                base = rnd * n_all
+                for j in range(n_all):
+                    vals[j] = _draw1(keys[p], base + j)
+                # The m smallest draws of each kind: a uniformly random subset of that size.
+                for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
+                    if m == hi - lo:
+                        cand[lo:hi] = True
+                    elif m == 0:
+                        cand[lo:hi] = False
+                    else:
+                        kth = _kth_smallest(vals, lo, hi, m, buf)
+                        for j in range(lo, hi):
+                            cand[j] = vals[j] <= kth
+                ok = True
+                for s_ in range(n_s):
+                    row = False
+                    for t in range(n_t):
+                        if cand[s_ * n_t + t]:
+                            row = True
+                            break
+                    if not row:
+                        ok = False
+                        break
+                if ok:
+                    for t in range(n_t):
+                        col = False
+                        for s_ in range(n_rows):
+                            if cand[s_ * n_t + t]:
+                                col = True
+                                break
+                        if not col:
+                            ok = False
+                            break
+                if ok:
+                    done[p] = True
+                    break
+            if not done[p]:
+                cand[:] = False
+
+
+def rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds):
+    """Exact "layer-edges" grids by rejection, the draws of ``mothlib.nulls._rejection``.
+
+    Returns (grids bool (P, n_rows * n_t), accepted bool (P,)).
+    """
+    out = np.zeros((len(keys), n_rows * n_t), dtype=bool)
+    done = np.zeros(len(keys), dtype=bool)
+    _rejection_numba(np.ascontiguousarray(keys, dtype=np.uint64), n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done)
+    return out, done
 
 
 def moves(*args, engine: str = "auto") -> None:

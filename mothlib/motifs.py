@@ -4,7 +4,10 @@ A network is given by its binary masks in PyTorch's orientation (``weight_masks[
 (n_out, n_in), ``bias_masks[l]`` is (n_out,)); the bias node of layer l is an extra source that
 feeds layer l+1. Since edges only join consecutive layers, every motif of motifs.md has a closed
 form in degrees and small matrix products, so counting a network costs a few matrix products
-instead of a subgraph enumeration. All counts are exact int64: matrix products of 0/1 masks are
+instead of a subgraph enumeration. Two evaluations of the same closed forms (chosen by
+:func:`count_batch`): dense torch products (any device; described below), and on the CPU a numba
+kernel over edge lists and bitsets whose cost follows the number of edges
+(:mod:`mothlib._count_sparse`). All counts are exact int64: matrix products of 0/1 masks are
 small integers (exact in float32 below 2**24, float64 beyond), converted to int64 before any
 binomial is formed; sums of squares are exact in float64 below 2**53 and fall back to int64.
 """
@@ -125,7 +128,9 @@ def _count(
     wide = max(max(w.shape[1:]) for w in ws) + 1 >= _F32_EXACT
     np_dtype = np.float64 if wide else np.float32
 
-    def _tensor(x: np.ndarray) -> torch.Tensor:
+    def _tensor(x: Any) -> torch.Tensor:
+        if isinstance(x, torch.Tensor):  # e.g. null networks drawn on the device
+            return x.to(dev, torch.float64 if wide else torch.float32)
         return torch.from_numpy(np.array(x, dtype=np_dtype)).to(dev)
 
     # Per layer block the adjacency A (B, n_out, n_in [+1]) with the bias node as last source.
@@ -191,8 +196,59 @@ def _one_thread(device: Any) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def count_batch(ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None) -> dict[str, np.ndarray]:
-    """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`."""
+#: Sparse (edge-list/bitset) counting on the CPU for networks at most this dense (edges / slots
+#: over all blocks); dense torch products above (one thread: sparse faster up to density 0.7,
+#: dense at 1.0; `benchmarks/bench_nulls.py --crossing`, figures in benchmarks/README.md).
+SPARSE_MAX_DENSITY: float = 0.8
+COUNT_METHODS: tuple[str, ...] = ("auto", "dense", "sparse")
+
+
+def density(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> float:
+    """Fraction of present edges over all weight and bias slots of a batch of masks."""
+    edges = sum(int(np.count_nonzero(w)) for w in ws) + sum(int(np.count_nonzero(b)) for b in bs if b is not None)
+    slots = sum(w.size for w in ws) + sum(b.size for b in bs if b is not None)
+    return edges / max(slots, 1)
+
+
+def _count_sparse(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+    from mothlib._count_sparse import COLUMNS, count_sparse
+
+    cw = tuple(np.asarray(w) for w in ws)
+    cb = tuple(np.zeros(w.shape[:2], dtype=bool) if b is None else np.asarray(b) for w, b in zip(cw, bs))
+    out = count_sparse(cw, cb)
+    return {m: out[:, COLUMNS.index(m)].copy() for m in MOTIFS}
+
+
+def count_batch(
+    ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None, method: str = "auto"
+) -> dict[str, np.ndarray]:
+    """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`.
+
+    The masks are bool numpy arrays or torch tensors (e.g. null networks drawn on ``device``).
+
+    ``method``: "dense" (torch products, on ``device``), "sparse" (numba edge lists, CPU only)
+    or "auto": sparse on the CPU when the batch is at most :data:`SPARSE_MAX_DENSITY` dense and
+    numba is installed, dense otherwise. All give the same exact counts.
+    """
+    if method not in COUNT_METHODS:
+        raise ValueError(f"method: must be one of {list(COUNT_METHODS)}, got {method!r}")
+    on_cpu = torch.device(device or "cpu").type == "cpu"
+    if method == "sparse" and not on_cpu:
+        raise ValueError(f"method: 'sparse' counting runs on the CPU only, not on device {device!r}")
+    if on_cpu and method != "dense" and any(isinstance(w, torch.Tensor) for w in ws):
+        ws = [w.cpu().numpy() for w in ws]  # torch masks on the CPU: no copy
+        bs = [None if b is None else b.cpu().numpy() for b in bs]
+    if method == "auto":
+        from mothlib._count_sparse import HAVE_NUMBA
+
+        sparse = on_cpu and HAVE_NUMBA and density(ws, bs) <= SPARSE_MAX_DENSITY
+        method = "sparse" if sparse else "dense"
+    if method == "sparse":
+        from mothlib._count_sparse import HAVE_NUMBA
+
+        if not HAVE_NUMBA:
+            raise ValueError("method: 'sparse' counting needs numba (on a little-endian CPU)")
+        return _count_sparse(ws, bs)
     with _one_thread(device):
         return _count(ws, bs, device)
 

@@ -24,8 +24,10 @@ Chain length: ``ceil(steps_per_token * L)`` steps per block, L = min(#edges, #ab
 the block's live grid (the chain moves holes instead of edges in blocks over half full), so on
 average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
 :data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate, and
-that the chain and exact rejection agree on null means of a larger network. The chains run in
-numba when it is installed and in vectorised numpy otherwise, with identical samples.
+that the chain and exact rejection agree on null means of a larger network. The samplers run in
+numba when it is installed and in vectorised numpy otherwise, or in torch on any device
+(``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
+counter-based draws and return identical samples.
 
 Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
 degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are
@@ -121,13 +123,23 @@ def _covered(grids: np.ndarray, n_s: int) -> np.ndarray:
     return grids[:, :n_s, :].any(axis=2).all(axis=1) & grids.any(axis=1).all(axis=1)
 
 
-def _rejection(block: _Block, keys: np.ndarray, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact uniform "layer-edges" grids by rejection; returns (grids (P, rows, n_t), accepted)."""
+def _rejection(
+    block: _Block, keys: np.ndarray, max_rounds: int, engine: str = "numpy"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact uniform "layer-edges" grids by rejection; returns (grids (P, rows, n_t), accepted).
+
+    Round r of sample p draws one key per slot, ``draw(key_p, r * n_slots + slot)``, and keeps
+    the m smallest of each kind (weight, bias). Engine "numba" makes the same draws in a compiled
+    loop (the draws are distinct, so the selection is the same).
+    """
     n_s, n_t = block.n_s, block.n_t
     n_rows = block.grid.shape[0]
     n_w, n_all = n_s * n_t, n_rows * n_t
     m_w = int(block.grid[:n_s].sum())
     m_b = int(block.grid[n_s:].sum())
+    if engine == "numba" or (engine == "auto" and _mcmc.HAVE_NUMBA):
+        out, done = _mcmc.rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds)
+        return out.reshape(-1, n_rows, n_t), done
     out = np.zeros((len(keys), n_all), dtype=bool)
     done = np.zeros(len(keys), dtype=bool)
     pending = np.arange(len(keys))
@@ -156,13 +168,38 @@ def _rejection(block: _Block, keys: np.ndarray, max_rounds: int) -> tuple[np.nda
     return out.reshape(-1, n_rows, n_t), done
 
 
+def _run_chains_torch(blocks, specs, null, arrays, device) -> list[Any]:
+    """The chains of :func:`_run_chains` in torch on ``device``; per job grids (P, n_rows, n_t)."""
+    import torch
+
+    from mothlib import nulls_torch
+
+    tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = (
+        nulls_torch.to_int64(a, device) if a.dtype == np.uint64 else torch.from_numpy(a).to(device)
+        for a in arrays
+    )
+    tok = tok.long()
+    if null == "layer-edges":
+        nulls_torch.moves(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys)
+    else:
+        nulls_torch.swaps(tok, L, bit, n_t, T, keys)
+    out, c0 = [], 0
+    for b, count, k, h, tokens, flat, steps in specs:
+        grid = blocks[b].grid
+        g = bit[c0 : c0 + count, : grid.size]
+        out.append((~g if h else g).reshape((count,) + grid.shape))
+        c0 += count
+    return out
+
+
 def _run_chains(
     blocks: list[_Block], jobs: list[tuple[int, np.ndarray, np.ndarray]], null: str,
-    steps_per_token: float, engine: str,
-) -> list[np.ndarray]:
+    steps_per_token: float, engine: str, device: Any = None,
+) -> list[Any]:
     """Run one chain per (block, sample) of ``jobs`` = [(block index, sample ids, keys)].
 
-    Returns per job the final grids (P, n_rows, n_t).
+    Returns per job the final grids (P, n_rows, n_t): numpy, or torch on ``device`` for
+    engine "torch".
     """
     specs = []
     for b, ids, keys in jobs:
@@ -180,7 +217,7 @@ def _run_chains(
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
     t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
     tok = np.zeros((C, l_max), dtype=np.int32 if n_max < 2**31 else np.int64)  # memory
-    bit = np.ones((C, n_max), dtype=bool)
+    bit = np.empty((C, n_max), dtype=bool)  # every chain's slots are set below
     outdeg = np.zeros((C, s_max), dtype=np.int64)
     indeg = np.zeros((C, t_max), dtype=np.int64)
     L = np.zeros(C, dtype=np.int64)
@@ -195,11 +232,14 @@ def _run_chains(
         sl = slice(c0, c0 + count)
         tok[sl, : len(tokens)] = tokens
         bit[sl, : flat.size] = ~flat if h else flat
+        bit[sl, flat.size :] = True  # padding, never proposed
         rows = blk.grid.sum(axis=1)
         outdeg[sl, : len(rows)] = rows
         indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)
         L[sl], T[sl], n_s[sl], n_t[sl], hole[sl], keys[sl] = len(tokens), steps, blk.n_s, max(blk.n_t, 1), h, k
         c0 += count
+    if engine == "torch":
+        return _run_chains_torch(blocks, specs, null, (tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys), device)
     if null == "layer-edges":
         _mcmc.moves(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys, engine=engine)
     else:
@@ -213,6 +253,9 @@ def _run_chains(
     return out
 
 
+ENGINES: tuple[str, ...] = ("auto", "numpy", "numba", "torch")
+
+
 def sample_null(
     weight_masks: Any,
     bias_masks: Any = None,
@@ -224,6 +267,7 @@ def sample_null(
     steps_per_token: float = STEPS_PER_TOKEN,
     method: str = "auto",
     engine: str = "auto",
+    device: Any = None,
 ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Draw null networks of one network.
 
@@ -248,20 +292,49 @@ def sample_null(
         For "layer-edges": per-block choice between exact rejection and the Metropolis chain
         ("auto": rejection where its estimated acceptance is >= REJECTION_MIN_ACCEPT). Ignored by
         "degree-preserving".
-    engine : {"auto", "numpy", "numba"}
-        Markov chain kernel; both give identical samples ("auto": numba if installed).
+    engine : {"auto", "numpy", "numba", "torch"}
+        Sampler kernels; all make the same draws and give identical samples ("auto": numba if
+        installed, else numpy; "torch": :mod:`mothlib.nulls_torch` on ``device``).
+    device : str or torch.device, optional
+        Where the "torch" engine runs (default "cpu"); only used by that engine.
 
     Returns
     -------
     weight_masks : list of bool ndarray (n, n_out, n_in)
     bias_masks : list of (bool ndarray (n, n_out) or None), or None for a network without biases
     """
+    out_w, out_b = _sample(
+        weight_masks, bias_masks, n=n, null=null, seed=seed, start=start,
+        steps_per_token=steps_per_token, method=method, engine=engine, device=device,
+    )
+    if engine == "torch":
+        out_w = [w.cpu().numpy() for w in out_w]
+        out_b = None if out_b is None else [None if b is None else b.cpu().numpy() for b in out_b]
+    return out_w, out_b
+
+
+def _check_device(device: Any) -> Any:
+    import torch
+
+    try:
+        dev = torch.device(device or "cpu")
+        torch.empty(0, device=dev)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device: cannot use torch device {device!r} ({exc})") from exc
+    return dev
+
+
+def _sample(
+    weight_masks: Any, bias_masks: Any, *, n: int, null: str, seed: Any, start: int,
+    steps_per_token: float, method: str, engine: str, device: Any,
+) -> tuple[list[Any], list[Any] | None]:
+    """:func:`sample_null`; with engine "torch" the masks are torch tensors on ``device``."""
     if null not in NULL_MODELS:
         raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
     if method not in ("auto", "mcmc", "rejection"):
         raise ValueError(f"method: must be 'auto', 'mcmc' or 'rejection', got {method!r}")
-    if engine not in ("auto", "numpy", "numba"):
-        raise ValueError(f"engine: must be 'auto', 'numpy' or 'numba', got {engine!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine: must be one of {list(ENGINES)}, got {engine!r}")
     if engine == "numba" and not _mcmc.HAVE_NUMBA:
         raise ValueError("engine: 'numba' requested but numba is not installed")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -270,6 +343,8 @@ def sample_null(
         raise ValueError(f"start: must be a non-negative integer, got {start!r}")
     if not (np.isfinite(steps_per_token) and steps_per_token >= 0):
         raise ValueError(f"steps_per_token: must be a finite number >= 0, got {steps_per_token!r}")
+    use_torch = engine == "torch"
+    dev = _check_device(device) if use_torch else None
     ws, bs, batched = as_masks(weight_masks, bias_masks)
     if ws[0].shape[0] != 1:
         raise ValueError(
@@ -289,8 +364,16 @@ def sample_null(
             )
     blocks = _live_blocks(ws, bs, null)
     keys = sample_keys(seed, int(start), int(start) + int(n), salt=NULL_MODELS.index(null) + 1)
+    if use_torch:
+        import torch
 
-    grids: list[np.ndarray] = [np.broadcast_to(b.grid, (n,) + b.grid.shape).copy() for b in blocks]
+        from mothlib import nulls_torch
+
+        grids: list[Any] = [
+            torch.from_numpy(b.grid).to(dev).expand((n,) + b.grid.shape).clone() for b in blocks
+        ]
+    else:
+        grids = [np.broadcast_to(b.grid, (n,) + b.grid.shape).copy() for b in blocks]
     jobs = []
     for i, blk in enumerate(blocks):
         if n == 0 or blk.grid.size == 0:
@@ -302,18 +385,45 @@ def sample_null(
         if null == "layer-edges":
             use_rej = method == "rejection" or (method == "auto" and _acceptance(blk) >= REJECTION_MIN_ACCEPT)
             if use_rej:
-                g, ok = _rejection(blk, sub_keys(keys, 1000 + i), REJECTION_MAX_ROUNDS)
-                grids[i][ok] = g[ok]
+                rkeys = sub_keys(keys, 1000 + i)
+                if use_torch:
+                    m_w, m_b = int(blk.grid[: blk.n_s].sum()), int(blk.grid[blk.n_s :].sum())
+                    g, ok_t = nulls_torch.rejection(
+                        blk.n_s, blk.n_t, blk.grid.shape[0], m_w, m_b, rkeys, REJECTION_MAX_ROUNDS,
+                        _REJECTION_BATCH_ELEMENTS, dev,
+                    )
+                    grids[i][ok_t] = g[ok_t]
+                    ok = ok_t.cpu().numpy()
+                else:
+                    g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
+                    grids[i][ok] = g[ok]
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))
-    for (i, ids, _), g in zip(jobs, _run_chains(blocks, jobs, null, steps_per_token, engine)):
-        grids[i][ids] = g
+    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
+    for (i, ids, _), g in zip(jobs, chains):
+        grids[i][torch.from_numpy(ids).to(dev) if use_torch else ids] = g
 
+    has_bias = any(b is not None for b in bs)
+    if use_torch:
+        out_w, out_b = _assemble_torch(blocks, grids, ws, bs, n, dev)
+    else:
+        out_w, out_b = _assemble(blocks, grids, ws, bs, n)
+    return out_w, (out_b if has_bias else None)
+
+
+def _assemble(blocks, grids, ws, bs, n):
+    """Full masks (n, n_out, n_in) and (n, n_out) from the live grids."""
     out_w, out_b = [], []
     for blk, g, w, b in zip(blocks, grids, ws, bs):
         full = np.zeros((n,) + w.shape, dtype=bool)
-        full[:, blk.tgt[:, None], blk.src[None, :]] = g[:, : blk.n_s, :].transpose(0, 2, 1)
+        gt = g[:, : blk.n_s, :].transpose(0, 2, 1)
+        if blk.n_s == w.shape[1] and blk.n_t == w.shape[0]:
+            full[:] = gt  # every neuron live: a transposed copy
+        else:
+            # One flat index per live slot: a 1-d gather, much faster than a 2-d fancy index.
+            flat = (blk.tgt[:, None] * w.shape[1] + blk.src[None, :]).ravel()
+            full.reshape(n, -1)[:, flat] = gt.reshape(n, -1)
         out_w.append(full)
         if b is None:
             out_b.append(None)
@@ -322,5 +432,25 @@ def sample_null(
             if blk.bias_row:
                 fb[:, blk.tgt] = g[:, blk.n_s, :]
             out_b.append(fb)
-    has_bias = any(b is not None for b in bs)
-    return out_w, (out_b if has_bias else None)
+    return out_w, out_b
+
+
+def _assemble_torch(blocks, grids, ws, bs, n, dev):
+    """:func:`_assemble` in torch on ``dev``."""
+    import torch
+
+    out_w, out_b = [], []
+    for blk, g, w, b in zip(blocks, grids, ws, bs):
+        full = torch.zeros((n,) + w.shape, dtype=torch.bool, device=dev)
+        tgt = torch.from_numpy(blk.tgt).to(dev)
+        src = torch.from_numpy(blk.src).to(dev)
+        full[:, tgt[:, None], src[None, :]] = g[:, : blk.n_s, :].transpose(1, 2)
+        out_w.append(full)
+        if b is None:
+            out_b.append(None)
+        else:
+            fb = torch.zeros((n, b.shape[0]), dtype=torch.bool, device=dev)
+            if blk.bias_row:
+                fb[:, tgt] = g[:, blk.n_s, :]
+            out_b.append(fb)
+    return out_w, out_b

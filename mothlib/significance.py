@@ -121,14 +121,16 @@ def motif_zscores(
     null : {"layer-edges", "degree-preserving"}
         Null model (see :mod:`mothlib.nulls`).
     seed : int, SeedSequence or None
-        Seed of the null sample; results do not depend on ``chunk_size``.
+        Seed of the null sample; results do not depend on ``chunk_size``, engine or device.
     clean : bool
         Remove ghost and dead neurons first (the study's protocol). With ``clean=False`` the
         masks are used as given; the "layer-edges" null then requires them to be clean already.
     device : str or torch.device, optional
-        Where the null networks are counted (torch matrix products; e.g. "cuda"). The samplers
-        themselves are numpy/numba code on the CPU. The GPU path is untested (no GPU was
-        available during development).
+        Where the null networks are drawn and counted. A CUDA device (or None when CUDA is
+        available) uses the torch engine (:mod:`mothlib.nulls_torch`: sampling and dense counting
+        batched on the device); the CPU uses the numba samplers and sparse/dense counting
+        (:func:`mothlib.motifs.count_batch`), unless ``engine="torch"`` is passed. Every engine
+        and device draws the same null networks, so the result is the same.
     chunk_size : int
         Null networks drawn and counted at once (bounds memory; results do not depend on it).
     progress : bool
@@ -142,13 +144,10 @@ def motif_zscores(
         One row per motif of :data:`mothlib.motifs.MOTIFS` (``edges`` included), columns
         ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
     """
-    if device is not None:
-        import torch
-
-        try:
-            torch.empty(0, device=device)
-        except (RuntimeError, ValueError, TypeError) as exc:
-            raise ValueError(f"device: cannot use torch device {device!r} ({exc})") from exc
+    dev = _zscore_device(device)
+    engine = sampler_options.pop("engine", "auto")
+    if engine == "auto" and dev.type != "cpu":
+        engine = "torch"
     if null not in NULL_MODELS:
         raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
     if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
@@ -174,14 +173,40 @@ def motif_zscores(
     starts = range(0, n_null, chunk_size)
     for start in tqdm(starts, desc=f"{null} nulls", disable=not progress, leave=False):
         size = min(chunk_size, n_null - start)
-        nw, nb = sample_null(ws, bs, n=size, null=null, seed=seq, start=start, **sampler_options)
-        c = _count_null(nw, nb, device)
+        nw, nb = _sample_null(ws, bs, n=size, null=null, seed=seq, start=start, engine=engine,
+                              device=dev, **sampler_options)
+        c = _count_null(nw, nb, dev)
         counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
     return zscore_table(real, counts, null)
 
 
-def _count_null(nw: list[np.ndarray], nb: list[np.ndarray] | None, device: Any) -> dict[str, np.ndarray]:
-    """Counts of a batch of null networks (already valid masks) on ``device``."""
+def _zscore_device(device: Any) -> Any:
+    """The torch device of :func:`motif_zscores` (None: CUDA when available, else the CPU)."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device: cannot use torch device {device!r} ({exc})") from exc
+    return dev
+
+
+def _sample_null(ws: list[np.ndarray], bs: Any, *, engine: str, device: Any, **options: Any):
+    """Null networks as numpy masks, or as torch tensors on ``device`` for the torch engine."""
+    if engine != "torch":
+        return sample_null(ws, bs, engine=engine, **options)
+    from mothlib.nulls import STEPS_PER_TOKEN, _sample
+
+    options.setdefault("steps_per_token", STEPS_PER_TOKEN)
+    options.setdefault("method", "auto")
+    return _sample(ws, bs, engine=engine, device=device, **options)
+
+
+def _count_null(nw: list[Any], nb: list[Any] | None, device: Any) -> dict[str, np.ndarray]:
+    """Counts of a batch of null networks (already valid masks, numpy or torch) on ``device``."""
     from mothlib.motifs import count_batch
 
     bs = [None] * len(nw) if nb is None else nb

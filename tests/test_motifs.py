@@ -194,3 +194,101 @@ def test_float64_and_int64_fallbacks(monkeypatch):
     monkeypatch.setattr(motifs, "_EXACT", 4.0)  # sums of squares in int64
     got = count_motifs(ws, bs)
     assert all(np.array_equal(got[m], expect[m]) for m in MOTIFS)
+
+
+# ----------------------------------------------------------------- sparse (edge-list) counting
+def _sparse_dense_enum(ws, bs, batched):
+    """Counts by every method and accumulator mode; all must be equal."""
+    from mothlib._count_sparse import COLUMNS, count_sparse
+    from mothlib._masks import as_masks
+    from mothlib.motifs import count_batch
+
+    vw, vb, _ = as_masks(ws, bs)
+    dense = count_batch(vw, vb, method="dense")
+    sparse = count_batch(vw, vb, method="sparse")
+    auto = count_batch(vw, vb)
+    req = dict(dtype=bool, requirements=["C", "W"])
+    cw = tuple(np.require(w, **req) for w in vw)
+    cb = tuple(np.zeros(w.shape[:2], bool) if b is None else np.require(b, **req) for w, b in zip(cw, vb))
+    modes = [count_sparse(cw, cb, mode) for mode in (0, 1, 2, 3)]
+    for m in MOTIFS:
+        assert dense[m].dtype == sparse[m].dtype == np.int64
+        assert np.array_equal(dense[m], sparse[m]), m
+        assert np.array_equal(dense[m], auto[m]), m
+        for out in modes:
+            assert np.array_equal(out[:, COLUMNS.index(m)], dense[m]), m
+    return sparse
+
+
+def _holes(rng, ws, bs, p_empty):
+    """Empty some rows and columns (isolated neurons, targets without inputs, unused biases)."""
+    ws = [np.array(w) for w in ws]
+    for w in ws:
+        w[..., rng.random(w.shape[-2]) < p_empty, :] = False
+        w[..., :, rng.random(w.shape[-1]) < p_empty] = False
+    if bs is not None:
+        bs = [np.array(b) & (rng.random(b.shape[-1]) >= p_empty) for b in bs]
+    return ws, bs
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=2, max_size=5),
+    density=st.floats(0.0, 1.0),
+    p_empty=st.sampled_from([0.0, 0.3, 0.7]),
+    bias=st.sampled_from([None, "all", "some"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sparse_counts_match_dense_and_enumeration(sizes, density, p_empty, bias, seed):
+    rng = np.random.default_rng(seed)
+    ws, bs = random_masks(rng, sizes, density, bias is not None)
+    ws, bs = _holes(rng, ws, bs, p_empty)
+    if bias == "some":
+        bs = [b if rng.random() < 0.5 else None for b in bs]
+    sparse = _sparse_dense_enum(ws, bs, False)
+    expect = enumerate_counts(ws, bs)
+    assert {m: int(v[0]) for m, v in sparse.items()} == expect
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40), min_size=2, max_size=5),
+    density=st.floats(0.0, 1.0),
+    p_empty=st.sampled_from([0.0, 0.2]),
+    batch=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sparse_counts_match_dense_on_larger_batches(sizes, density, p_empty, batch, seed):
+    # Larger than enumeration allows: both accumulators of every sum are exercised.
+    rng = np.random.default_rng(seed)
+    ws, bs = random_masks(rng, sizes, density, True, batch=batch)
+    ws, bs = _holes(rng, ws, bs, p_empty)
+    _sparse_dense_enum(ws, bs, True)
+
+
+def test_sparse_counts_golden_and_dense_seed_network():
+    from mothlib._masks import as_masks
+    from mothlib.motifs import count_batch
+
+    for case in json.loads((DATA / "motif_counts.json").read_text()):
+        ws, bs = _lists(case)
+        vw, vb, _ = as_masks(ws, bs)
+        got = count_batch(vw, vb, method="sparse")
+        assert {m: int(v[0]) for m, v in got.items()} == case["counts"]
+    gold = json.loads((DATA / "motif_counts_dense.json").read_text())
+    s = gold["sizes"]
+    vw, vb, _ = as_masks([np.ones((s[i + 1], s[i]), bool) for i in range(len(s) - 1)],
+                         [np.ones(s[i + 1], bool) for i in range(len(s) - 1)])
+    got = count_batch(vw, vb, method="sparse")
+    assert {m: int(v[0]) for m, v in got.items()} == gold["counts"]
+
+
+def test_count_batch_method_choice_and_errors():
+    from mothlib._masks import as_masks
+    from mothlib.motifs import SPARSE_MAX_DENSITY, count_batch, density
+
+    vw, vb, _ = as_masks([np.ones((3, 2)), np.eye(3)[:1]], [np.ones(3), None])
+    assert density(vw, vb) == pytest.approx((6 + 1 + 3) / (6 + 3 + 3))
+    assert 0 < SPARSE_MAX_DENSITY < 1
+    with pytest.raises(ValueError, match="method: must be one of"):
+        count_batch(vw, vb, method="fast")

@@ -77,6 +77,11 @@ def check_degrees(ws, bs, nw, nb):
             # Weights alone may trade places with bias edges only at neurons with a bias edge.
 
 
+#: Every sampler engine: the checks below run for each.
+ENGINES = ["numba" if _mcmc.HAVE_NUMBA else "numpy", "torch"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @settings(max_examples=25, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 7), min_size=2, max_size=5),
@@ -86,9 +91,9 @@ def check_degrees(ws, bs, nw, nb):
     method=st.sampled_from(["auto", "mcmc", "rejection"]),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_constraints_and_fixed_counts_on_every_sample(sizes, density, bias, null, method, seed):
+def test_constraints_and_fixed_counts_on_every_sample(engine, sizes, density, bias, null, method, seed):
     ws, bs = _clean_random(seed, sizes, density, bias)
-    nw, nb = sample_null(ws, bs, n=12, null=null, seed=seed, method=method)
+    nw, nb = sample_null(ws, bs, n=12, null=null, seed=seed, method=method, engine=engine)
     assert [w.shape for w in nw] == [(12,) + w.shape for w in ws]
     assert (nb is None) == (bs is None)
     if null == "layer-edges":
@@ -107,12 +112,14 @@ def test_degree_preserving_rewires_unclean_networks_as_given():
     check_degrees(ws, bs, nw, nb)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
-def test_reproducible_and_chunk_independent(null):
+def test_reproducible_and_chunk_independent(null, engine):
     ws, bs = _clean_random(5, [6, 12, 12, 4], 0.45, True)
-    a = sample_null(ws, bs, n=10, null=null, seed=42)
-    b = sample_null(ws, bs, n=10, null=null, seed=42)
-    parts = [sample_null(ws, bs, n=k1 - k0, null=null, seed=42, start=k0) for k0, k1 in [(0, 3), (3, 4), (4, 10)]]
+    a = sample_null(ws, bs, n=10, null=null, seed=42, engine=engine)
+    b = sample_null(ws, bs, n=10, null=null, seed=42, engine=engine)
+    parts = [sample_null(ws, bs, n=k1 - k0, null=null, seed=42, start=k0, engine=engine)
+             for k0, k1 in [(0, 3), (3, 4), (4, 10)]]
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l])
         assert np.array_equal(a[0][l], np.concatenate([p[0][l] for p in parts]))
@@ -126,9 +133,10 @@ def test_reproducible_and_chunk_independent(null):
 @pytest.mark.skipif(not _mcmc.HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 @pytest.mark.parametrize("density", [0.2, 0.8])
-def test_numpy_and_numba_kernels_agree(null, density):
+@pytest.mark.parametrize("method", ["mcmc", "rejection"])
+def test_numpy_and_numba_kernels_agree(null, density, method):
     ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
-    kw = dict(n=6, null=null, seed=3, method="mcmc")
+    kw = dict(n=6, null=null, seed=3, method=method)
     a = sample_null(ws, bs, engine="numpy", **kw)
     b = sample_null(ws, bs, engine="numba", **kw)
     for l in range(len(ws)):
@@ -179,15 +187,17 @@ def _uniformity_pvalue(states, samples):
     return chisquare(freq).pvalue, (freq > 0).all()
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(
     ("null", "method"),
     [("layer-edges", "mcmc"), ("layer-edges", "rejection"), ("degree-preserving", "auto")],
 )
-def test_uniform_on_enumerable_network(null, method):
+def test_uniform_on_enumerable_network(null, method, engine):
     ws, bs = [W0, W1], [B0, B1]
     enum = _layer_edge_states if null == "layer-edges" else _degree_states
     n = 3000
-    nw, nb = sample_null(ws, bs, n=n, null=null, seed=11, method=method)
+    # A different seed per engine: each engine's own sample must pass on its own.
+    nw, nb = sample_null(ws, bs, n=n, null=null, seed=11 + ENGINES.index(engine), method=method, engine=engine)
     for l in range(2):
         states = enum(ws[l], bs[l])
         assert len(states) >= 3
@@ -196,22 +206,24 @@ def test_uniform_on_enumerable_network(null, method):
         assert all_seen and p > 1e-3, (l, len(states), p)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
-def test_uniformity_check_detects_a_too_short_chain(null):
+def test_uniformity_check_detects_a_too_short_chain(null, engine):
     # The same check fails when the chain barely leaves its start: it has the power to fail.
     ws, bs = [W0, W1], [B0, B1]
     enum = _layer_edge_states if null == "layer-edges" else _degree_states
-    nw, nb = sample_null(ws, bs, n=3000, null=null, seed=11, method="mcmc", steps_per_token=0.35)
+    nw, nb = sample_null(ws, bs, n=3000, null=null, seed=11, method="mcmc", steps_per_token=0.35, engine=engine)
     states = enum(ws[0], bs[0])
     samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(3000)]
     p, _ = _uniformity_pvalue(states, samples)
     assert p < 1e-6
 
 
-def test_degree_preserving_uniform_on_a_larger_block():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_degree_preserving_uniform_on_a_larger_block(engine):
     w = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=bool)
     b = np.array([1, 0, 1, 0], dtype=bool)
-    nw, nb = sample_null([w], [b], n=4000, null="degree-preserving", seed=2)
+    nw, nb = sample_null([w], [b], n=4000, null="degree-preserving", seed=2 + ENGINES.index(engine), engine=engine)
     states = _degree_states(w, b)
     samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(4000)]
     p, all_seen = _uniformity_pvalue(states, samples)
@@ -226,6 +238,7 @@ def test_degree_preserving_uniform_on_a_larger_block():
         (dict(n=2, start=-3), "start: must be"),
         (dict(n=2, method="exact"), "method: must be"),
         (dict(n=2, engine="cuda"), "engine: must be"),
+        (dict(n=2, engine="torch", device="no-such-device"), "device: cannot use"),
         (dict(n=2, steps_per_token=float("nan")), "steps_per_token"),
     ],
 )
@@ -284,5 +297,56 @@ def test_rejection_batches_do_not_change_samples(monkeypatch):
     a = sample_null(ws, bs, n=9, seed=8, method="rejection")
     monkeypatch.setattr(nulls, "_REJECTION_BATCH_ELEMENTS", 50)  # about one sample per batch
     b = sample_null(ws, bs, n=9, seed=8, method="rejection")
+    for l in range(len(ws)):
+        assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
+
+
+# --------------------------------------------------------------------------- the torch engine
+@settings(max_examples=20, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 9), min_size=2, max_size=5),
+    density=st.floats(0.05, 0.95),
+    bias=st.booleans(),
+    null=st.sampled_from(["layer-edges", "degree-preserving"]),
+    method=st.sampled_from(["auto", "mcmc", "rejection"]),
+    start=st.integers(0, 10**6),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_torch_engine_draws_the_numpy_samples(sizes, density, bias, null, method, start, seed):
+    # The torch engine makes the very same draws: identical null networks to the numpy kernels.
+    ws, bs = _clean_random(seed, sizes, density, bias)
+    kw = dict(n=5, null=null, seed=seed, method=method, start=start)
+    a = sample_null(ws, bs, engine="numpy", **kw)
+    b = sample_null(ws, bs, engine="torch", **kw)
+    for l in range(len(ws)):
+        assert b[0][l].dtype == bool and np.array_equal(a[0][l], b[0][l])
+        if bs is not None:
+            assert np.array_equal(a[1][l], b[1][l])
+
+
+def test_torch_draw_and_mod_match_numpy():
+    import torch
+
+    from mothlib import nulls_torch
+    from mothlib._rng import draw
+
+    keys = np.random.default_rng(0).integers(0, 2**64 - 1, size=50, dtype=np.uint64)
+    for counter in (0, 1, 7, 2**40 + 3):
+        got = nulls_torch.draw(nulls_torch.to_int64(keys, "cpu"), counter).numpy().view(np.uint64)
+        assert np.array_equal(got, draw(keys, counter))
+    h = draw(keys, 5)
+    m = np.array([1, 2, 3, 1000, 2**31 - 1] * 10, dtype=np.int64)
+    got = nulls_torch._mod(nulls_torch.to_int64(h, "cpu"), torch.from_numpy(m)).numpy()
+    assert np.array_equal(got, (h % m.astype(np.uint64)).astype(np.int64))
+
+
+def test_torch_rejection_batches_do_not_change_samples(monkeypatch):
+    # Memory per round is bounded by _REJECTION_BATCH_ELEMENTS; the samples do not depend on it.
+    import mothlib.nulls as nulls
+
+    ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
+    a = sample_null(ws, bs, n=9, seed=8, method="rejection", engine="torch")
+    monkeypatch.setattr(nulls, "_REJECTION_BATCH_ELEMENTS", 50)
+    b = sample_null(ws, bs, n=9, seed=8, method="rejection", engine="torch")
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])

@@ -1,0 +1,85 @@
+"""motif_zscores on every engine and device: the torch path against the numba path (issue 9)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import mothlib.significance as sig
+from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual
+from mothlib.nulls import sample_null
+from mothlib.significance import motif_zscores
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _nets import random_masks  # noqa: E402
+
+
+def _net(seed=0, sizes=(5, 9, 9, 3), density=0.4):
+    return random_masks(np.random.default_rng(seed), list(sizes), density, True)
+
+
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_torch_path_on_cpu_equals_numba_path(null):
+    ws, bs = _net()
+    a = motif_zscores(ws, bs, n_null=40, null=null, seed=3, chunk_size=16)
+    b = motif_zscores(ws, bs, n_null=40, null=null, seed=3, chunk_size=7, engine="torch", device="cpu")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_torch_and_numba_z_agree_within_monte_carlo_error(null):
+    # Independent null samples (different seeds) of the two paths: the null means of every
+    # count that the null does not fix agree within 5 standard errors, and so do the z-scores.
+    ws, bs = _net(1, density=0.35)
+    n = 300
+    a = motif_zscores(ws, bs, n_null=n, null=null, seed=10, chunk_size=100).set_index("motif")
+    b = motif_zscores(ws, bs, n_null=n, null=null, seed=20, chunk_size=64, engine="torch",
+                      device="cpu").set_index("motif")
+    free = a.index[a.null_std > 0]
+    assert len(free) >= 3
+    for m in free:
+        se = np.sqrt(a.null_std[m] ** 2 / n + b.null_std[m] ** 2 / n)
+        assert abs(a.null_mean[m] - b.null_mean[m]) <= 5 * se, m
+        # z = (N - mean) / std: its Monte Carlo error is about se / std plus the std's error.
+        dz = abs(a.z[m] - b.z[m])
+        assert dz <= 5 * se / a.null_std[m] + 0.5 * abs(a.z[m]) * 5 / np.sqrt(n), (m, a.z[m], b.z[m])
+
+
+def test_torch_path_counts_each_null_on_the_device_it_was_drawn():
+    ws, bs = _net(2)
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    nw, nb = sig._sample_null(cw, cb, n=6, null="layer-edges", seed=np.random.SeedSequence(1), start=0,
+                              engine="torch", device=torch.device("cpu"))
+    assert all(isinstance(w, torch.Tensor) and w.dtype == torch.bool for w in nw)
+    got = sig._count_null(nw, nb, torch.device("cpu"))
+    ref = count_motifs(*sample_null(cw, cb, n=6, seed=np.random.SeedSequence(1), engine="numpy"))
+    for m in MOTIFS:
+        assert np.array_equal(got[m], ref[m])
+
+
+def test_memory_bounded_by_chunk_size(monkeypatch):
+    ws, bs = _net(3)
+    sizes = []
+    real = sig._sample_null
+
+    def spy(*args, **kwargs):
+        sizes.append(kwargs["n"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sig, "_sample_null", spy)
+    motif_zscores(ws, bs, n_null=23, seed=0, chunk_size=5, engine="torch", device="cpu")
+    assert sizes == [5, 5, 5, 5, 3]
+
+
+def test_default_device_is_cuda_only_when_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert sig._zscore_device(None).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert sig._zscore_device(None).type == "cuda"
+    with pytest.raises(ValueError, match="device"):
+        sig._zscore_device("no-such-device")

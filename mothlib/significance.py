@@ -247,7 +247,7 @@ class MotifStageSettings:
     chunk_size : int
         Null networks drawn and counted at once (memory only).
     device : str, optional
-        Torch device of the counts.
+        Torch device where the null networks are drawn and counted (None: CUDA when available).
     """
 
     null_models: tuple[str, ...]

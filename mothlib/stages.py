@@ -123,7 +123,7 @@ def _motif_settings(p: dict[str, Any]) -> Any:
         n_null={"layer-edges": int(p["n_null"]), "degree-preserving": int(p["n_null_degree"])},
         max_loss_threshold=float(p["max_loss_threshold"]), seed=int(p["seed"]),
         chunk_size=int(p["null_chunk_size"]),
-        device=None if p["device"] == "cpu" else str(p["device"]),
+        device=str(p["device"]),
     )
 
 

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,12 @@ __all__ = [
     "arm_name",
     "compute_training_length",
     "load_training_length",
+    "mean_heterogeneity",
+    "findings_by_arm",
+    "verdicts",
+    "gap_explained",
+    "length_effect",
+    "heterogeneity_correlation",
 ]
 
 #: Name of the arm that follows the profile's own early-stopped protocol.
@@ -338,12 +346,32 @@ def compute_training_length(
     pending: dict[Any, tuple[Path, dict[str, Any]]] = {}
     queue = runner.as_completed()
     device = None if settings.device == "cpu" else settings.device
-    for arm, pruning_settings in arms.items():
+
+    def prune(arm: str) -> str:
+        """One arm's pruning run (resumes from its checkpoints; skipped once written)."""
         folder = scratch / _slug(arm)
-        recorder = _BatchRecorder(runner, folder / "batches")
         if not (folder / "out" / "pruning.parquet").exists():
-            compute_pruning(pruning_settings, splits, folder / "out", folder / "rounds", recorder,
-                            progress=progress)
+            compute_pruning(arms[arm], splits, folder / "out", folder / "rounds",
+                            _BatchRecorder(runner, folder / "batches"), progress=False)
+        return arm
+
+    def arms_done() -> Iterator[str]:
+        """Arms as their pruning finishes: on a cluster all at once (each arm is a chain of
+        rounds, so running them together keeps every worker busy), in process one by one."""
+        if getattr(runner, "client", None) is None:
+            yield from (prune(arm) for arm in arms)
+            return
+        pool = ThreadPoolExecutor(len(arms), thread_name_prefix="training-length")
+        try:
+            yield from (f.result() for f in as_completed([pool.submit(prune, arm) for arm in arms]))
+        finally:
+            # An interrupted client does not wait for the other arms (their rounds are checkpointed).
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    bar_arms = tqdm(total=len(arms), desc="training length: arms trained", unit="arm", disable=not progress)
+    for arm in arms_done():
+        bar_arms.update(1)
+        folder = scratch / _slug(arm)
         batches = _batches(folder / "batches")
         table = pd.read_parquet(folder / "out" / "pruning.parquet")
         table = table[table["strategy"] == STRATEGY].sort_values(["network", "level"])
@@ -384,6 +412,7 @@ def compute_training_length(
                                       key=f"length-{_slug(arm)}-net{k}-level{level}-{null}-{uuid.uuid4().hex[:8]}")
                     pending[f] = (ckpt, meta)
                     queue.add(f)
+    bar_arms.close()
     with tqdm(total=len(pending) + len(parts), initial=len(parts), desc="training length: z-scores",
               unit="task", disable=not progress) as bar:
         for future in queue:
@@ -439,3 +468,188 @@ def load_training_length(store: ArtifactStore, table: str = "z") -> pd.DataFrame
         raise ValueError(f"table must be one of {list(TABLES)}, got {table!r}")
     store.require("training_length")
     return pd.read_parquet(store.path(TABLES[table]))
+
+
+# -- analysis helpers (the chapter's numbers) -------------------------------------------------
+def mean_heterogeneity(z: pd.DataFrame, degrees: pd.DataFrame) -> pd.DataFrame:
+    """The z table with ``degree_cv``: the mean degree CV over the network's blocks and both
+    sides at that level (one number per arm, network and level).
+
+    Parameters
+    ----------
+    z, degrees : DataFrame
+        The stage's ``"z"`` and ``"degrees"`` tables.
+    """
+    keys = ["arm", "network", "level"]
+    cv = degrees.groupby(keys, as_index=False)["cv"].mean().rename(columns={"cv": "degree_cv"})
+    return z.merge(cv, on=keys, how="left")
+
+
+def length_effect(z: pd.DataFrame, level: int, short: str, long: str) -> pd.DataFrame:
+    """Median z over networks in two arms at one level, per null model and motif.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``null_model, motif, z_short, z_long, ratio`` (``z_long / z_short``; NaN unless
+        both are positive). ``edges`` is left out.
+    """
+    rows = z[(z["level"] == level) & (z["motif"] != "edges") & z["arm"].isin([short, long])]
+    med = rows.groupby(["null_model", "motif", "arm"])["z"].median().unstack("arm")
+    med = med.reindex(columns=[short, long]).rename(columns={short: "z_short", long: "z_long"})
+    ok = (med["z_short"] > 0) & (med["z_long"] > 0)
+    med["ratio"] = (med["z_long"] / med["z_short"]).where(ok)
+    med.columns.name = None
+    return med.reset_index()
+
+
+def heterogeneity_correlation(z: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlation between z and ``degree_cv`` over every (arm, network, level), per
+    null model and motif (``z`` from :func:`mean_heterogeneity`; non-finite z left out).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``null_model, motif, rho, n``.
+    """
+    from scipy import stats
+
+    out = []
+    for (null, motif), g in z[z["motif"] != "edges"].groupby(["null_model", "motif"]):
+        g = g[np.isfinite(g["z"].astype(float)) & np.isfinite(g["degree_cv"].astype(float))]
+        rho = float(stats.spearmanr(g["degree_cv"], g["z"])[0]) if len(g) >= 3 else float("nan")
+        out.append((null, motif, rho, len(g)))
+    return pd.DataFrame(out, columns=["null_model", "motif", "rho", "n"])
+
+
+def findings_by_arm(z: pd.DataFrame, levels: pd.DataFrame, loss_threshold: float,
+                    null_model: str = "layer-edges") -> pd.DataFrame:
+    """:func:`mothlib.findings.findings_table` on each arm's own tables.
+
+    Each arm's levels become a pruning table (strategy ``magnitude``; selection by
+    ``loss_threshold`` with :func:`mothlib.pruning.mark_selected`) and its z rows a motif table.
+
+    Returns
+    -------
+    DataFrame
+        The findings tables stacked, with ``arm`` and ``factor`` columns first.
+    """
+    from mothlib.findings import findings_table
+    from mothlib.pruning import mark_selected
+
+    out = []
+    for arm in dict.fromkeys(levels["arm"]):
+        prune = mark_selected(levels[levels["arm"] == arm].assign(strategy=STRATEGY), loss_threshold)
+        motifs = z[z["arm"] == arm].assign(strategy=STRATEGY)
+        table = findings_table(prune, motifs, strategy=STRATEGY, null_model=null_model)
+        table.insert(0, "factor", float(levels.loc[levels["arm"] == arm, "factor"].iloc[0]))
+        table.insert(0, "arm", arm)
+        out.append(table)
+    return pd.concat(out, ignore_index=True)
+
+
+def verdicts(by_arm: pd.DataFrame) -> pd.DataFrame:
+    """One row per finding: its verdict in every arm and whether it is the same in all.
+
+    Parameters
+    ----------
+    by_arm : DataFrame
+        From :func:`findings_by_arm`.
+
+    Returns
+    -------
+    DataFrame
+        Index ``finding``; one boolean column per arm (``holds``) and ``same_at_every_length``.
+    """
+    wide = by_arm.pivot(index="finding", columns="arm", values="holds")
+    wide = wide[list(dict.fromkeys(by_arm["arm"]))].astype(bool)
+    wide["same_at_every_length"] = wide.nunique(axis=1) == 1
+    return wide
+
+
+def gap_explained(
+    z: pd.DataFrame,
+    seed: pd.DataFrame,
+    short: str,
+    long: str,
+    *,
+    motifs: Sequence[str],
+    null_model: str = "layer-edges",
+    n_boot: int = 1000,
+    rng_seed: int = 0,
+) -> dict[str, Any]:
+    """Share of the gap between our median z and the seed's that longer training closes.
+
+    For each motif and fraction pruned present in both tables, with medians over networks, the
+    share is ``(z_long - z_short) / (z_seed - z_short)`` (0: no change, 1: the whole gap, above
+    1: overshoot, below 0: the wrong way). The summary is the median share over the cells; its
+    uncertainty comes from resampling networks with replacement (the same resample in both arms:
+    the arms train the same networks).
+
+    Parameters
+    ----------
+    z : DataFrame
+        The stage's ``"z"`` table.
+    seed : DataFrame
+        :func:`mothlib.reference.seed_zscores` (``motif, fraction_pruned, z_median``).
+    short, long : str
+        The two arms compared (e.g. the early-stopped reference and the longest arm).
+    motifs : sequence of str
+        Motifs to use (leave out those whose seed counts are defective).
+    null_model : str
+    n_boot : int
+        Bootstrap resamples.
+    rng_seed : int
+
+    Returns
+    -------
+    dict
+        ``share`` (median over cells), ``low`` and ``high`` (2.5 and 97.5 percentiles of the
+        bootstrap), ``n_cells`` and ``cells`` (DataFrame per motif and fraction: ``z_short,
+        z_long, z_seed, share``). NaN where no cell qualifies.
+    """
+    if short == long:
+        raise ValueError(f"short and long must be different arms, got {short!r} twice")
+    rows = z[(z["null_model"] == null_model) & z["motif"].isin(list(motifs))].copy()
+    for arm in (short, long):
+        if not (rows["arm"] == arm).any():
+            raise ValueError(f"arm {arm!r} has no z rows for null model {null_model!r}")
+    rows["fraction"] = rows["fraction_pruned"].round(2)
+    seed_z = seed.assign(fraction=seed["fraction_pruned"].round(2)).set_index(["motif", "fraction"])["z_median"]
+    networks = np.array(sorted(rows["network"].unique()))
+    # z per (arm, motif, fraction) x network, as a dense array for fast resampling.
+    wide = rows.pivot_table(index=["arm", "motif", "fraction"], columns="network", values="z",
+                            aggfunc="first").reindex(columns=networks)
+    short_z, long_z = wide.loc[short], wide.loc[long]
+    cells = short_z.index.intersection(long_z.index).intersection(seed_z.index)
+    a = short_z.loc[cells].to_numpy(dtype=float)
+    b = long_z.loc[cells].to_numpy(dtype=float)
+    s = seed_z.loc[cells].to_numpy(dtype=float)
+
+    def shares(cols: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells are left out below
+            za, zb = np.nanmedian(a[:, cols], axis=1), np.nanmedian(b[:, cols], axis=1)
+            ok = np.isfinite(za) & np.isfinite(zb) & np.isfinite(s) & (s != za)
+            out = np.full(len(s), np.nan)
+            out[ok] = (zb[ok] - za[ok]) / (s[ok] - za[ok])
+        return out
+
+    everyone = np.arange(len(networks))
+    point = shares(everyone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = pd.DataFrame({"z_short": np.nanmedian(a, axis=1) if len(a) else [],
+                              "z_long": np.nanmedian(b, axis=1) if len(b) else [],
+                              "z_seed": s, "share": point}, index=cells).reset_index()
+    if not np.isfinite(point).any():
+        return {"share": np.nan, "low": np.nan, "high": np.nan, "n_cells": 0, "cells": table}
+    gen = np.random.default_rng(rng_seed)
+    boot = []
+    for _ in range(int(n_boot)):
+        sample = shares(gen.integers(0, len(networks), len(networks)))
+        if np.isfinite(sample).any():
+            boot.append(np.nanmedian(sample))
+    low, high = (np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan))
+    return {"share": float(np.nanmedian(point)), "low": float(low), "high": float(high),
+            "n_cells": int(np.isfinite(point).sum()), "cells": table}

@@ -124,10 +124,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_null_degree": 100,
         # Sized to add about 3 minutes to `make book` on 2 cores (benchmarks/README.md).
         # One task per arm (a task trains 4 networks about as fast as 2); the arms run at once.
-        "length_base_dense": 500,
-        "length_base_round": 200,
+        "length_base_dense": 300,
+        "length_base_round": 120,
         "length_networks": 4,
-        "length_hidden_sizes": [64, 64, 64, 16],
+        "length_hidden_sizes": [32, 32, 32, 16],
         "length_n_null": 100,
         "length_n_null_degree": 50,
     },

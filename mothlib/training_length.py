@@ -156,8 +156,8 @@ class LengthSettings:
     Parameters
     ----------
     factors : sequence of float
-        Training lengths, as multiples of the base round lengths; distinct and positive. Each
-        gives an arm with early stopping off whose rounds run ``round(factor * base)`` batches.
+        Training lengths, as multiples of the base round lengths; distinct and positive (kept
+        sorted, so the arms run from shortest to longest). Each gives an arm with early stopping off whose rounds run ``round(factor * base)`` batches.
     base_dense, base_round : int
         Batches of the dense round and of each pruned round at factor 1.
     n_networks : int
@@ -209,7 +209,7 @@ class LengthSettings:
             or not math.isfinite(float(f)) or float(f) <= 0 for f in factors
         ):
             raise ValueError(f"factors (length_factors) must be a non-empty list of positive numbers, got {self.factors!r}")
-        factors = tuple(float(f) for f in factors)
+        factors = tuple(sorted(float(f) for f in factors))  # arms from shortest to longest
         if len({arm_name(f) for f in factors}) != len(factors):
             raise ValueError(f"factors (length_factors) must be distinct, got {list(factors)}")
         object.__setattr__(self, "factors", factors)

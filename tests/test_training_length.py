@@ -202,3 +202,16 @@ def test_stage_key_and_reader(tmp_path):
         load_training_length(store)
     with pytest.raises(ValueError, match="table"):
         load_training_length(store, "nope")
+
+
+def test_arms_at_once_on_a_dask_cluster_match_in_process(reference_run, splits, tmp_path):
+    # On a cluster the arms' pruning runs concurrently (threads sharing the client); the tables
+    # must equal the in-process run's.
+    from mothlib.cluster import open_runner
+
+    (tmp_path / "out").mkdir()
+    with open_runner("local", n_workers=2) as runner:
+        compute_training_length(_settings(), splits, tmp_path / "out", tmp_path / "scratch", runner,
+                                progress=False)
+    for name, file in tl.TABLES.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / file), reference_run[name])

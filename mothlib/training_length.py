@@ -13,13 +13,11 @@ Batches trained are read from the optimiser, not assumed: Adam's per-network ste
 cumulative over rounds and frozen while a network is stopped, so it is exactly the number of
 batches each network has trained on.
 
-Outputs (tidy tables; :func:`load_training_length` reads them)
+Outputs (tidy tables; :func:`load_training_length` reads them):
 
-===============================  ============================================================
-``training_length.parquet``      one row per (arm, network, level, null model, motif): z etc.
-``training_length_levels.parquet``  one row per (arm, network, level): batches, losses
-``training_length_degrees.parquet`` one row per (arm, network, level, block, side): degree CV
-===============================  ============================================================
+* ``training_length.parquet``: one row per (arm, network, level, null model, motif), with z;
+* ``training_length_levels.parquet``: one row per (arm, network, level): batches, losses;
+* ``training_length_degrees.parquet``: one row per (arm, network, level, block, side): degree CV.
 """
 
 from __future__ import annotations

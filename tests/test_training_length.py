@@ -215,3 +215,61 @@ def test_arms_at_once_on_a_dask_cluster_match_in_process(reference_run, splits, 
                                 progress=False)
     for name, file in tl.TABLES.items():
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out" / file), reference_run[name])
+
+
+# -- the chapter's helpers -----------------------------------------------------------------
+def _z_rows(values: dict[str, list[float]], fraction: float = 0.45) -> pd.DataFrame:
+    """A z table: arm -> z of networks 0, 1, ... for motif bifan at one level."""
+    return pd.DataFrame([
+        dict(arm=arm, network=k, level=2, fraction_pruned=fraction, null_model="layer-edges",
+             motif="bifan", z=v)
+        for arm, zs in values.items() for k, v in enumerate(zs)
+    ])
+
+
+def test_gap_explained_by_hand():
+    seed = pd.DataFrame({"motif": ["bifan"], "fraction_pruned": [0.45], "z_median": [5.0]})
+    # medians 1 (short) and 3 (long) against the seed's 5: half the gap closed.
+    z = _z_rows({"1x": [0.0, 1.0, 2.0], "4x": [2.0, 3.0, 4.0]})
+    gap = tl.gap_explained(z, seed, "1x", "4x", motifs=["bifan"], n_boot=200)
+    assert gap["share"] == pytest.approx(0.5) and gap["n_cells"] == 1
+    assert gap["low"] <= 0.5 <= gap["high"]
+    # Identical networks in both arms resample together: no spread when every network moves alike.
+    z = _z_rows({"1x": [1.0, 1.0, 1.0], "4x": [3.0, 3.0, 3.0]})
+    gap = tl.gap_explained(z, seed, "1x", "4x", motifs=["bifan"], n_boot=50)
+    assert gap["low"] == gap["high"] == pytest.approx(0.5)
+    # No common fraction with the seed: undefined, not an error.
+    gap = tl.gap_explained(_z_rows({"1x": [1.0], "4x": [2.0]}, 0.33), seed, "1x", "4x", motifs=["bifan"])
+    assert np.isnan(gap["share"]) and gap["n_cells"] == 0
+    with pytest.raises(ValueError, match="different arms"):
+        tl.gap_explained(z, seed, "1x", "1x", motifs=["bifan"])
+    with pytest.raises(ValueError, match="arm '8x'"):
+        tl.gap_explained(z, seed, "1x", "8x", motifs=["bifan"])
+
+
+def test_length_effect_by_hand():
+    z = _z_rows({"1x": [1.0, 2.0, 3.0], "4x": [4.0, 8.0, 9.0], "2x": [0.0, 0.0, 0.0]})
+    eff = tl.length_effect(z, 2, "1x", "4x").set_index("motif")
+    assert eff.loc["bifan", "z_short"] == 2.0 and eff.loc["bifan", "z_long"] == 8.0
+    assert eff.loc["bifan", "ratio"] == 4.0
+    assert np.isnan(tl.length_effect(z, 2, "2x", "4x").loc[0, "ratio"])  # z_short 0: no ratio
+
+
+def test_findings_per_arm_use_the_findings_code(reference_run):
+    from mothlib.findings import findings_table
+    from mothlib.pruning import mark_selected
+
+    z, levels = reference_run["z"], reference_run["levels"]
+    by_arm = tl.findings_by_arm(z, levels, 1.0)
+    assert list(dict.fromkeys(by_arm.arm)) == [REFERENCE, "1x", "2x"] and len(by_arm) == 18
+    one = findings_table(mark_selected(levels[levels.arm == "2x"].assign(strategy="magnitude"), 1.0),
+                         z[z.arm == "2x"].assign(strategy="magnitude"))
+    pd.testing.assert_frame_equal(by_arm[by_arm.arm == "2x"].drop(columns=["arm", "factor"])
+                                  .reset_index(drop=True), one)
+    verdict = tl.verdicts(by_arm)
+    assert list(verdict.columns) == [REFERENCE, "1x", "2x", "same_at_every_length"]
+    same = verdict[[REFERENCE, "1x", "2x"]].nunique(axis=1) == 1
+    assert (verdict["same_at_every_length"] == same).all()
+    corr = tl.heterogeneity_correlation(tl.mean_heterogeneity(z, reference_run["degrees"]))
+    assert set(corr.null_model) == {"layer-edges", "degree-preserving"}
+    assert ((corr.rho.abs() <= 1) | corr.rho.isna()).all()

@@ -57,6 +57,18 @@ _COMMON: dict[str, Any] = {
     # Levels are scored up to each network's last one under this loss, so any loss_threshold
     # up to it only filters the motif table.
     "max_loss_threshold": 1e-2,
+    # -- training length (mothlib.training_length): the same networks trained for several lengths
+    # Round lengths as multiples of the base lengths below (early stopping off), plus a reference
+    # arm that follows the profile's own protocol (es_*, max_batches_*).
+    "length_factors": [1, 2, 4],
+    "length_base_dense": 6000,
+    "length_base_round": 2500,
+    "length_networks": 8,
+    "length_hidden_sizes": [400, 400, 400, 16],
+    "length_schedule": [0.25, 0.45, 0.65, 0.75, 0.85],
+    "length_n_null": 200,
+    "length_n_null_degree": 100,
+    "length_networks_per_task": None,
 }
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -82,6 +94,13 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_null": 20,
         "n_null_degree": 10,
         "null_chunk_size": 10,
+        "length_base_dense": 40,
+        "length_base_round": 20,
+        "length_networks": 2,
+        "length_hidden_sizes": [16, 16, 16, 8],
+        "length_n_null": 10,
+        "length_n_null_degree": 10,
+        "length_networks_per_task": 1,
     },
     # The CPU default of `make book` (measurements behind each choice: benchmarks/README.md).
     "quick": {
@@ -103,6 +122,14 @@ PROFILES: dict[str, dict[str, Any]] = {
         "networks_per_task": 4,
         "n_null": 200,
         "n_null_degree": 100,
+        # Sized to add about 3 minutes to `make book` on 2 cores (benchmarks/README.md).
+        # One task per arm (a task trains 4 networks about as fast as 2); the arms run at once.
+        "length_base_dense": 300,
+        "length_base_round": 120,
+        "length_networks": 4,
+        "length_hidden_sizes": [32, 32, 32, 16],
+        "length_n_null": 100,
+        "length_n_null_degree": 50,
     },
     # The seed study's scale, for one GPU: one task holds the whole ensemble.
     "paper": {
@@ -115,6 +142,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_null": 1000,
         "n_null_degree": 1000,
         "null_chunk_size": 250,
+        # The seed's size and schedule; factor 1 is one pass over the validation split (the
+        # seed's longest round: 1.6 M validation rows / 128).
+        "length_base_dense": 12500,
+        "length_base_round": 12500,
+        "length_networks": 50,
+        "length_hidden_sizes": [400, 400, 400, 16],
+        "length_schedule": SEED_SCHEDULE,
+        "length_n_null": 1000,
+        "length_n_null_degree": 1000,
     },
 }
 

@@ -13,6 +13,9 @@ stage                 inputs      outputs
 ``pruning``           data        ``pruning.parquet``, ``masks/``, ``weights/`` (every level)
 ``motifs``            pruning     ``motifs.parquet`` (every level a threshold up to
                                   ``max_loss_threshold`` can select)
+``training_length``   data        ``training_length*.parquet`` (z, losses and degree
+                                  heterogeneity of the same networks trained for
+                                  several lengths)
 ====================  ==========  =========================================================
 
 Selection (``loss_threshold``) is not a stage: it is :func:`mothlib.pruning.mark_selected`, a
@@ -134,6 +137,40 @@ def _motif_compute(settings: Any, store: ArtifactStore, workdir: Path, scratch: 
     compute_motif_table(settings, store, workdir, scratch, runner, progress=progress)
 
 
+# -- training length -----------------------------------------------------------------------
+def _length_settings(p: dict[str, Any]) -> Any:
+    from mothlib.ensemble import EarlyStopping
+    from mothlib.training_length import LengthSettings
+
+    cap = p["max_batches_per_round"]
+    return LengthSettings(
+        factors=p["length_factors"], base_dense=p["length_base_dense"],
+        base_round=p["length_base_round"], n_networks=p["length_networks"],
+        hidden_sizes=tuple(p["length_hidden_sizes"]), schedule=tuple(p["length_schedule"]),
+        reference=EarlyStopping(
+            check_every=int(p["es_check_every"]), min_batches=int(p["es_min_batches"]),
+            window=int(p["es_window"]), ratio=float(p["es_ratio"]),
+        ),
+        reference_dense=p["max_batches_dense"],
+        # The reference arm prunes by magnitude only: its cap is the profile's magnitude cap.
+        reference_round=cap.get("magnitude") if isinstance(cap, dict) else cap,
+        null_models=tuple(p["null_models"]),
+        n_null={"layer-edges": p["length_n_null"], "degree-preserving": p["length_n_null_degree"]},
+        seed=int(p["seed"]), init_std=float(p["init_std"]),
+        learning_rate=float(p["learning_rate"]), batch_size=int(p["batch_size"]),
+        chunk_size=int(p["null_chunk_size"]), device=str(p["device"]),
+        threads=p["train_threads"], networks_per_task=p["length_networks_per_task"],
+    )
+
+
+def _length_compute(settings: Any, store: ArtifactStore, workdir: Path, scratch: Path,
+                    runner: Runner, progress: bool) -> None:
+    from mothlib.data import load_splits
+    from mothlib.training_length import compute_training_length
+
+    compute_training_length(settings, load_splits(store), workdir, scratch, runner, progress=progress)
+
+
 STAGES: dict[str, Stage] = {
     "data": Stage(
         name="data", version=1,
@@ -162,6 +199,22 @@ STAGES: dict[str, Stage] = {
         inputs=("pruning",), outputs=("motifs.parquet",),
         settings=_motif_settings, compute=_motif_compute,
         summary="z-scores of every selectable level against both null models",
+    ),
+    "training_length": Stage(
+        name="training_length", version=1,
+        fields=(
+            "seed", "init_std", "learning_rate", "batch_size", "es_check_every",
+            "es_min_batches", "es_window", "es_ratio", "max_batches_dense",
+            "max_batches_per_round", "null_models", "length_factors", "length_base_dense",
+            "length_base_round", "length_networks", "length_hidden_sizes", "length_schedule",
+            "length_n_null", "length_n_null_degree",
+        ),
+        run_fields=("device", "train_threads", "null_chunk_size", "length_networks_per_task"),
+        inputs=("data",),
+        outputs=("training_length.parquet", "training_length_levels.parquet",
+                 "training_length_degrees.parquet"),
+        settings=_length_settings, compute=_length_compute,
+        summary="the same networks trained for several lengths: z, losses, degree heterogeneity",
     ),
 }
 
@@ -207,7 +260,7 @@ def run(
 
     Parameters
     ----------
-    name : {"data", "pruning", "motifs"}
+    name : {"data", "pruning", "motifs", "training_length"}
     profile : dict
         From :func:`mothlib.profiles.get_profile`.
     store : ArtifactStore, optional

@@ -189,8 +189,8 @@ def _glued(path: Path) -> dict[str, str]:
     for cell in _read(path).cells:
         for o in cell.get("outputs", []):
             name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                out[name] = o["data"].get("text/plain", "")
+            if name:  # myst_nb stores e.g. application/papermill.record/text/plain
+                out[name] = next((v for k, v in o["data"].items() if k.endswith("text/plain")), "")
     return out
 
 

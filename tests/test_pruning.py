@@ -74,6 +74,10 @@ sys.modules["mothlib.data"] = fake
 
 
 def _install_fake_data(monkeypatch):
+    import mothlib.data
+
+    # Recorded first, so that the real module is back after the test (FAKE_DATA replaces it).
+    monkeypatch.setitem(sys.modules, "mothlib.data", mothlib.data)
     namespace: dict = {}
     exec(FAKE_DATA, namespace)  # noqa: S102 - our own source, shared with the subprocess
     monkeypatch.setitem(sys.modules, "mothlib.data", namespace["fake"])

@@ -372,3 +372,88 @@ def test_smoke_study_is_cached(digits_study):
     assert all(stages.is_current(s, profile, store) for s in stages.STAGES)
     stages.run_all({**profile, "accuracy_margin": 0.01}, store=store, progress=False)
     assert {s: store.manifest(s)["key"] for s in stages.STAGES} == before
+
+
+# -- the chapter's comparisons (mothlib.task_plots) on hand-made tables ------------------------
+
+from mothlib import task_plots  # noqa: E402
+from mothlib.findings import MOTIF_ORDER  # noqa: E402
+
+
+def _sel_rows(profiles: dict[int, list[float]], column: str = "sp") -> pd.DataFrame:
+    """Motif rows at selected levels: network -> values in MOTIF_ORDER."""
+    return pd.DataFrame([
+        dict(network=n, level=3, fraction_pruned=0.9, strategy="magnitude", null_model="layer-edges",
+             motif=m, z=v, sp=v)
+        for n, values in profiles.items() for m, v in zip(MOTIF_ORDER, values)
+    ])
+
+
+def test_profile_agreement_matches_a_plain_computation():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal(len(MOTIF_ORDER))
+    a = {n: list(base + 0.3 * rng.standard_normal(len(base))) for n in range(4)}
+    b = {n: list(base + 0.3 * rng.standard_normal(len(base))) for n in range(3)}
+    a[0][2] = np.nan  # a motif undefined for one network is dropped from its correlations
+    agreement = task_plots.profile_agreement({"a": _sel_rows(a), "b": _sel_rows(b)})
+    A, B = np.array(list(a.values())), np.array(list(b.values()))
+    med = {"a": np.nanmedian(A, axis=0), "b": np.nanmedian(B, axis=0)}
+
+    def corr(x, y):
+        ok = np.isfinite(x) & np.isfinite(y)
+        return np.corrcoef(x[ok], y[ok])[0, 1]
+
+    got = agreement.set_index(["task", "network", "kind"])["correlation"]
+    for task, M, other in (("a", A, "b"), ("b", B, "a")):
+        for i in range(len(M)):
+            loo = np.nanmedian(np.delete(M, i, axis=0), axis=0)
+            assert got[(task, i, "within")] == pytest.approx(corr(M[i], loo))
+            assert got[(task, i, "across")] == pytest.approx(corr(M[i], med[other]))
+    assert got[("both", -1, "between")] == pytest.approx(corr(med["a"], med["b"]))
+    summary = task_plots.agreement_summary(agreement)
+    assert summary["same_profile"] == 1.0 and summary["between"] > 0.9
+    # The opposite profile on the second task: the tasks do not share a profile.
+    flipped = {n: list(-np.asarray(v)) for n, v in b.items()}
+    summary = task_plots.agreement_summary(
+        task_plots.profile_agreement({"a": _sel_rows(a), "b": _sel_rows(flipped)}))
+    assert summary["same_profile"] == 0.0 and summary["between"] < -0.9
+    # Networks that disagree among themselves give no verdict.
+    noise = {n: list(rng.standard_normal(len(base))) for n in range(2)}
+    noise[1] = list(-np.asarray(noise[0]))
+    summary = task_plots.agreement_summary(
+        task_plots.profile_agreement({"a": _sel_rows(a), "b": _sel_rows(noise)}))
+    assert np.isnan(summary["same_profile"])
+
+
+def test_motif_differences_by_interquartile_overlap():
+    k = len(MOTIF_ORDER)
+    a = {n: [5.0 + n] + [1.0 + 0.1 * n] * (k - 1) for n in range(4)}    # diverging2 high
+    b = {n: [-5.0 - n] + [1.05 + 0.1 * n] * (k - 1) for n in range(4)}  # diverging2 low
+    table = task_plots.motif_differences({"a": _sel_rows(a), "b": _sel_rows(b)})
+    assert list(table.index) == list(MOTIF_ORDER)
+    assert table["differ"].tolist() == [True] + [False] * (k - 1)
+    assert table["same sign"].tolist() == [False] + [True] * (k - 1)
+    assert table.loc[MOTIF_ORDER[0], "z median (a)"] == pytest.approx(6.5)
+
+
+def test_findings_by_task_holds_on_all_only_where_every_task_holds():
+    from conftest import synthetic_tables
+
+    good = synthetic_tables()
+    bad = synthetic_tables(chains_negative=False, rising=False)
+    table = task_plots.findings_by_task({"good": good, "bad": bad})
+    assert table["holds on all"].tolist() == (table["holds (good)"] & table["holds (bad)"]).tolist()
+    assert table["holds (good)"].sum() > table["holds (bad)"].sum()
+    assert not table.loc[table["finding"] == 5, "holds on all"].item()
+
+
+def test_chart_builders_draw_or_show_a_placeholder():
+    rows = _sel_rows({0: list(range(len(MOTIF_ORDER))), 1: list(range(len(MOTIF_ORDER)))[::-1]})
+    at_selected = {"a": rows, "b": rows}
+    for chart in (task_plots.profile_chart(task_plots.median_profiles(at_selected)),
+                  task_plots.agreement_chart(task_plots.profile_agreement(at_selected))):
+        assert chart.to_dict()["layer"]
+    empty = task_plots.profile_chart(task_plots.median_profiles({"a": rows.iloc[0:0], "b": rows.iloc[0:0]}))
+    assert "No data" in str(empty.to_dict())
+    with pytest.raises(ValueError, match="val_accuracy"):
+        task_plots.accuracy_chart(pd.DataFrame({"fraction_pruned": [0.0], "network": [0]}))

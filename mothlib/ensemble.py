@@ -11,6 +11,10 @@ order of training and validation batches only on the data seed shared by the ens
 loss is the sum of the networks' own mean squared errors and the optimiser (:class:`StackedAdam`)
 keeps per-network step counts, so a network trained in an ensemble of 8 ends with the same
 weights (to float tolerance) as the same seed trained alone.
+
+Losses (:data:`LOSSES`): ``"mse"`` (the moth's regression, the default) and ``"cross_entropy"``
+(classification: the outputs are logits, one per class, and the targets class indices). The
+sum-of-own-losses contract holds for both.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from mothlib._masks import _binary
 from mothlib._masks import module_masks as masks_from_module  # public here, one implementation
 
 __all__ = [
+    "LOSSES",
+    "check_loss",
+    "class_targets",
     "EnsembleMLP",
     "StackedAdam",
     "EarlyStopping",
@@ -35,9 +42,30 @@ __all__ = [
     "resolve_device",
     "train_round",
     "evaluate",
+    "evaluate_accuracy",
     "to_sequential",
     "masks_from_module",
 ]
+
+
+#: The training losses: mean squared error (regression) and cross-entropy (classification).
+LOSSES: tuple[str, ...] = ("mse", "cross_entropy")
+
+
+def check_loss(loss: str) -> str:
+    """``loss`` if it is one of :data:`LOSSES`, else a ValueError naming the choices."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {list(LOSSES)}")
+    return loss
+
+
+def class_targets(y: torch.Tensor) -> torch.Tensor:
+    """Class indices ``(B,)`` (int64) from targets of shape ``(B,)`` or ``(B, 1)``."""
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.dim() != 1:
+        raise ValueError(f"cross-entropy targets must be class indices of shape (B,) or (B, 1), got {tuple(y.shape)}")
+    return y.long()
 
 
 def network_seeds(seed: int, n_networks: int) -> list[int]:
@@ -167,6 +195,27 @@ class EnsembleMLP(nn.Module):
     def per_network_mse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean squared error of each network on ``(x, y)``, shape ``(E,)``."""
         return ((self(x) - y) ** 2).mean(dim=(1, 2))
+
+    def per_network_loss(self, x: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> torch.Tensor:
+        """Each network's own loss on ``(x, y)``, shape ``(E,)``.
+
+        Parameters
+        ----------
+        x : tensor (B, n_in)
+        y : tensor
+            ``"mse"``: targets (B, n_out). ``"cross_entropy"``: class indices (B,) or (B, 1),
+            the outputs (E, B, n_classes) being logits.
+        loss : {"mse", "cross_entropy"}
+        """
+        if loss == "mse":
+            return self.per_network_mse(x, y)
+        check_loss(loss)
+        logits = self(x)
+        target = class_targets(y)
+        # Mean over the batch of -log softmax at the target class, per network.
+        logp = torch.log_softmax(logits, dim=2)
+        picked = logp.gather(2, target.view(1, -1, 1).expand(logits.shape[0], -1, 1))
+        return -picked[..., 0].mean(dim=1)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Raw parameters and masks as numpy arrays (``w{l}``, ``b{l}``, ``wm{l}``, ``bm{l}``)."""
@@ -347,6 +396,7 @@ def train_round(
     max_batches: int | None = None,
     progress: bool = True,
     desc: str = "round",
+    loss: str = "mse",
 ) -> RoundResult:
     """Train every network for one round, each stopping early on its own.
 
@@ -364,7 +414,11 @@ def train_round(
         Seeds the batch order; shared by all networks.
     stopping : EarlyStopping
     max_batches : int, optional
+    loss : {"mse", "cross_entropy"}
+        What each network minimises (:meth:`EnsembleMLP.per_network_loss`); early stopping
+        watches the same loss on the validation batches.
     """
+    check_loss(loss)
     Xtr, Ytr = train
     Xv, Yv = val
     if len(Xtr) < batch_size or len(Xv) < batch_size:
@@ -400,12 +454,12 @@ def train_round(
         vidx = val_order[vi]
         ti += 1
         vi += 1
-        per_net = model.per_network_mse(Xtr[idx], Ytr[idx])
+        per_net = model.per_network_loss(Xtr[idx], Ytr[idx], loss)
         grads = torch.autograd.grad(per_net.sum(), params)
         # The all-active fast path skips the per-network selects.
         optimizer.step(grads, active if any_stopped else None)
         with torch.no_grad():
-            val_hist[b - 1] = model.per_network_mse(Xv[vidx], Yv[vidx])
+            val_hist[b - 1] = model.per_network_loss(Xv[vidx], Yv[vidx], loss)
         last_train = per_net.detach()
         if stopping.should_check(b):
             newly = stopping.stop(val_hist[:b]) & active
@@ -432,24 +486,57 @@ def train_round(
     )
 
 
+def _eval_chunk(model: EnsembleMLP, n_rows: int, chunk: int | None) -> int:
+    if n_rows == 0:
+        raise ValueError("cannot evaluate on an empty split")
+    if chunk is None:
+        budget = 2**27 if model.device.type == "cuda" else 2**22
+        chunk = min(16384, max(256, budget // (model.n_networks * max(model.layer_sizes))))
+    return int(chunk)
+
+
 @torch.no_grad()
-def evaluate(model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int | None = None) -> np.ndarray:
-    """Mean squared error of each network on a whole split, in chunks; shape ``(E,)``.
+def evaluate(
+    model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int | None = None, loss: str = "mse",
+) -> np.ndarray:
+    """Mean loss of each network on a whole split, in chunks; shape ``(E,)``.
+
+    ``loss="mse"`` (default): mean squared error over rows and outputs. ``"cross_entropy"``:
+    mean over rows of each network's cross-entropy, ``Y`` holding class indices (n,) or (n, 1).
 
     The default chunk keeps one layer's activations (rows x networks x width) near 16 MiB on
     CPU (cache-friendlier; measured faster than 64 MiB chunks) and 512 MiB on CUDA, so that 400
     networks of width 400 fit too.
     """
-    if len(X) == 0:
-        raise ValueError("cannot evaluate on an empty split")
-    if chunk is None:
-        budget = 2**27 if model.device.type == "cuda" else 2**22
-        chunk = min(16384, max(256, budget // (model.n_networks * max(model.layer_sizes))))
+    chunk = _eval_chunk(model, len(X), chunk)
+    if loss != "mse":
+        check_loss(loss)
+        total = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
+        for start in range(0, len(X), chunk):
+            rows = slice(start, start + chunk)
+            n = len(X[rows])
+            total += model.per_network_loss(X[rows], Y[rows], loss).double() * n
+        return (total / X.shape[0]).cpu().numpy()
     total = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
     for start in range(0, len(X), chunk):
         err = model(X[start : start + chunk]) - Y[start : start + chunk]
         total += (err.double() ** 2).sum(dim=(1, 2))
     return (total / (X.shape[0] * Y.shape[1])).cpu().numpy()
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: EnsembleMLP, X: torch.Tensor, Y: torch.Tensor, chunk: int | None = None) -> np.ndarray:
+    """Share of rows each network classifies right (arg-max logit == class), shape ``(E,)``.
+
+    ``Y`` holds class indices, shape (n,) or (n, 1). Ties go to the lower class (``argmax``).
+    """
+    chunk = _eval_chunk(model, len(X), chunk)
+    target = class_targets(torch.as_tensor(Y))
+    right = torch.zeros(model.n_networks, dtype=torch.float64, device=model.device)
+    for start in range(0, len(X), chunk):
+        pred = model(X[start : start + chunk]).argmax(dim=2)
+        right += (pred == target[start : start + chunk].to(pred.device)).sum(dim=1).double()
+    return (right / X.shape[0]).cpu().numpy()
 
 
 def to_sequential(

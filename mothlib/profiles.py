@@ -6,6 +6,11 @@ A profile is a flat ``dict`` so that every value can be overridden from papermil
 holds only the fields that change its results, so changing, say, ``n_null`` redoes the motif
 stage and nothing upstream of it, and ``loss_threshold`` (a filter over stored levels) redoes
 nothing.
+
+A second task runs through the same stages: ``task = "digits"`` (scikit-learn's handwritten
+digits, :mod:`mothlib.digits`) with the profiles ``digits_smoke`` and ``digits_quick``. Its
+networks minimise cross-entropy, and a network's selected level is its most pruned one whose
+validation accuracy is within ``accuracy_margin`` of its dense level's.
 """
 
 from __future__ import annotations
@@ -19,11 +24,18 @@ SEED_SCHEDULE: list[float] = [0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85] + 
     round(0.90 + 0.01 * k, 2) for k in range(10)
 ]
 
+#: The study's tasks: the moth's flight-model inverse problem and handwritten digits.
+TASKS: tuple[str, ...] = ("moth", "digits")
+#: The loss each task's networks minimise (mothlib.ensemble.LOSSES).
+TASK_LOSS: dict[str, str] = {"moth": "mse", "digits": "cross_entropy"}
+
 _COMMON: dict[str, Any] = {
+    # -- the task (the moth's unless a profile says otherwise)
+    "task": "moth",
     # -- reproducibility and hardware
     "seed": 0,
     "device": "cpu",
-    # -- data (mothlib.data)
+    # -- data (mothlib.data; n_samples, scale, duration and data_chunk_size are the moth's only)
     "n_samples": 250_000,
     "scale": 1.0,
     "duration": 0.02,
@@ -49,6 +61,9 @@ _COMMON: dict[str, Any] = {
     "strategies": ["magnitude", "random"],
     # -- selection (a filter over the pruning table: changing it retrains nothing)
     "loss_threshold": 1e-3,
+    # Classification tasks select by validation accuracy instead: the most pruned level within
+    # this margin (accuracy units) of the network's own dense level.
+    "accuracy_margin": 0.02,
     # -- motif significance (mothlib.significance)
     "null_models": ["layer-edges", "degree-preserving"],
     "n_null": 1000,
@@ -69,7 +84,26 @@ _COMMON: dict[str, Any] = {
     "length_n_null": 200,
     "length_n_null_degree": 100,
     "length_networks_per_task": None,
+    # Its classification counterpart: levels within this accuracy margin of dense are scored.
+    "max_accuracy_margin": 0.05,
 }
+
+#: What the digits profiles share: the moth's training loop and pruning at a classifier's size.
+_DIGITS: dict[str, Any] = {
+    **_COMMON,
+    "task": "digits",
+    # Five layers like the moth's networks (64 pixels in, 10 logits out).
+    "hidden_sizes": [32, 32, 32, 16],
+    "learning_rate": 3e-3,
+    "batch_size": 64,
+    "train_threads": 1,
+    # Pixels scaled to [-0.5, 0.5]: a smaller initial spread than the moth's 10 inputs need.
+    "init_std": 0.2,
+    # The stated selection rule: within 2 percentage points of the dense network's accuracy.
+    "accuracy_margin": 0.02,
+    "max_accuracy_margin": 0.05,
+}
+
 
 PROFILES: dict[str, dict[str, Any]] = {
     # Seconds: for the tests. Tiny networks, a short schedule, few nulls.
@@ -152,6 +186,42 @@ PROFILES: dict[str, dict[str, Any]] = {
         "length_n_null": 1000,
         "length_n_null_degree": 1000,
     },
+    # The second task at test size: seconds.
+    "digits_smoke": {
+        **_DIGITS,
+        "n_networks": 3,
+        "hidden_sizes": [16, 16, 16, 8],
+        "es_min_batches": 40,
+        "es_window": 20,
+        "es_check_every": 10,
+        "max_batches_dense": 300,
+        "max_batches_per_round": 80,
+        "networks_per_task": 2,
+        "schedule": [0.25, 0.5, 0.7, 0.8, 0.9],
+        "n_null": 20,
+        "n_null_degree": 10,
+        "null_chunk_size": 10,
+    },
+    # The second task at the book's size (well under two minutes on two cores:
+    # benchmarks/README.md). Magnitude pruning only: the chapter compares magnitude-pruned
+    # networks of the two tasks, and random pruning would double the time.
+    "digits_quick": {
+        **_DIGITS,
+        "n_networks": 8,
+        "batch_size": 128,
+        "es_min_batches": 200,
+        "es_window": 100,
+        "es_check_every": 20,
+        "max_batches_dense": 600,
+        "max_batches_per_round": 250,
+        # Two shards keep both cores of a 2-core machine busy.
+        "networks_per_task": 4,
+        "strategies": ["magnitude"],
+        "schedule": [0.3, 0.5, 0.65, 0.75, 0.85, 0.9, 0.93, 0.95],
+        "n_null": 100,
+        "n_null_degree": 50,
+        "null_chunk_size": 50,
+    },
 }
 
 
@@ -160,7 +230,7 @@ def get_profile(name: str = "quick", **overrides: Any) -> dict[str, Any]:
 
     Parameters
     ----------
-    name : {"smoke", "quick", "paper"}
+    name : {"smoke", "quick", "paper", "digits_smoke", "digits_quick"}
         The profile to start from.
     **overrides
         Field values to replace, e.g. ``n_null=200``.

@@ -19,6 +19,12 @@ level-0 rows are identical.
 
 ``floor(f * n)`` is computed in decimal arithmetic (``Decimal(repr(f)) * n``) so that, e.g.,
 ``0.29 * 100`` gives 29 and not 28 from binary rounding.
+
+Classification (``PruningSettings.loss == "cross_entropy"``, the digits task): the targets are
+class indices (n, 1), the output layer has one logit per class, and the table gains
+``train_accuracy, val_accuracy, test_accuracy``. Selection is per task (:func:`select`): the
+moth's by a validation-loss threshold (:func:`mark_selected`), the digits' by validation accuracy
+within a margin of the dense network's (:func:`mark_selected_by_accuracy`).
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from mothlib.ensemble import (
     EarlyStopping,
     EnsembleMLP,
     StackedAdam,
+    check_loss,
     evaluate,
+    evaluate_accuracy,
     network_seeds,
     resolve_device,
     to_sequential,
@@ -59,6 +67,8 @@ __all__ = [
     "random_mask",
     "select_levels",
     "mark_selected",
+    "mark_selected_by_accuracy",
+    "select",
     "validate_schedule",
     "PruningSettings",
     "ShardState",
@@ -77,6 +87,8 @@ __all__ = [
 STRATEGIES = ("magnitude", "random")
 OUTPUTS = ["pruning.parquet", "masks", "weights"]
 COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
+#: Extra columns of a classification task's table (share of rows classified right).
+ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
 
 
 # -- masks ---------------------------------------------------------------------------------
@@ -291,6 +303,9 @@ class PruningSettings:
     networks_per_task : int, optional
         Networks trained together in one task (default: all). Each network's results do not
         depend on it; it only sets how the work spreads over workers.
+    loss : {"mse", "cross_entropy"}
+        What the networks minimise. ``"cross_entropy"``: Y holds class indices (n, 1), the
+        output layer has ``max(Y) + 1`` logits and accuracies are recorded too.
     """
 
     n_networks: int
@@ -307,8 +322,10 @@ class PruningSettings:
     device: str = "cpu"
     threads: int | None = None
     networks_per_task: int | None = None
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
+        check_loss(self.loss)
         object.__setattr__(self, "schedule", tuple(validate_schedule(self.schedule)))
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
         object.__setattr__(self, "strategies", tuple(self.strategies))
@@ -376,6 +393,8 @@ class ShardState:
         Train, validation and test loss after the level's round.
     fraction_pruned : array (E,)
         Fraction of weights pruned.
+    accuracy : array (E, 3), optional
+        Train, validation and test accuracy (classification only; None for regression).
     """
 
     networks: tuple[int, ...]
@@ -384,10 +403,12 @@ class ShardState:
     adam: dict[str, np.ndarray]
     losses: np.ndarray
     fraction_pruned: np.ndarray
+    accuracy: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
+        extra = {} if self.accuracy is None else {"accuracy": self.accuracy}
         return {**self.model, **self.adam, "networks": np.asarray(self.networks), "level": np.asarray(self.level),
-                "losses": self.losses, "fraction_pruned": self.fraction_pruned}
+                "losses": self.losses, "fraction_pruned": self.fraction_pruned, **extra}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShardState:
@@ -397,6 +418,7 @@ class ShardState:
             model={k: v for k, v in arrays.items() if k[:1] in "wb"},
             adam={k: v for k, v in arrays.items() if k.startswith("adam_")},
             losses=arrays["losses"], fraction_pruned=arrays["fraction_pruned"],
+            accuracy=arrays.get("accuracy"),
         )
 
 
@@ -414,8 +436,22 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _n_classes(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+    """Classes of a classification data set: ``max(Y) + 1`` over the splits (Y: class indices)."""
+    ys = [np.asarray(splits[k][1]) for k in ("train", "val", "test")]
+    for name, y in zip(("train", "val", "test"), ys):
+        if y.shape[1] != 1 or np.any(y < 0) or np.any(y != np.round(y)):
+            raise ValueError(
+                f"{name} split: cross-entropy needs Y as non-negative class indices of shape (n, 1), "
+                f"got shape {y.shape}"
+            )
+    return int(max(y.max() for y in ys)) + 1
+
+
 def _layer_sizes(settings: PruningSettings, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[int]:
     n_in, n_out = _check_splits(splits)
+    if settings.loss == "cross_entropy":
+        n_out = _n_classes(splits)
     return [n_in, *settings.hidden_sizes, n_out]
 
 
@@ -435,19 +471,27 @@ def _train_level(
     with warnings.catch_warnings():
         # Arrays from a Dask worker's store are read-only; training never writes to them.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
-                for k in ("train", "val", "test")}
+        if settings.loss == "mse":
+            data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
+                    for k in ("train", "val", "test")}
+        else:  # class indices stay integers
+            data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
+                        torch.as_tensor(np.asarray(splits[k][1], dtype=np.int64), device=device))
+                    for k in ("train", "val", "test")}
     train_round(
         model, opt, data["train"], data["val"], batch_size=int(settings.batch_size),
         data_seed=_level_seed(settings.seed, level), stopping=settings.stopping,
         max_batches=settings.round_cap(strategy, level), progress=progress,
-        desc=f"{strategy or 'dense'} level {level}",
+        desc=f"{strategy or 'dense'} level {level}", loss=settings.loss,
     )
-    losses = np.stack([evaluate(model, *data[k]) for k in ("train", "val", "test")], axis=1)
+    losses = np.stack([evaluate(model, *data[k], loss=settings.loss) for k in ("train", "val", "test")], axis=1)
+    accuracy = None
+    if settings.loss == "cross_entropy":
+        accuracy = np.stack([evaluate_accuracy(model, *data[k]) for k in ("train", "val", "test")], axis=1)
     n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
     kept = sum(m.reshape(model.n_networks, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
     return ShardState(tuple(networks), level, model.state_arrays(), opt.state_arrays(), losses,
-                      1.0 - kept / n_w)
+                      1.0 - kept / n_w, accuracy)
 
 
 def train_dense(
@@ -498,6 +542,8 @@ def _record(state: ShardState) -> dict[str, np.ndarray]:
     wms = [state.model[f"wm{l}"] for l in range(n_layers)]
     bms = [state.model[f"bm{l}"] for l in range(n_layers)]
     out = {"losses": state.losses, "fraction_pruned": state.fraction_pruned, **pack_masks(wms, bms)}
+    if state.accuracy is not None:
+        out["accuracy"] = state.accuracy
     for l in range(n_layers):
         out[f"kw{l}"] = state.model[f"w{l}"][wms[l]]
         out[f"kb{l}"] = state.model[f"b{l}"][bms[l]]
@@ -605,8 +651,11 @@ def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], fol
             for networks, r in zip(shards, records):
                 for i, e in enumerate(networks):
                     tr, va, te = (float(x) for x in r["losses"][i])
-                    rows.append((e, strategy, level, float(r["fraction_pruned"][i]), tr, va, te))
-    table = pd.DataFrame(rows, columns=COLUMNS)
+                    # Accuracy columns only for a classification task (the moth's table is unchanged).
+                    acc = tuple(float(x) for x in r["accuracy"][i]) if "accuracy" in r else ()
+                    rows.append((e, strategy, level, float(r["fraction_pruned"][i]), tr, va, te, *acc))
+    columns = COLUMNS + (ACCURACY_COLUMNS if settings.loss == "cross_entropy" else [])
+    table = pd.DataFrame(rows, columns=columns)
     rank = table["strategy"].map({s: i for i, s in enumerate(settings.strategies)})
     table = table.assign(_rank=rank).sort_values(["_rank", "network", "level"], kind="stable")
     with atomic_write(workdir / "pruning.parquet") as handle:
@@ -640,8 +689,51 @@ def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
     return out
 
 
+def mark_selected_by_accuracy(table: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """The pruning table with a ``selected`` column: each network's most pruned level whose
+    validation accuracy is at least its own dense level's minus ``margin`` (per strategy).
+
+    The dense level (0) always qualifies unless its accuracy is NaN; a NaN accuracy never does.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``network, strategy, level, val_accuracy`` (a classification task's
+        ``pruning.parquet``); level 0 (dense) present for every network.
+    margin : float
+        Non-negative, in accuracy units (0.02 = two percentage points).
+    """
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.floating)) and float(margin) >= 0):
+        raise ValueError(f"accuracy_margin must be a non-negative number, got {margin!r}")
+    missing = [c for c in ("network", "strategy", "level", "val_accuracy") if c not in table.columns]
+    if missing:
+        raise ValueError(f"pruning table lacks columns {missing} (accuracy selection needs a classification task's table)")
+    out = table.copy()
+    out["selected"] = False
+    for (strategy, network), rows in out.groupby(["strategy", "network"], sort=False):
+        rows = rows.sort_values("level")
+        dense = rows.loc[rows["level"] == 0, "val_accuracy"]
+        if dense.empty:
+            raise ValueError(f"no dense level (0) for network {network} ({strategy}): its accuracy is the baseline")
+        ok = rows["val_accuracy"].to_numpy(dtype=float) >= float(dense.iloc[0]) - float(margin)
+        if ok.any():  # NaN compares False: a diverged level is never selected
+            out.loc[rows.index[np.flatnonzero(ok)[-1]], "selected"] = True
+    return out
+
+
+def select(table: pd.DataFrame, profile: dict[str, Any]) -> pd.DataFrame:
+    """The task's selection rule over a pruning table: the moth's :func:`mark_selected` with
+    ``loss_threshold``, a classification task's :func:`mark_selected_by_accuracy` with
+    ``accuracy_margin`` (``profile["task"]``, default ``"moth"``)."""
+    if profile.get("task", "moth") == "moth":
+        return mark_selected(table, profile["loss_threshold"])
+    return mark_selected_by_accuracy(table, profile["accuracy_margin"])
+
+
 # -- readers -------------------------------------------------------------------------------
-def load_pruning_table(store: ArtifactStore, loss_threshold: float | None = None) -> pd.DataFrame:
+def load_pruning_table(
+    store: ArtifactStore, loss_threshold: float | None = None, *, profile: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """The pruning stage's table, one row per (network, strategy, level).
 
     Parameters
@@ -650,14 +742,22 @@ def load_pruning_table(store: ArtifactStore, loss_threshold: float | None = None
     loss_threshold : float, optional
         When given, a ``selected`` column marks each network's selected level
         (:func:`mark_selected`).
+    profile : dict, optional
+        Instead of ``loss_threshold``: select by the profile's task (:func:`select`).
 
     Raises
     ------
     FileNotFoundError
         When the pruning stage has not run for the store's profile.
+    ValueError
+        When both ``loss_threshold`` and ``profile`` are given.
     """
+    if loss_threshold is not None and profile is not None:
+        raise ValueError("give loss_threshold or profile, not both")
     store.require("pruning")
     table = pd.read_parquet(store.path("pruning.parquet"))
+    if profile is not None:
+        return select(table, profile)
     return table if loss_threshold is None else mark_selected(table, loss_threshold)
 
 

@@ -248,6 +248,10 @@ class MotifStageSettings:
         Null networks drawn and counted at once (memory only).
     device : str, optional
         Torch device where the null networks are drawn and counted (None: CUDA when available).
+    max_accuracy_margin : float, optional
+        A classification task's counterpart of ``max_loss_threshold`` (which it then replaces):
+        each network is scored up to its last level whose validation accuracy is within this
+        margin of its dense level's, so any ``accuracy_margin`` up to it filters the table.
     """
 
     null_models: tuple[str, ...]
@@ -256,6 +260,7 @@ class MotifStageSettings:
     seed: int = 0
     chunk_size: int = 100
     device: str | None = None
+    max_accuracy_margin: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "null_models", tuple(self.null_models))
@@ -270,17 +275,25 @@ class MotifStageSettings:
             raise ValueError(f"max_loss_threshold must be positive, got {self.max_loss_threshold!r}")
         if int(self.chunk_size) < 1:
             raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size!r}")
+        if self.max_accuracy_margin is not None and not float(self.max_accuracy_margin) >= 0:
+            raise ValueError(f"max_accuracy_margin must be non-negative, got {self.max_accuracy_margin!r}")
 
 
-def scored_levels(pruning: pd.DataFrame, max_loss_threshold: float) -> pd.DataFrame:
+def scored_levels(
+    pruning: pd.DataFrame, max_loss_threshold: float, max_accuracy_margin: float | None = None
+) -> pd.DataFrame:
     """The (strategy, network, level) rows the motif stage scores: for each network, levels 0 up
-    to its last level with validation loss at most ``max_loss_threshold``.
+    to its last level with validation loss at most ``max_loss_threshold`` (or, when
+    ``max_accuracy_margin`` is given, with validation accuracy within it of the dense level's).
 
     Columns ``strategy, network, level, fraction_pruned``.
     """
-    from mothlib.pruning import mark_selected
+    from mothlib.pruning import mark_selected, mark_selected_by_accuracy
 
-    marked = mark_selected(pruning, max_loss_threshold)
+    if max_accuracy_margin is None:
+        marked = mark_selected(pruning, max_loss_threshold)
+    else:
+        marked = mark_selected_by_accuracy(pruning, max_accuracy_margin)
     top = marked[marked["selected"]].set_index(["strategy", "network"])["level"]
     limit = pd.Series(list(zip(pruning["strategy"], pruning["network"])), index=pruning.index).map(top)
     rows = pruning[limit.notna() & (pruning["level"] <= limit)]
@@ -315,7 +328,7 @@ def compute_motif_table(
 
     runner = runner or Runner()
     table = load_pruning_table(store)
-    levels = scored_levels(table, settings.max_loss_threshold)
+    levels = scored_levels(table, settings.max_loss_threshold, settings.max_accuracy_margin)
     # Networks are the batch entries of load_masks, in the order of their ids.
     position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
     parts, pending = [], {}
@@ -359,7 +372,9 @@ def compute_motif_table(
         out.reset_index(drop=True).to_parquet(handle)
 
 
-def load_motif_table(store: Any, loss_threshold: float | None = None) -> pd.DataFrame:
+def load_motif_table(
+    store: Any, loss_threshold: float | None = None, *, profile: dict[str, Any] | None = None
+) -> pd.DataFrame:
     """The motif stage's table (one row per network, level, strategy, null model and motif).
 
     Parameters
@@ -368,6 +383,10 @@ def load_motif_table(store: Any, loss_threshold: float | None = None) -> pd.Data
     loss_threshold : float, optional
         When given, only the rows a study with this selection threshold uses: each network's
         levels up to its selected one (per strategy). Without it, every scored level.
+    profile : dict, optional
+        Instead of ``loss_threshold``: keep the rows up to the level the profile's task selects
+        (:func:`mothlib.pruning.select`; a classification task's ``accuracy_margin`` must not
+        exceed the table's ``max_accuracy_margin``).
 
     Raises
     ------
@@ -377,7 +396,13 @@ def load_motif_table(store: Any, loss_threshold: float | None = None) -> pd.Data
         When ``loss_threshold`` exceeds the table's ``max_loss_threshold``: levels it would
         select may be unscored (raise ``max_loss_threshold``; that reruns the motif stage).
     """
+    if loss_threshold is not None and profile is not None:
+        raise ValueError("give loss_threshold or profile, not both")
+    if profile is not None and profile.get("task", "moth") == "moth":
+        loss_threshold, profile = profile["loss_threshold"], None
     manifest = store.require("motifs")
+    if profile is not None:
+        return _motifs_by_profile(store, manifest, profile)
     served = float(manifest["params"]["max_loss_threshold"])
     if loss_threshold is not None and float(loss_threshold) > served:
         raise ValueError(
@@ -390,6 +415,26 @@ def load_motif_table(store: Any, loss_threshold: float | None = None) -> pd.Data
     from mothlib.pruning import load_pruning_table
 
     pruning = load_pruning_table(store, loss_threshold)
+    return _up_to_selected(table, pruning)
+
+
+def _up_to_selected(table: pd.DataFrame, pruning: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``table`` at each network's levels up to its selected one (``pruning.selected``)."""
     top = pruning[pruning["selected"]].set_index(["strategy", "network"])["level"]
     limit = pd.Series(list(zip(table["strategy"], table["network"])), index=table.index).map(top)
     return table[limit.notna() & (table["level"] <= limit)].reset_index(drop=True)
+
+
+def _motifs_by_profile(store: Any, manifest: dict[str, Any], profile: dict[str, Any]) -> pd.DataFrame:
+    """:func:`load_motif_table` for a classification task: selection by accuracy margin."""
+    from mothlib.pruning import load_pruning_table
+
+    margin = float(profile["accuracy_margin"])
+    served = manifest["params"].get("max_accuracy_margin")
+    if served is None or margin > float(served):
+        raise ValueError(
+            f"accuracy_margin {margin:g} exceeds max_accuracy_margin {served} of the motif table; "
+            f"set max_accuracy_margin >= {margin:g} (reruns the motif stage)"
+        )
+    table = pd.read_parquet(store.path("motifs.parquet"))
+    return _up_to_selected(table, load_pruning_table(store, profile=profile))

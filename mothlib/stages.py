@@ -20,6 +20,12 @@ stage                 inputs      outputs
 
 Selection (``loss_threshold``) is not a stage: it is :func:`mothlib.pruning.mark_selected`, a
 filter over the pruning table.
+
+Tasks: the profile field ``task`` (:data:`mothlib.profiles.TASKS`, default ``"moth"``) picks the
+data set (``"digits"``: :mod:`mothlib.digits`), the loss and the selection rule
+(:func:`mothlib.pruning.select`); the settings functions read it. A task other than the moth
+adds ``task`` (and the fields of :data:`TASK_FIELDS`) to the cache keys, so the moth's keys are
+those of a study without tasks.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from typing import Any
 from mothlib.cluster import Runner
 from mothlib.store import ArtifactStore
 
-__all__ = ["Stage", "STAGES", "stage_params", "run", "run_all", "is_current", "verify"]
+__all__ = ["Stage", "STAGES", "TASK_FIELDS", "stage_params", "run", "run_all", "is_current", "verify"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +79,24 @@ class Stage:
     summary: str
 
 
+def _task(p: dict[str, Any]) -> str:
+    """The profile's task (``"moth"`` when absent); ValueError naming the known tasks."""
+    from mothlib.profiles import TASKS
+
+    task = p.get("task", "moth")
+    if task not in TASKS:
+        raise ValueError(f"task: unknown task {task!r}; choose one of {list(TASKS)}")
+    return task
+
+
 # -- data ----------------------------------------------------------------------------------
 def _data_settings(p: dict[str, Any]) -> Any:
     from mothlib.data import DataSettings
 
+    if _task(p) == "digits":  # n_samples, scale, duration are the moth's; digits uses every image
+        from mothlib.digits import DigitsSettings
+
+        return DigitsSettings(seed=int(p["seed"]), split=tuple(p["split"]))
     return DataSettings(
         n_samples=p["n_samples"], seed=int(p["seed"]), scale=float(p["scale"]),
         duration=float(p["duration"]), split=tuple(p["split"]), chunk_size=p["data_chunk_size"],
@@ -86,13 +106,20 @@ def _data_settings(p: dict[str, Any]) -> Any:
 def _data_compute(settings: Any, store: ArtifactStore, workdir: Path, scratch: Path,
                   runner: Runner, progress: bool) -> None:
     from mothlib.data import compute_dataset
+    from mothlib.digits import DigitsSettings
 
+    if isinstance(settings, DigitsSettings):
+        from mothlib.digits import compute_digits
+
+        compute_digits(settings, workdir, progress=progress)
+        return
     compute_dataset(settings, workdir, scratch, runner, progress=progress)
 
 
 # -- pruning -------------------------------------------------------------------------------
 def _pruning_settings(p: dict[str, Any]) -> Any:
     from mothlib.ensemble import EarlyStopping
+    from mothlib.profiles import TASK_LOSS
     from mothlib.pruning import PruningSettings
 
     return PruningSettings(
@@ -106,6 +133,7 @@ def _pruning_settings(p: dict[str, Any]) -> Any:
         ),
         max_batches_dense=p["max_batches_dense"], max_batches_per_round=p["max_batches_per_round"],
         device=str(p["device"]), threads=p["train_threads"], networks_per_task=p["networks_per_task"],
+        loss=TASK_LOSS[_task(p)],
     )
 
 
@@ -127,6 +155,8 @@ def _motif_settings(p: dict[str, Any]) -> Any:
         max_loss_threshold=float(p["max_loss_threshold"]), seed=int(p["seed"]),
         chunk_size=int(p["null_chunk_size"]),
         device=str(p["device"]),
+        # A classification task scores levels by accuracy (max_loss_threshold is then unused).
+        max_accuracy_margin=None if _task(p) == "moth" else float(p["max_accuracy_margin"]),
     )
 
 
@@ -219,6 +249,10 @@ STAGES: dict[str, Stage] = {
 }
 
 
+#: Cache fields a stage adds for tasks other than the moth (with ``task`` itself).
+TASK_FIELDS: dict[str, tuple[str, ...]] = {"motifs": ("max_accuracy_margin",)}
+
+
 def _stage(name: str) -> Stage:
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r}; known stages: {list(STAGES)}")
@@ -226,15 +260,21 @@ def _stage(name: str) -> Stage:
 
 
 def stage_params(profile: dict[str, Any], stage: str) -> dict[str, Any]:
-    """The stage's cache parameters: its algorithm version and the fields of :attr:`Stage.fields`.
+    """The stage's cache parameters: its algorithm version and the fields of :attr:`Stage.fields`
+    (for a task other than the moth also ``task`` and the stage's :data:`TASK_FIELDS`).
 
     Raises
     ------
     ValueError
-        For an unknown stage.
+        For an unknown stage or task.
     """
     st = _stage(stage)
-    return {"version": st.version, **{key: copy.deepcopy(profile[key]) for key in st.fields}}
+    params = {"version": st.version, **{key: copy.deepcopy(profile[key]) for key in st.fields}}
+    task = _task(profile)
+    if task != "moth":  # the moth's keys stay those of a study without tasks
+        params["task"] = task
+        params.update({key: copy.deepcopy(profile[key]) for key in TASK_FIELDS.get(stage, ())})
+    return params
 
 
 def _store(profile: dict[str, Any], store: ArtifactStore | None) -> ArtifactStore:

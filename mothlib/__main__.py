@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mothlib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", default="quick", help="smoke, quick or paper (default quick)")
+    common.add_argument("--profile", default="quick", help="smoke, quick, paper, digits_smoke or digits_quick (default quick)")
     common.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a profile field (repeatable); values are JSON literals or strings",

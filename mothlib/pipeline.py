@@ -336,7 +336,7 @@ class StudyRun:
             lines.append(f"book built: {self.html / 'index.html'}")
         for stage, (seconds, now) in self.stage_seconds.items():
             when = "computed now" if now else "current, reused"
-            lines.append(f"  {stage:<8} {seconds:8.1f} s  ({when})")
+            lines.append(f"  {stage:<22} {seconds:8.1f} s  ({when})")
         if self.findings is not None:
             table = self.findings[["finding", "measured", "holds"]].to_string(index=False)
             lines += [f"findings ({self.profile} profile):", table]
@@ -392,6 +392,11 @@ def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) ->
         return None
 
 
+def companion_task_profile(profile_name: str) -> str:
+    """The digits profile that chapter 10 runs beside a moth profile."""
+    return "digits_smoke" if profile_name == "smoke" else "digits_quick"
+
+
 def make_book(
     profile_name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -414,6 +419,11 @@ def make_book(
             if progress and runner.dashboard:
                 print(f"Dask dashboard: {runner.dashboard}", flush=True)
             seconds = run_study(profile, artifacts_root=root, progress=progress, runner=runner)
+            # Chapter 10's second task, on the same cluster (the chapter then only loads it).
+            digits = get_profile(companion_task_profile(profile_name))
+            for stage, value in run_study(digits, artifacts_root=root, progress=progress,
+                                          runner=runner).items():
+                seconds[f"{digits['profile']}:{stage}"] = value
             # Every stage is current now, so the notebooks only load: they run side by side
             # on a local cluster (they need this machine's artifact folder), else in order.
             local = resolve_scheduler(scheduler) in ("local", *INLINE)

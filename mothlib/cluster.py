@@ -38,6 +38,15 @@ WORKER_ENV = {
 }
 
 
+#: Quieter workers: the tasks are many small torch operations, which ran measurably slower
+#: beside the statistical profiler and 20 ms ticks (benchmarks/README.md).
+LOCAL_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+}
+
+
 class _LazyFuture:
     """An in-process task, run when its result is first asked for (so the client's checkpoint
     of one task is written before the next task starts, as on a cluster)."""
@@ -200,12 +209,15 @@ def open_runner(
     from distributed import Client, LocalCluster
 
     if scheduler == "local":
+        import dask
+
         n = int(n_workers or os.cpu_count() or 1)
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True,
-            dashboard_address=":0" if _has_bokeh() else None,
-            silence_logs=logging.ERROR, env=dict(WORKER_ENV),
-        )
+        with dask.config.set(LOCAL_CONFIG):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True,
+                dashboard_address=":0" if _has_bokeh() else None,
+                silence_logs=logging.ERROR, env=dict(WORKER_ENV),
+            )
         client = Client(cluster)
         try:
             yield Runner(client)

@@ -72,16 +72,16 @@ def notebook_profile(
     """The profile a notebook runs with: ``overrides`` then its own parameters, ``None`` meaning
     "the profile's value".
 
-    A notebook run from inside ``notebooks/`` (JupyterLab's default working directory) without
-    ``$MOTHLIB_ARTIFACTS`` uses the repository's ``artifacts/``, like papermill runs from the
-    repository root.
+    A notebook run from inside ``notebooks/`` or ``book/notebooks/`` (JupyterLab's working
+    directory for it; the book's launch buttons open the latter) without ``$MOTHLIB_ARTIFACTS``
+    uses the repository's ``artifacts/``, like papermill runs from the repository root.
 
     Examples
     --------
     >>> notebook_profile("smoke", {"n_networks": 2}, n_null=None)["n_networks"]
     2
     """
-    if ROOT_ENV not in os.environ and Path.cwd().resolve() == NOTEBOOK_DIR.resolve():
+    if ROOT_ENV not in os.environ and Path.cwd().resolve() in (NOTEBOOK_DIR.resolve(), EXECUTED_DIR.resolve()):
         # A kernel started in notebooks/ (JupyterLab) shares the repository's artifacts
         # instead of starting a second store under notebooks/artifacts.
         os.environ[ROOT_ENV] = str(REPO / "artifacts")

@@ -167,3 +167,19 @@ def test_each_chapter_links_the_tables_it_used(built_book):
             target = (page.parent / href).resolve()
             assert target.is_file(), f"{page.name}: {href} does not resolve"
             assert len(pd.read_parquet(target)) > 0
+
+
+def test_launch_buttons_open_each_chapter_on_binder_in_jupyterlab(built_book, tmp_path):
+    """The rocket menu links Binder (environment.yml) in JupyterLab at the chapter's path, and
+    binder/postBuild puts the runnable notebook at that path."""
+    import urllib.parse
+
+    for page in _pages(built_book):
+        links = re.findall(r'href="(https://mybinder\.org/v2/gh/[^"]+)"', page.read_text())
+        assert links, f"{page.name} has no Binder launch button"
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(links[0].replace("&amp;", "&")).query)
+        assert query["urlpath"][0] == f"lab/tree/book/notebooks/{page.stem}.ipynb"
+    shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
+    subprocess.run(["bash", str(REPO / "binder" / "postBuild")], cwd=tmp_path, check=True)
+    made = sorted(p.name for p in (tmp_path / "book" / "notebooks").glob("*.ipynb"))
+    assert made == [f"{p.stem}.ipynb" for p in _pages(built_book)]

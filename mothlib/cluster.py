@@ -38,9 +38,12 @@ WORKER_ENV = {
 }
 
 
-#: Quieter workers: the tasks are many small torch operations, which ran measurably slower
-#: beside the statistical profiler and 20 ms ticks (benchmarks/README.md).
+#: Worker settings for many small torch operations (benchmarks/README.md). Dask's default
+#: MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold, so every activation buffer
+#: was mmapped and unmapped again: training steps ran about 2x slower than in a plain process.
 LOCAL_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(1 << 30),
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",

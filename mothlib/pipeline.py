@@ -392,6 +392,10 @@ def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) ->
         return None
 
 
+#: The stages chapter 10 reads for the digits task (the training-length experiment is the moth's).
+DIGITS_STAGES = ("data", "pruning", "motifs")
+
+
 def companion_task_profile(profile_name: str) -> str:
     """The digits profile that chapter 10 runs beside a moth profile."""
     return "digits_smoke" if profile_name == "smoke" else "digits_quick"
@@ -421,8 +425,8 @@ def make_book(
             seconds = run_study(profile, artifacts_root=root, progress=progress, runner=runner)
             # Chapter 10's second task, on the same cluster (the chapter then only loads it).
             digits = get_profile(companion_task_profile(profile_name))
-            for stage, value in run_study(digits, artifacts_root=root, progress=progress,
-                                          runner=runner).items():
+            for stage, value in run_study(digits, DIGITS_STAGES, artifacts_root=root,
+                                          progress=progress, runner=runner).items():
                 seconds[f"{digits['profile']}:{stage}"] = value
             # Every stage is current now, so the notebooks only load: they run side by side
             # on a local cluster (they need this machine's artifact folder), else in order.

@@ -361,7 +361,7 @@ def run_study(
     from mothlib import stages as stage_mod
 
     store = ArtifactStore(profile["profile"], artifacts_root)
-    wanted = list(stage_mod.STAGES) if stages is None else list(stages)
+    wanted = stage_mod.default_stages(profile) if stages is None else list(stages)
     for name in wanted:
         stage_mod._stage(name).settings(profile)  # bad input fails before a cluster starts
 

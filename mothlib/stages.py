@@ -39,7 +39,7 @@ from typing import Any
 from mothlib.cluster import Runner
 from mothlib.store import ArtifactStore
 
-__all__ = ["Stage", "STAGES", "TASK_FIELDS", "stage_params", "run", "run_all", "is_current", "verify"]
+__all__ = ["Stage", "STAGES", "TASK_FIELDS", "stage_params", "run", "run_all", "default_stages", "is_current", "verify"]
 
 
 @dataclass(frozen=True)
@@ -331,6 +331,14 @@ def run(
                            inputs=list(st.inputs), force=force)
 
 
+def default_stages(profile: dict[str, Any]) -> list[str]:
+    """The stages a profile's study runs: all for the moth; the training-length experiment is
+    the moth's own, so another task runs data, pruning and motifs."""
+    if profile.get("task", "moth") == "moth":
+        return list(STAGES)
+    return [name for name in STAGES if name != "training_length"]
+
+
 def run_all(
     profile: dict[str, Any],
     stages: Sequence[str] | None = None,
@@ -339,8 +347,9 @@ def run_all(
     *,
     progress: bool = True,
 ) -> dict[str, dict[str, Any]]:
-    """Run the named stages (default all) in pipeline order; return name -> manifest."""
-    wanted = list(STAGES) if stages is None else list(stages)
+    """Run the named stages (default: :func:`default_stages`) in pipeline order; return
+    name -> manifest."""
+    wanted = default_stages(profile) if stages is None else list(stages)
     for name in wanted:  # every bad name or field is reported before any work starts
         _stage(name).settings(profile)
     return {

@@ -86,3 +86,8 @@ def test_estimate_projects_every_stage():
     assert (table["projected_hours"] > 0).all() and table.attrs["workers"] == 1
     np_hours = table.set_index("stage")["projected_hours"]
     assert np_hours.equals(table.set_index("stage")["projected_hours_one_worker"])
+
+
+def test_another_task_does_not_run_the_moths_training_length_experiment():
+    assert "training_length" in stages.default_stages(get_profile("smoke"))
+    assert stages.default_stages(get_profile("digits_smoke")) == ["data", "pruning", "motifs"]

@@ -307,6 +307,29 @@ def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifSta
                          chunk_size=int(settings.chunk_size), seed=seed, device=settings.device)
 
 
+def collect_tables(runner: Any, queue: Any, pending: dict[Any, tuple[Path, dict[str, Any]]],
+                   parts: list[pd.DataFrame], *, desc: str, progress: bool) -> None:
+    """Collect z-score tasks as they finish: prefix each table with its ``meta`` columns, write
+    it to its checkpoint (so a killed client keeps it) and append it to ``parts``.
+
+    ``pending`` maps each future to ``(checkpoint path, meta columns)``; ``parts`` already holds
+    the tables read back from earlier checkpoints.
+    """
+    from mothlib.store import atomic_write
+
+    with tqdm(total=len(pending) + len(parts), initial=len(parts), desc=desc, unit="task",
+              disable=not progress) as bar:
+        for future in queue:
+            ckpt, meta = pending.pop(future)
+            df = runner.result(future)
+            for i, (name, value) in enumerate(meta.items()):
+                df.insert(i, name, value)
+            with atomic_write(ckpt) as handle:
+                df.to_parquet(handle)
+            parts.append(df)
+            bar.update(1)
+
+
 def compute_motif_table(
     settings: MotifStageSettings,
     store: Any,
@@ -355,17 +378,7 @@ def compute_motif_table(
                                   key=f"motifs-{strategy}-net{network}-level{level}-{null}-{uuid.uuid4().hex[:8]}")
                 pending[f] = (ckpt, meta)
                 queue.add(f)
-    with tqdm(total=len(pending) + len(parts), initial=len(parts), desc="motifs: z-scores",
-              unit="task", disable=not progress) as bar:
-        for future in queue:
-            ckpt, meta = pending.pop(future)
-            df = runner.result(future)
-            for i, (name, value) in enumerate(meta.items()):
-                df.insert(i, name, value)
-            with atomic_write(ckpt) as handle:
-                df.to_parquet(handle)
-            parts.append(df)
-            bar.update(1)
+    collect_tables(runner, queue, pending, parts, desc="motifs: z-scores", progress=progress)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
     out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")
     with atomic_write(workdir / "motifs.parquet") as handle:

@@ -41,7 +41,7 @@ from mothlib.motifs import remove_ineffectual
 from mothlib.nulls import NULL_MODELS
 from mothlib.pruning import PruningSettings, ShardState, compute_pruning, unpack_masks
 from mothlib.significance import COLUMNS as Z_FIELDS
-from mothlib.significance import motif_zscores, task_seed
+from mothlib.significance import collect_tables, motif_zscores, task_seed
 from mothlib.store import ArtifactStore, atomic_write
 
 __all__ = [
@@ -411,17 +411,7 @@ def compute_training_length(
                     pending[f] = (ckpt, meta)
                     queue.add(f)
     bar_arms.close()
-    with tqdm(total=len(pending) + len(parts), initial=len(parts), desc="training length: z-scores",
-              unit="task", disable=not progress) as bar:
-        for future in queue:
-            ckpt, meta = pending.pop(future)
-            df = runner.result(future)
-            for i, (name, value) in enumerate(meta.items()):
-                df.insert(i, name, value)
-            with atomic_write(ckpt) as handle:
-                df.to_parquet(handle)
-            parts.append(df)
-            bar.update(1)
+    collect_tables(runner, queue, pending, parts, desc="training length: z-scores", progress=progress)
     order = {arm: i for i, arm in enumerate(arms)}
 
     def tidy(df: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFrame:

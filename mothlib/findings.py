@@ -454,9 +454,9 @@ def chain_definition_table(
         ``network, level, fraction_pruned, motif, definition, count, null_mean, null_std, z``;
         ``z`` is NaN where the null spread is zero (undefined).
     """
-    from mothlib.motifs import remove_ineffectual
+    from mothlib.motifs import CHAIN_DEFINITIONS, chain_counts, remove_ineffectual
     from mothlib.nulls import sample_null
-    from mothlib.reference import chain_counts
+    from mothlib.significance import null_moments
 
     columns = ["network", "level", "fraction_pruned", "motif", "definition", "count",
                "null_mean", "null_std", "z"]
@@ -484,17 +484,17 @@ def chain_definition_table(
                 w, b, n=n_null, null=null_model,
                 seed=np.random.SeedSequence([seed, int(net), int(level)]),
             )
-            for definition in ("paths", "seed-pairs"):
+            for definition in CHAIN_DEFINITIONS:
                 real = chain_counts(w, b, definition)
                 null = chain_counts(null_w, null_b, definition)
-                for motif in ("chain2", "chain3"):
-                    values = null[motif].astype(float)
-                    std = values.std()  # ddof=0, as mothlib.significance
+                motifs = ("chain2", "chain3")
+                mean, std, z, _ = null_moments(np.array([real[m] for m in motifs]),
+                                               np.stack([null[m] for m in motifs], axis=1))
+                for i, motif in enumerate(motifs):
                     out.append({
                         "network": net, "level": int(level), "fraction_pruned": float(fractions[level]),
                         "motif": motif, "definition": definition, "count": int(real[motif]),
-                        "null_mean": float(values.mean()), "null_std": float(std),
-                        "z": float((real[motif] - values.mean()) / std) if std > 0 else np.nan,
+                        "null_mean": float(mean[i]), "null_std": float(std[i]), "z": float(z[i]),
                     })
     return pd.DataFrame(out, columns=columns)
 

@@ -7,7 +7,8 @@ only a run at the seed's architecture (profile ``paper``) can be compared in mag
 profiles compare in sign and trend.
 
 The seed counted chains as connected (start, end) node pairs rather than as paths;
-:func:`chain_counts` computes both from the same masks so that the effect can be measured.
+:func:`mothlib.motifs.chain_counts` computes both from the same masks so that the effect can be
+measured.
 """
 
 from __future__ import annotations
@@ -130,71 +131,3 @@ def compare_losses(pruning: pd.DataFrame, profile: str, threshold: float = 1e-3)
     return pd.concat([ours, seed], ignore_index=True)
 
 
-def _adjacency(weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """Layer block as int64 (..., n_out, n_in + 1): the last column is the bias node's edges."""
-    weight = np.asarray(weight)
-    if bias is None:
-        bias = np.zeros(weight.shape[:-1], dtype=bool)
-    return np.concatenate([weight, np.asarray(bias)[..., None]], axis=-1).astype(np.int64)
-
-
-def chain_counts(
-    weight_masks: Sequence[np.ndarray],
-    bias_masks: Sequence[np.ndarray] | None = None,
-    definition: str = "paths",
-) -> dict[str, np.ndarray]:
-    """Count 2nd- and 3rd-order chains, exactly or by the seed's definition.
-
-    Parameters
-    ----------
-    weight_masks : sequence of bool arrays, shapes (..., n_{l+1}, n_l)
-        One per linear layer, oriented like ``torch.nn.Linear.weight``; leading dimensions (e.g.
-        networks of an ensemble) are kept.
-    bias_masks : sequence of bool arrays, shapes (..., n_{l+1}), optional
-        Kept edges from each layer's bias node; ``None`` for a network without biases.
-    definition : {"paths", "seed-pairs"}
-        ``"paths"`` counts every path A->B->C (chain2) and A->B->C->D (chain3), the motif
-        definition; ``"seed-pairs"`` counts connected (start, end) node pairs, as the seed did.
-
-    Returns
-    -------
-    dict
-        ``{"chain2": counts, "chain3": counts}``, int64 arrays shaped like the leading dims.
-    """
-    if definition not in ("paths", "seed-pairs"):
-        raise ValueError(f"definition must be 'paths' or 'seed-pairs', got {definition!r}")
-    if len(weight_masks) == 0:
-        raise ValueError("weight_masks is empty")
-    blocks = []
-    for index, weight in enumerate(weight_masks):
-        weight = np.asarray(weight)
-        if weight.ndim < 2:
-            raise ValueError(f"weight_masks[{index}] must be at least 2-D, got {weight.shape}")
-        if not np.isin(weight, (0, 1)).all():
-            raise ValueError(f"weight_masks[{index}] is not binary")
-        bias = None if bias_masks is None else bias_masks[index]
-        if bias is not None and np.asarray(bias).shape != weight.shape[:-1]:
-            raise ValueError(
-                f"bias_masks[{index}] has shape {np.asarray(bias).shape}, "
-                f"expected {weight.shape[:-1]}"
-            )
-        if index and weight.shape[-1] != blocks[-1].shape[-2]:
-            raise ValueError(
-                f"weight_masks[{index}] takes {weight.shape[-1]} inputs but layer {index - 1} "
-                f"has {blocks[-1].shape[-2]} outputs"
-            )
-        blocks.append(_adjacency(weight, bias))
-    lead = blocks[0].shape[:-2]
-    result = {"chain2": np.zeros(lead, np.int64), "chain3": np.zeros(lead, np.int64)}
-    for order, name in ((2, "chain2"), (3, "chain3")):
-        for start in range(len(blocks) - order + 1):
-            # Paths start at any node of layer `start` (neurons and bias node); later hops go
-            # through neurons only, since a bias node has no incoming edges.
-            paths = blocks[start]
-            for hop in range(1, order):
-                paths = blocks[start + hop][..., :-1] @ paths
-            if definition == "paths":
-                result[name] += paths.sum(axis=(-2, -1))
-            else:
-                result[name] += (paths > 0).sum(axis=(-2, -1))
-    return result

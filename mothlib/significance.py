@@ -29,6 +29,41 @@ COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "sp", "z_n
 STAGE_COLUMNS = ["network", "level", "fraction_pruned", "strategy", "null_model", "n_null"] + COLUMNS
 
 
+def null_moments(count: np.ndarray, null_counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Null mean, null std (ddof 0), z-score and two-sided p-value of each count.
+
+    Parameters
+    ----------
+    count : int ndarray (k,)
+        The real network's counts.
+    null_counts : int ndarray (n, k)
+        The counts of n null samples.
+
+    Returns
+    -------
+    mean, std, z, p_value : float ndarrays (k,)
+        ``z`` is NaN where it is undefined (fewer than 2 samples, or a null std of 0); all four
+        are NaN without samples. ``p_value`` = (1 + #samples at least as far from the null mean)
+        / (n + 1).
+    """
+    count = np.asarray(count)
+    null_counts = np.asarray(null_counts)
+    k, n = count.shape[0], null_counts.shape[0]
+    if n == 0:
+        nan = np.full(k, np.nan)
+        return nan, nan.copy(), nan.copy(), nan.copy()
+    x = null_counts.astype(np.float64)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    # Compare deviations in float64 (exact for the integer counts met here: < 2**53).
+    extreme = (np.abs(x - mean) >= np.abs(count - mean)).sum(axis=0)
+    p = (1.0 + extreme) / (n + 1.0)
+    z = np.full(k, np.nan)
+    ok = std > 0 if n >= 2 else np.zeros(k, bool)
+    z[ok] = (count[ok] - mean[ok]) / std[ok]
+    return mean, std, z, p
+
+
 def zscore_table(real: dict[str, int], null_counts: np.ndarray, null: str | None = None) -> pd.DataFrame:
     """Significance of real counts against null counts.
 
@@ -51,26 +86,14 @@ def zscore_table(real: dict[str, int], null_counts: np.ndarray, null: str | None
         raise ValueError(f"null_counts: expected shape (n, {len(MOTIFS)}), got {null_counts.shape}")
     n = null_counts.shape[0]
     count = np.array([real[m] for m in MOTIFS], dtype=np.int64)
-    if n == 0:
-        mean = np.full(len(MOTIFS), np.nan)
-        std = np.full(len(MOTIFS), np.nan)
-        p = np.full(len(MOTIFS), np.nan)
-    else:
-        x = null_counts.astype(np.float64)
-        mean = x.mean(axis=0)
-        std = x.std(axis=0)
-        # Compare deviations in float64 (exact for the integer counts met here: < 2**53).
-        dev_real = np.abs(count - mean)
-        extreme = (np.abs(x - mean) >= dev_real).sum(axis=0)
-        p = (1.0 + extreme) / (n + 1.0)
-    z = np.full(len(MOTIFS), np.nan)
+    mean, std, z, p = null_moments(count, null_counts)
     notes = [""] * len(MOTIFS)
     fixed = FIXED_COUNTS.get(null, ()) if null else ()
     for i, m in enumerate(MOTIFS):
+        if np.isfinite(z[i]):
+            continue
         if n < 2:
             notes[i] = f"undefined: {n} null sample(s), at least 2 are needed"
-        elif std[i] > 0:
-            z[i] = (count[i] - mean[i]) / std[i]
         elif m in fixed:
             notes[i] = f"undefined: the {null} null fixes this count (null std 0)"
         else:

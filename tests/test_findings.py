@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import synthetic_tables
-from mothlib import findings, reference
+from mothlib import findings, motifs, reference
 
 
 def _holds(table: pd.DataFrame) -> dict[int, bool]:
@@ -147,8 +147,8 @@ def test_chain_counts_match_enumeration(seed, with_bias):
     biases = [rng.random(sizes[l + 1]) < density for l in range(len(sizes) - 1)]
     biases = biases if with_bias else None
     slow = _slow_chains(weights, biases)
-    exact = reference.chain_counts(weights, biases, "paths")
-    seed_def = reference.chain_counts(weights, biases, "seed-pairs")
+    exact = motifs.chain_counts(weights, biases, "paths")
+    seed_def = motifs.chain_counts(weights, biases, "seed-pairs")
     for name in ("chain2", "chain3"):
         assert exact[name] == slow[name][0]
         assert seed_def[name] == slow[name][1]
@@ -163,7 +163,7 @@ def test_chain_counts_agree_with_golden_brute_force():
     for case in cases:
         weights = [np.array(w, bool) for w in case["weight_masks"]]
         biases = None if case["bias_masks"] is None else [np.array(b, bool) for b in case["bias_masks"]]
-        got = reference.chain_counts(weights, biases)
+        got = motifs.chain_counts(weights, biases)
         assert got["chain2"] == case["counts"]["chain2"]
         assert got["chain3"] == case["counts"]["chain3"]
 
@@ -172,19 +172,32 @@ def test_chain_counts_batched_leading_dims():
     rng = np.random.default_rng(1)
     weights = [rng.random((3, 5, 4)) < 0.5, rng.random((3, 6, 5)) < 0.5, rng.random((3, 2, 6)) < 0.5]
     biases = [rng.random((3, 5)) < 0.5, rng.random((3, 6)) < 0.5, rng.random((3, 2)) < 0.5]
-    batched = reference.chain_counts(weights, biases, "seed-pairs")
+    batched = motifs.chain_counts(weights, biases, "seed-pairs")
     for k in range(3):
-        one = reference.chain_counts([w[k] for w in weights], [b[k] for b in biases], "seed-pairs")
+        one = motifs.chain_counts([w[k] for w in weights], [b[k] for b in biases], "seed-pairs")
         assert batched["chain3"][k] == one["chain3"]
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 100_000))
+def test_chain_paths_equal_count_motifs(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 7, size=rng.integers(2, 6))
+    weights = [rng.random((3, sizes[l + 1], sizes[l])) < rng.uniform(0.1, 0.9) for l in range(len(sizes) - 1)]
+    biases = [rng.random((3, sizes[l + 1])) < 0.5 for l in range(len(sizes) - 1)]
+    paths = motifs.chain_counts(weights, biases, "paths")
+    counted = motifs.count_motifs(weights, biases)
+    for name in ("chain2", "chain3"):
+        np.testing.assert_array_equal(paths[name], counted[name])
+
+
 def test_chain_counts_reject_bad_masks():
-    with pytest.raises(ValueError, match="not binary"):
-        reference.chain_counts([np.full((2, 2), 2), np.ones((2, 2))])
-    with pytest.raises(ValueError, match="takes 3 inputs"):
-        reference.chain_counts([np.ones((2, 2)), np.ones((2, 3))])
+    with pytest.raises(ValueError, match="binary"):
+        motifs.chain_counts([np.full((2, 2), 2), np.ones((2, 2))])
+    with pytest.raises(ValueError, match="has 3 inputs"):
+        motifs.chain_counts([np.ones((2, 2)), np.ones((2, 3))])
     with pytest.raises(ValueError, match="definition"):
-        reference.chain_counts([np.ones((2, 2))], definition="pairs")
+        motifs.chain_counts([np.ones((2, 2))], definition="pairs")
 
 
 def test_reference_tables_have_their_source_and_columns():

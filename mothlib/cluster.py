@@ -136,6 +136,11 @@ class Runner:
         argument of :meth:`submit`."""
         if self.client is None:
             return data
+        if isinstance(data, dict):
+            # Dask would key a scattered dict's values by the dict's own keys ("train", ...),
+            # so two stages scattering their splits at once would overwrite each other.
+            futures = self.client.scatter(list(data.values()), broadcast=True, hash=False)
+            return dict(zip(data, futures))
         return self.client.scatter(data, broadcast=True, hash=False)
 
     def as_completed(self, futures: Iterable[Any] = ()) -> Any:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mothlib.cluster import INLINE, Runner, open_runner, resolve_scheduler
+from mothlib.jobs import Job, run_jobs
 from mothlib.profiles import get_profile
 from mothlib.store import ROOT_ENV, ArtifactStore
 
@@ -328,15 +330,24 @@ class StudyRun:
     stage_seconds: dict[str, tuple[float, bool]]  # stage -> (seconds, computed in this run)
     findings: Any  # DataFrame, or None when a stage is missing
     profile: str
+    #: Wall seconds of the stages and chapters together, and of the book build.
+    run_seconds: float | None = None
+    build_seconds: float | None = None
 
     def report(self) -> str:
         """A few lines for the terminal."""
         lines = []
         if self.html is not None:
             lines.append(f"book built: {self.html / 'index.html'}")
+        if self.stage_seconds:
+            lines.append("stages (side by side on the cluster, so their times overlap):")
         for stage, (seconds, now) in self.stage_seconds.items():
             when = "computed now" if now else "current, reused"
             lines.append(f"  {stage:<22} {seconds:8.1f} s  ({when})")
+        if self.run_seconds is not None:
+            lines.append(f"  {'stages and chapters':<22} {self.run_seconds:8.1f} s  (wall)")
+        if self.build_seconds is not None:
+            lines.append(f"  {'book build':<22} {self.build_seconds:8.1f} s")
         if self.findings is not None:
             table = self.findings[["finding", "measured", "holds"]].to_string(index=False)
             lines += [f"findings ({self.profile} profile):", table]
@@ -372,14 +383,35 @@ def run_study(
     before = {name: stamp(name) for name in wanted}
     if all(stage_mod.is_current(name, profile, store) for name in wanted):
         manifests = {name: store.require(name) for name in wanted}  # no cluster needed
-    elif runner is not None:
-        manifests = stage_mod.run_all(profile, wanted, store, runner, progress=progress)
-    else:
-        with open_runner(scheduler, n_workers=n_workers) as runner:
-            if progress and runner.dashboard:
-                print(f"Dask dashboard: {runner.dashboard}", flush=True)
-            manifests = stage_mod.run_all(profile, wanted, store, runner, progress=progress)
-    return {name: (float(m["seconds"]), stamp(name) != before[name]) for name, m in manifests.items()}
+        return {name: (float(m["seconds"]), stamp(name) != before[name]) for name, m in manifests.items()}
+    if runner is not None:
+        return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
+    with open_runner(scheduler, n_workers=n_workers) as runner:
+        if progress and runner.dashboard:
+            print(f"Dask dashboard: {runner.dashboard}", flush=True)
+        return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
+
+
+def stage_jobs(
+    profile: dict[str, Any], names: Sequence[str], store: ArtifactStore, runner: Runner,
+    progress: bool, prefix: str = "",
+) -> list[Job]:
+    """One :class:`~mothlib.jobs.Job` per stage of ``names`` (named ``prefix + stage``), each
+    needing the stages of ``names`` it reads; a job returns (seconds the stage took when
+    computed, whether this run computed it)."""
+    from mothlib import stages as stage_mod
+
+    wanted = set(names)
+    jobs = []
+    for name in [n for n in stage_mod.STAGES if n in wanted]:  # pipeline order: needs come first
+        def run(name: str = name) -> tuple[float, bool]:
+            before = (store.manifest(name) or {}).get("created")
+            manifest = stage_mod.run(name, profile, store, runner, progress=progress)
+            return float(manifest["seconds"]), manifest.get("created") != before
+
+        needs = tuple(prefix + s for s in stage_mod.STAGES[name].inputs if s in wanted)
+        jobs.append(Job(prefix + name, needs, run))
+    return jobs
 
 
 def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) -> Any:
@@ -401,6 +433,126 @@ def companion_task_profile(profile_name: str) -> str:
     return "digits_smoke" if profile_name == "smoke" else "digits_quick"
 
 
+#: The stages each chapter reads (its ``stages.run`` calls; ``companion:`` marks the digits
+#: study's): ``make book`` starts a chapter as soon as these are current. A chapter not listed
+#: waits for every stage.
+NOTEBOOK_STAGES: dict[str, tuple[str, ...]] = {
+    "01_flight_model": (),
+    "02_training_data": ("data",),
+    "03_ensemble_training": ("pruning",),
+    "04_iterative_pruning": ("pruning",),
+    "05_motif_counts": ("pruning",),
+    "06_motif_significance": ("motifs",),
+    "07_convergence": ("motifs",),
+    "08_beyond_the_paper": ("motifs",),
+    "09_what_z_measures": ("data", "training_length"),
+    "10_beyond_the_moth": ("data", "pruning", "motifs", "training_length",
+                           "companion:data", "companion:pruning", "companion:motifs"),
+}
+COMPANION = "companion:"
+
+
+def notebook_jobs(
+    profile_name: str,
+    overrides: Mapping[str, Any] | None,
+    stage_names: Sequence[str],
+    *,
+    root: Path,
+    runner: Runner | None,
+    output_dir: Path = EXECUTED_DIR,
+    progress: bool = True,
+) -> list[Job]:
+    """One job per chapter: execute it (book mode) once the stages it reads are current.
+
+    With a ``runner`` of a local cluster a chapter runs as a task on it; without one (a remote
+    cluster cannot see this machine's artifact folder) chapters run here, one at a time.
+    """
+    import threading
+
+    from tqdm.auto import tqdm
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    jupyter_path = os.pathsep.join(
+        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
+    )
+    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1", "JUPYTER_PATH": jupyter_path}
+    notebooks = list_notebooks()
+    bar = tqdm(total=len(notebooks), desc="notebooks", unit="chapter", disable=not progress)
+    one_at_a_time = threading.Lock()
+
+    def execute(notebook: Path) -> Path:
+        params = notebook_parameters(notebook, profile_name, overrides, progress=False)
+        if runner is not None and runner.client is not None:
+            future = runner.submit(execute_notebook, notebook.read_text(), params, "python3", env,
+                                   key=f"notebook-{notebook.stem}-{uuid.uuid4().hex[:8]}")
+            text = runner.result(future)
+        else:
+            with one_at_a_time:
+                text = execute_notebook(notebook.read_text(), params, "python3", env)
+        target = output_dir / notebook.name
+        _atomic_bytes(target, text.encode())
+        bar.update(1)
+        return target
+
+    jobs = []
+    for notebook in notebooks:
+        needs = [n for n in NOTEBOOK_STAGES.get(notebook.stem, stage_names) if n in stage_names]
+        jobs.append(Job(f"notebook:{notebook.stem}", tuple(needs),
+                        lambda notebook=notebook: execute(notebook)))
+    return jobs
+
+
+def execute_study(
+    profile_name: str,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    artifacts_root: Path | None = None,
+    output_dir: Path = EXECUTED_DIR,
+    progress: bool = True,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+) -> dict[str, tuple[float, bool]]:
+    """Run every stage and execute every chapter (book mode) on one Dask cluster.
+
+    Every stage (the profile's, and the digits study's that chapter 10 reads) and every chapter
+    is a :class:`~mothlib.jobs.Job` that starts as soon as what it reads is current, so the
+    training-length experiment, the digits study and the early chapters fill the workers
+    beside the pruning stage. The chapters find their stages current and only load them.
+
+    Returns
+    -------
+    dict
+        Stage (``digits_*:`` for the digits study's) -> (seconds it took when computed, whether
+        this run computed it).
+    """
+    from mothlib import stages as stage_mod
+
+    profile = get_profile(profile_name, **dict(overrides or {}))
+    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
+    digits = get_profile(companion_task_profile(profile_name))
+    names = stage_mod.default_stages(profile)
+    for name in names:
+        stage_mod.STAGES[name].settings(profile)  # bad input fails before a cluster starts
+    with open_runner(scheduler, n_workers=n_workers) as runner:
+        if progress and runner.dashboard:
+            print(f"Dask dashboard: {runner.dashboard}", flush=True)
+        jobs = stage_jobs(profile, names, ArtifactStore(profile_name, root), runner, progress)
+        if digits["profile"] != profile_name:  # a digits profile is its own companion
+            jobs += stage_jobs(digits, DIGITS_STAGES, ArtifactStore(digits["profile"], root), runner,
+                               progress, prefix=COMPANION)
+        # Chapters read this machine's artifact folder: tasks on a local cluster, else here.
+        local = resolve_scheduler(scheduler) in ("local", *INLINE)
+        jobs += notebook_jobs(profile_name, overrides, [j.name for j in jobs], root=root,
+                              runner=runner if local else None, output_dir=Path(output_dir),
+                              progress=progress)
+        results = run_jobs(jobs, parallel=runner.client is not None)
+    copy_tables(root / profile_name, Path(output_dir) / "data")
+    return {
+        job.name.replace(COMPANION, f"{digits['profile']}:"): results[job.name]
+        for job in jobs if not job.name.startswith("notebook:")
+    }
+
+
 def make_book(
     profile_name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -411,27 +563,17 @@ def make_book(
     scheduler: str | None = None,
     n_workers: int | None = None,
 ) -> StudyRun:
-    """Run the stages (Dask, in the terminal), execute the notebooks and build the book.
-
-    The notebooks find the stages current and only load them.
-    """
+    """Run the stages and the chapters (:func:`execute_study`), then build the book."""
     profile = get_profile(profile_name, **dict(overrides or {}))
     root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
     seconds: dict[str, tuple[float, bool]] = {}
+    run_seconds = None
     if execute:
-        with open_runner(scheduler, n_workers=n_workers) as runner:
-            if progress and runner.dashboard:
-                print(f"Dask dashboard: {runner.dashboard}", flush=True)
-            seconds = run_study(profile, artifacts_root=root, progress=progress, runner=runner)
-            # Chapter 10's second task, on the same cluster (the chapter then only loads it).
-            digits = get_profile(companion_task_profile(profile_name))
-            for stage, value in run_study(digits, DIGITS_STAGES, artifacts_root=root,
-                                          progress=progress, runner=runner).items():
-                seconds[f"{digits['profile']}:{stage}"] = value
-            # Every stage is current now, so the notebooks only load: they run side by side
-            # on a local cluster (they need this machine's artifact folder), else in order.
-            local = resolve_scheduler(scheduler) in ("local", *INLINE)
-            run_notebooks(profile_name, overrides, artifacts_root=root, progress=progress,
-                          runner=runner if local else None)
+        started = time.perf_counter()
+        seconds = execute_study(profile_name, overrides, artifacts_root=root, progress=progress,
+                                scheduler=scheduler, n_workers=n_workers)
+        run_seconds = time.perf_counter() - started
+    started = time.perf_counter()
     html = build_book(REPO)
-    return StudyRun(html, seconds, findings_for(profile, root), profile_name)
+    return StudyRun(html, seconds, findings_for(profile, root), profile_name, run_seconds,
+                    time.perf_counter() - started)

@@ -92,17 +92,19 @@ def tables():
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory):
-    """Execute every notebook with the smoke profile (papermill, book mode) in a tmp tree."""
+    """Run the smoke study as make book does (stages and chapters side by side on a local
+    cluster of two workers, papermill in book mode) in a tmp tree."""
     from types import SimpleNamespace
 
     from mothlib import pipeline
 
     root = tmp_path_factory.mktemp("smoke-run")
     artifacts, executed = root / "artifacts", root / "executed"
-    paths = pipeline.run_notebooks(
-        "smoke", artifacts_root=artifacts, output_dir=executed, progress=False
-    )
-    return SimpleNamespace(root=root, artifacts=artifacts, executed=executed, paths=paths)
+    seconds = pipeline.execute_study("smoke", artifacts_root=artifacts, output_dir=executed,
+                                     progress=False, scheduler="local", n_workers=2)
+    paths = [executed / p.name for p in pipeline.list_notebooks()]
+    return SimpleNamespace(root=root, artifacts=artifacts, executed=executed, paths=paths,
+                           stage_seconds=seconds)
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,19 @@ def _assert_same_results(a: ArtifactStore, b: ArtifactStore) -> None:
         assert a.require(stage)["outputs_hash"] == b.require(stage)["outputs_hash"]
 
 
+def _total(data):
+    return {k: float(np.sum(v)) for k, v in data.items()}
+
+
+def test_scattered_dicts_with_the_same_keys_stay_apart(two_workers):
+    """Two stages scatter their splits under the same names ("train", ...) at once (make book
+    runs the moth's and the digits' pruning side by side): each task must see its own."""
+    a = two_workers.scatter({"train": np.ones(5), "val": np.ones(2)})
+    b = two_workers.scatter({"train": np.full(5, 3.0), "val": np.zeros(2)})
+    assert two_workers.result(two_workers.submit(_total, a)) == {"train": 5.0, "val": 2.0}
+    assert two_workers.result(two_workers.submit(_total, b)) == {"train": 15.0, "val": 0.0}
+
+
 def test_one_and_two_workers_give_the_in_process_results(inline, two_workers, tmp_path):
     assert two_workers.n_workers == 2
     _assert_same_results(inline, _run(tmp_path / "two", two_workers))

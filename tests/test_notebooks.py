@@ -28,6 +28,21 @@ def test_the_arc_is_complete_and_ordered():
     assert [p.stem[:2] for p in NOTEBOOKS] == [f"{k:02d}" for k in range(1, 11)]
 
 
+def test_make_book_starts_each_chapter_after_every_stage_it_reads():
+    """make book runs a chapter once the stages of pipeline.NOTEBOOK_STAGES are current: a
+    chapter reading another stage would compute it itself, beside the cluster."""
+    from mothlib import stages
+
+    assert set(pipeline.NOTEBOOK_STAGES) == {p.stem for p in NOTEBOOKS}
+    for path in NOTEBOOKS:
+        code = "\n".join(c.source for c in _read(path).cells if c.cell_type == "code")
+        reads = set(re.findall(r'stages\.run\(\s*"(\w+)"', code))
+        declared = set(pipeline.NOTEBOOK_STAGES[path.stem])
+        if "run_all(" in code:  # every stage of the profile and of the companion digits study
+            reads |= set(stages.STAGES) | {pipeline.COMPANION + s for s in pipeline.DIGITS_STAGES}
+        assert reads <= declared, f"{path.name} reads {sorted(reads - declared)} not in NOTEBOOK_STAGES"
+
+
 def test_toc_lists_exactly_the_notebooks_in_order():
     toc = yaml.safe_load((REPO / "book" / "_toc.yml").read_text())
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
@@ -133,6 +148,12 @@ def test_smoke_run_writes_every_stage_and_no_errors(smoke_run):
         manifest = json.loads((store_dir / f"{stage}.manifest.json").read_text())
         assert output in manifest["outputs"] and (store_dir / output).exists()
     assert [p.name for p in smoke_run.paths] == [p.name for p in NOTEBOOKS]
+    # Every stage of the study and of chapter 10's digits study ran once, as a job of its own.
+    assert set(smoke_run.stage_seconds) == {
+        "data", "pruning", "motifs", "training_length",
+        "digits_smoke:data", "digits_smoke:pruning", "digits_smoke:motifs",
+    }
+    assert all(computed for _, computed in smoke_run.stage_seconds.values())
     for path in smoke_run.paths:
         nb = _read(path)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]

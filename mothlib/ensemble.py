@@ -442,6 +442,9 @@ def train_round(
     ti = vi = 0
     any_stopped = False
     last_train = torch.zeros(E)
+    # A round that ends before early stopping may act never reads its per-batch validation
+    # losses: only the last batch's is computed (same batches, same result, less work).
+    watch = total > stopping.min_batches
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     b = 0
     for b in range(1, total + 1):
@@ -458,8 +461,9 @@ def train_round(
         grads = torch.autograd.grad(per_net.sum(), params)
         # The all-active fast path skips the per-network selects.
         optimizer.step(grads, active if any_stopped else None)
-        with torch.no_grad():
-            val_hist[b - 1] = model.per_network_loss(Xv[vidx], Yv[vidx], loss)
+        if watch or b == total:
+            with torch.no_grad():
+                val_hist[b - 1] = model.per_network_loss(Xv[vidx], Yv[vidx], loss)
         last_train = per_net.detach()
         if stopping.should_check(b):
             newly = stopping.stop(val_hist[:b]) & active

@@ -246,6 +246,28 @@ def test_round_length_defaults_to_validation_batches_and_masked_weights_stay_zer
         assert torch.all(w[~m] == 0) and torch.any(w[m] != 0)
 
 
+def test_a_round_too_short_to_stop_early_gives_the_same_result_without_validation_history():
+    """Rounds that end by min_batches skip the per-batch validation losses (never read): the
+    networks and the last losses equal those of a round that computes them and never stops."""
+    X, Y = _data(600, 5)
+    Xv, Yv = _data(300, 6)
+    out = []
+    # 40 batches: the first rule cannot act (min_batches 40); the second could but never checks.
+    for stopping in (EarlyStopping(check_every=2, min_batches=40, window=4, ratio=1.02),
+                     EarlyStopping(check_every=1000, min_batches=8, window=4, ratio=1.02)):
+        model = EnsembleMLP([4, 8, 8, 3], network_seeds(3, 3), init_std=0.5)
+        opt = StackedAdam([*model.weights, *model.biases], lr=5e-3)
+        result = train_round(model, opt, (X, Y), (Xv, Yv), batch_size=16, data_seed=5,
+                             stopping=stopping, max_batches=40, progress=False)
+        out.append((model, result))
+    (a, ra), (b, rb) = out
+    for x, y in zip([*a.weights, *a.biases], [*b.weights, *b.biases]):
+        assert torch.equal(x, y)
+    np.testing.assert_array_equal(ra.last_val, rb.last_val)
+    np.testing.assert_array_equal(ra.last_train, rb.last_train)
+    assert ra.n_batches == rb.n_batches == 40
+
+
 def test_train_round_rejects_tiny_splits_and_bad_caps():
     model = EnsembleMLP([4, 3], [0])
     opt = StackedAdam([*model.weights, *model.biases])

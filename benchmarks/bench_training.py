@@ -4,6 +4,10 @@ Both sides run the same number of Adam steps on the same batches (synthetic data
 a profile). Each (mode, repeat) runs in its own subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Prints the median seconds of each mode, the ratio and peak memory.
 
+``--eval-chunks`` times :func:`mothlib.ensemble.evaluate` (one level's losses: the whole
+250,000-row data set) for a shard of the profile (``networks_per_task`` networks) at several
+chunk sizes, interleaved, one thread, and prints each median and its ratio to the default.
+
 ``--gpu`` instead times one pruning round of the ``paper`` profile's training (400 networks of
 10-400-400-400-16-7 by default) on CUDA with :func:`mothlib.ensemble.train_round`, and prints
 steps/s and ``torch.cuda.max_memory_allocated``; without CUDA it stops with a clear message.
@@ -12,6 +16,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_training.py            # quick profile sizes, 300 steps
     .venv/bin/python benchmarks/bench_training.py --steps 1000 --repeats 5
+    .venv/bin/python benchmarks/bench_training.py --eval-chunks
     .venv/bin/python benchmarks/bench_training.py --gpu      # on a CUDA machine
 """
 
@@ -103,6 +108,31 @@ def gpu(args: argparse.Namespace) -> None:
     print(f"  peak CUDA memory allocated: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
 
 
+def eval_chunks(args: argparse.Namespace) -> None:
+    from mothlib.ensemble import EnsembleMLP, _eval_chunk, evaluate
+
+    torch.set_num_threads(1)
+    profile = get_profile(args.profile)
+    sizes = [10, *profile["hidden_sizes"], 7]
+    E = int(profile["networks_per_task"] or profile["n_networks"])
+    model = EnsembleMLP(sizes, list(range(E)), 0.2)
+    X, Y = _data(250_000, sizes[0], sizes[-1])
+    default = _eval_chunk(model, len(X), None)
+    chunks = sorted({default, 512, 1024, 2048, 8192})
+    times: dict[int, list[float]] = {c: [] for c in chunks}
+    for _ in range(args.repeats):
+        for c in chunks:  # interleaved, so that machine load hits every size alike
+            started = time.perf_counter()
+            evaluate(model, X, Y, chunk=c)
+            times[c].append(time.perf_counter() - started)
+    print(f"evaluate: {E} networks {sizes} on 250000 rows, one thread, {args.repeats} repeats")
+    for c in chunks:
+        med = statistics.median(times[c])
+        mark = "  (default)" if c == default else ""
+        print(f"  chunk {c:6d} rows: median {med:.3f} s, {med / statistics.median(times[default]):.2f}x "
+              f"the default{mark}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="quick", help="profile whose sizes to use (default quick)")
@@ -112,8 +142,12 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="time one paper-profile round on CUDA")
     parser.add_argument("--gpu-batches", type=int, default=2000)
     parser.add_argument("--gpu-samples", type=int, default=1_000_000)
+    parser.add_argument("--eval-chunks", action="store_true", help="time evaluate() at several chunk sizes")
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.eval_chunks:
+        eval_chunks(args)
+        return
     if args.gpu:
         gpu(args)
         return

@@ -494,7 +494,7 @@ def _eval_chunk(model: EnsembleMLP, n_rows: int, chunk: int | None) -> int:
     if n_rows == 0:
         raise ValueError("cannot evaluate on an empty split")
     if chunk is None:
-        budget = 2**27 if model.device.type == "cuda" else 2**22
+        budget = 2**27 if model.device.type == "cuda" else 2**19
         chunk = min(16384, max(256, budget // (model.n_networks * max(model.layer_sizes))))
     return int(chunk)
 
@@ -508,9 +508,9 @@ def evaluate(
     ``loss="mse"`` (default): mean squared error over rows and outputs. ``"cross_entropy"``:
     mean over rows of each network's cross-entropy, ``Y`` holding class indices (n,) or (n, 1).
 
-    The default chunk keeps one layer's activations (rows x networks x width) near 16 MiB on
-    CPU (cache-friendlier; measured faster than 64 MiB chunks) and 512 MiB on CUDA, so that 400
-    networks of width 400 fit too.
+    The default chunk keeps one layer's activations (rows x networks x width) near 2 MiB on the
+    CPU (they stay in cache: faster than 16 MiB chunks, benchmarks/README.md) and 512 MiB on
+    CUDA, so that 400 networks of width 400 fit too.
     """
     chunk = _eval_chunk(model, len(X), chunk)
     if loss != "mse":

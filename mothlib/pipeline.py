@@ -437,7 +437,9 @@ def companion_task_profile(profile_name: str) -> str:
 #: study's): ``make book`` starts a chapter as soon as these are current. A chapter not listed
 #: waits for every stage.
 NOTEBOOK_STAGES: dict[str, tuple[str, ...]] = {
-    "01_flight_model": (),
+    # Reads no stage, but runs the simulator: after the data stage its numba kernels load from
+    # the cache that stage wrote instead of compiling a third time.
+    "01_flight_model": ("data",),
     "02_training_data": ("data",),
     "03_ensemble_training": ("pruning",),
     "04_iterative_pruning": ("pruning",),

@@ -6,6 +6,11 @@ the speed-up over the first count.
 
     python benchmarks/bench_stages.py                       # quick profile, 1 and 2 workers
     python benchmarks/bench_stages.py --profile smoke --workers 1,2 --stages data,pruning
+    python benchmarks/bench_stages.py --set max_batches_dense=1200 \
+        --set 'max_batches_per_round={"magnitude": 500, "random": 200}'   # quick at 1/5 of the batches
+
+The stages run one after another here (each timed alone); ``make book`` runs independent ones
+side by side.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pandas as pd
 
 from mothlib import stages
 from mothlib.cluster import open_runner
+from mothlib.pipeline import parse_overrides
 from mothlib.profiles import get_profile
 from mothlib.store import ArtifactStore
 
@@ -39,8 +45,10 @@ def main() -> None:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--stages", default="data,pruning,motifs")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="profile override, as for python -m mothlib study")
     args = parser.parse_args()
-    profile = get_profile(args.profile)
+    profile = get_profile(args.profile, **parse_overrides(args.overrides))
     names = [s for s in args.stages.split(",") if s]
     counts = [int(w) for w in args.workers.split(",")]
     rows, hashes = [], {}

@@ -227,8 +227,8 @@ def count_batch(
     The masks are bool numpy arrays or torch tensors (e.g. null networks drawn on ``device``).
 
     ``method``: "dense" (torch products, on ``device``), "sparse" (numba edge lists, CPU only)
-    or "auto": sparse on the CPU when the batch is at most :data:`SPARSE_MAX_DENSITY` dense and
-    numba is installed, dense otherwise. All give the same exact counts.
+    or "auto": sparse on a (little-endian) CPU when the batch is at most
+    :data:`SPARSE_MAX_DENSITY` dense, dense otherwise. All give the same exact counts.
     """
     if method not in COUNT_METHODS:
         raise ValueError(f"method: must be one of {list(COUNT_METHODS)}, got {method!r}")
@@ -239,15 +239,15 @@ def count_batch(
         ws = [w.cpu().numpy() for w in ws]  # torch masks on the CPU: no copy
         bs = [None if b is None else b.cpu().numpy() for b in bs]
     if method == "auto":
-        from mothlib._count_sparse import HAVE_NUMBA
+        from mothlib._count_sparse import LITTLE_ENDIAN
 
-        sparse = on_cpu and HAVE_NUMBA and density(ws, bs) <= SPARSE_MAX_DENSITY
+        sparse = on_cpu and LITTLE_ENDIAN and density(ws, bs) <= SPARSE_MAX_DENSITY
         method = "sparse" if sparse else "dense"
     if method == "sparse":
-        from mothlib._count_sparse import HAVE_NUMBA
+        from mothlib._count_sparse import LITTLE_ENDIAN
 
-        if not HAVE_NUMBA:
-            raise ValueError("method: 'sparse' counting needs numba (on a little-endian CPU)")
+        if not LITTLE_ENDIAN:
+            raise ValueError("method: 'sparse' counting needs a little-endian CPU")
         return _count_sparse(ws, bs)
     with _one_thread(device):
         return _count(ws, bs, device)

@@ -78,7 +78,7 @@ def check_degrees(ws, bs, nw, nb):
 
 
 #: Every sampler engine: the checks below run for each.
-ENGINES = ["numba" if _mcmc.HAVE_NUMBA else "numpy", "torch"]
+ENGINES = ["numba", "torch"]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -130,7 +130,6 @@ def test_reproducible_and_chunk_independent(null, engine):
     assert len({a[0][1][k].tobytes() for k in range(10)}) > 1
 
 
-@pytest.mark.skipif(not _mcmc.HAVE_NUMBA, reason="numba not installed")
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 @pytest.mark.parametrize("density", [0.2, 0.8])
 @pytest.mark.parametrize("method", ["mcmc", "rejection"])

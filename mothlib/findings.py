@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mothlib._tables import check_columns
 from mothlib.motifs import MOTIFS
 
 #: Motifs the paper reports as increasingly over-represented (finding 3).
@@ -63,12 +64,6 @@ _PRUNING_COLUMNS = ("network", "strategy", "level", "fraction_pruned", "val_loss
 _MOTIF_COLUMNS = ("network", "level", "fraction_pruned", "strategy", "null_model", "motif", "z")
 
 
-def _check_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} table lacks columns {missing}; it has {list(df.columns)}")
-
-
 def select_motifs(
     motifs: pd.DataFrame, strategy: str = "magnitude", null_model: str = "layer-edges"
 ) -> pd.DataFrame:
@@ -82,7 +77,7 @@ def select_motifs(
     ValueError
         When columns are missing, or the table has rows but none match.
     """
-    _check_columns(motifs, _MOTIF_COLUMNS, "motif")
+    check_columns(motifs, _MOTIF_COLUMNS, "motifs")
     if motifs.empty:  # e.g. no network reached the loss threshold: nothing to select from
         return motifs.copy()
     rows = motifs[
@@ -107,7 +102,7 @@ def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.Da
         Columns ``network, level, fraction_pruned, val_loss``, one row per network with a
         selected level.
     """
-    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    check_columns(pruning, _PRUNING_COLUMNS, "pruning")
     rows = pruning[(pruning["strategy"] == strategy) & pruning["selected"].astype(bool)]
     if rows["network"].duplicated().any():
         raise ValueError("more than one selected level for a network in the pruning table")
@@ -390,7 +385,7 @@ def motif_count_table(
     """
     from mothlib.motifs import count_motifs, remove_ineffectual
 
-    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    check_columns(pruning, _PRUNING_COLUMNS, "pruning")
     rows = pruning[pruning["strategy"] == strategy]
     if rows.empty:
         raise ValueError(f"no pruning rows for strategy {strategy!r}")

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 
 from mothlib import reference
+from mothlib._tables import check_columns
+from mothlib.data import INPUT_COLUMNS, OUTPUT_COLUMNS
 from mothlib.findings import MOTIF_ORDER
+from mothlib.flight_model import STATE_NAMES
 
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
@@ -45,11 +48,10 @@ EMBED_OPTIONS: dict[str, Any] = {
 }
 #: Environment variable that makes :func:`setup` choose the book renderer.
 BOOK_ENV = "MOTHLIB_BOOK"
-#: State variables of the flight model, in the simulator's order.
-STATE_NAMES = ("x", "x'", "y", "y'", "theta", "theta'", "phi", "phi'")
-#: The networks' inputs and outputs, in order (flight-model.md).
-INPUT_NAMES = ("phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "x'0", "y'0", "phi'0", "theta'0")
-OUTPUT_NAMES = ("Fx", "Fy", "tau", "x'_f", "y'_f", "phi'_f", "theta'_f")
+#: The networks' inputs and outputs, in order: the data module's column names (notebook 02 uses
+#: the ``plots`` spellings, so they stay importable from here).
+INPUT_NAMES = INPUT_COLUMNS
+OUTPUT_NAMES = OUTPUT_COLUMNS
 
 _WIDTH = 130
 _HEIGHT = 120
@@ -166,9 +168,7 @@ class _NoData(ValueError):
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {missing}; the table has {list(df.columns)}")
+    check_columns(df, columns, what)
     if df.empty:
         raise _NoData(f"{what}: the table is empty")
 

@@ -95,7 +95,7 @@ def test_identical_profiles_correlate_perfectly(tables):
 
 def test_bad_tables_raise_clear_errors(tables):
     pruning, motifs = tables
-    with pytest.raises(ValueError, match="lacks columns"):
+    with pytest.raises(ValueError, match=r"pruning: the table lacks columns \['selected'\]"):
         findings.findings_table(pruning.drop(columns="selected"), motifs)
     with pytest.raises(ValueError, match="no motif rows"):
         findings.findings_table(pruning, motifs, null_model="nope")

@@ -83,7 +83,7 @@ def test_chain_definition_chart_renders():
 
 def test_builders_reject_missing_columns(tables):
     pruning, _ = tables
-    with pytest.raises(ValueError, match="needs columns"):
+    with pytest.raises(ValueError, match=r"loss_chart: the table lacks columns \['val_loss'\]"):
         plots.loss_chart(pruning.drop(columns="val_loss"), threshold=1e-3)
     # An empty table (no network under the threshold) draws a placeholder, not an error.
     empty = plots.zscore_distribution_chart(pd.DataFrame(columns=["motif", "z"]))

@@ -109,6 +109,37 @@ def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.Da
     return rows[["network", "level", "fraction_pruned", "val_loss"]].reset_index(drop=True)
 
 
+def at_selected_levels(
+    table: pd.DataFrame, pruning: pd.DataFrame, strategy: str = "magnitude"
+) -> pd.DataFrame:
+    """Rows of ``table`` at each network's selected level of one pruning strategy.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any table with ``network`` and ``level`` columns, e.g. a motif table (one row per
+        network, level, motif and null model) or :func:`chain_definition_table`. If it has a
+        ``strategy`` column, only that strategy's rows are kept.
+    pruning : DataFrame
+        The pruning table (``network, strategy, level, fraction_pruned, val_loss, selected``).
+    strategy : str
+        The pruning strategy whose selected levels are used.
+
+    Returns
+    -------
+    DataFrame
+        The rows of ``table`` whose (network, level) is a selected level, in ``table``'s order
+        (fresh index); empty, with ``table``'s columns, when no network has a selected level.
+    """
+    check_columns(table, ("network", "level"), "table")
+    chosen = selected_levels(pruning, strategy)
+    if "strategy" in table.columns:
+        table = table[table["strategy"] == strategy]
+    if table.empty or chosen.empty:
+        return table.iloc[0:0].reset_index(drop=True)
+    return table.merge(chosen[["network", "level"]], on=["network", "level"])
+
+
 def accurate_rows(motifs: pd.DataFrame, pruning: pd.DataFrame, strategy: str) -> pd.DataFrame:
     """Motif rows at each network's accurate levels (level <= its selected level)."""
     chosen = selected_levels(pruning, strategy).set_index("network")["level"]
@@ -297,7 +328,7 @@ def findings_table(
     )
 
     # 3. Converging and bi-parallel motifs rise monotonically and become over-represented.
-    at_selected = rows.merge(chosen[["network", "level"]], on=["network", "level"])
+    at_selected = at_selected_levels(rows, pruning, strategy)
     parts, holds3, worst = [], True, np.inf
     for motif in RISING_MOTIFS:
         per_network = [

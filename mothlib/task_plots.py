@@ -45,11 +45,8 @@ def selected_rows(pruning: pd.DataFrame, motifs: pd.DataFrame, strategy: str = "
                   null_model: str = "layer-edges") -> pd.DataFrame:
     """Motif rows of one strategy and null model at each network's selected level (z-scored
     motifs only; empty when no network has a selected level)."""
-    rows = findings.select_motifs(motifs, strategy, null_model)
-    chosen = findings.selected_levels(pruning, strategy)
-    if rows.empty or chosen.empty:
-        return rows.iloc[0:0].copy()
-    return rows.merge(chosen[["network", "level"]], on=["network", "level"])
+    return findings.at_selected_levels(findings.select_motifs(motifs, strategy, null_model), pruning,
+                                       strategy)
 
 
 def findings_by_task(tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:

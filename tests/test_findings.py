@@ -58,6 +58,28 @@ def test_only_accurate_levels_are_used(tables):
     assert 5 not in set(rows["network"])  # the network with no selected level is left out
 
 
+def test_at_selected_levels_keeps_each_networks_selected_level_only(tables):
+    pruning, motifs = tables
+    pruning = pruning.assign(selected=pruning["selected"] & ~((pruning["network"] == 1)
+                                                              & (pruning["strategy"] == "random")))
+    pruning.loc[(pruning["network"] == 1) & (pruning["strategy"] == "random")
+                & (pruning["level"] == 3), "selected"] = True
+    for strategy, level_of_1 in (("magnitude", 7), ("random", 3)):
+        got = findings.at_selected_levels(motifs, pruning, strategy)
+        # Independent: a row is kept iff its (network, level) is a selected row of that strategy.
+        sel = {(n, l) for n, l, s, k in pruning[["network", "level", "strategy", "selected"]]
+               .itertuples(index=False) if s == strategy and k}
+        want = motifs[[s == strategy and (n, l) in sel for n, l, s in
+                       motifs[["network", "level", "strategy"]].itertuples(index=False)]]
+        pd.testing.assert_frame_equal(got, want.reset_index(drop=True))
+        assert set(got.loc[got["network"] == 1, "level"]) == {level_of_1}
+        assert 5 not in set(got["network"])  # never under the threshold
+    none = findings.at_selected_levels(motifs, pruning.assign(selected=False))
+    assert none.empty and list(none.columns) == list(motifs.columns)
+    with pytest.raises(ValueError, match=r"table: the table lacks columns \['level'\]"):
+        findings.at_selected_levels(motifs.drop(columns="level"), pruning)
+
+
 def test_relative_spread_matches_hand_computation():
     z = {0: [1.0, 3.0], 1: [2.0, 2.0]}  # level -> z of the two networks for motif m
     rows = [

@@ -33,8 +33,7 @@ def test_trajectory_frame_and_chart():
 def test_study_charts_render(tables):
     pruning, motifs = tables
     one = findings.select_motifs(motifs)
-    chosen = findings.selected_levels(pruning)
-    at_selected = one.merge(chosen[["network", "level"]], on=["network", "level"])
+    at_selected = findings.at_selected_levels(one, pruning)
     charts = [
         plots.loss_chart(pruning, threshold=1e-3),
         plots.motif_counts_chart(one),

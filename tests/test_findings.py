@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _nets import iterative_clean
 from conftest import synthetic_tables
 from mothlib import findings, motifs, reference
 
@@ -231,6 +232,40 @@ def test_reference_tables_have_their_source_and_columns():
     assert losses["fraction_pruned"].iloc[0] == 0
 
 
+def test_summarise_zscores_quartiles_by_hand():
+    z = [1.0, 2.0, np.nan, 3.0, 4.0, np.inf, -1.0, 5.0]
+    table = pd.DataFrame({
+        "network": range(8), "motif": ["bifan"] * 6 + ["chain2"] * 2,
+        "fraction_pruned": [0.5] * 6 + [0.9] * 2, "z": z,
+    })
+    got = reference.summarise_zscores(table).set_index("motif")
+    assert list(got.columns) == ["fraction_pruned", "n_networks", "z_q25", "z_median", "z_q75"]
+    # bifan: finite z 1, 2, 3, 4 (NaN and inf left out); linear quartiles at positions 0.75, 2.25.
+    assert got.loc["bifan", "n_networks"] == 4
+    assert got.loc["bifan", ["z_q25", "z_median", "z_q75"]].tolist() == [1.75, 2.5, 3.25]
+    # chain2: -1 and 5; quartiles a quarter of the way in from each end.
+    assert got.loc["chain2", ["z_q25", "z_median", "z_q75"]].tolist() == [0.5, 2.0, 3.5]
+
+
+def test_compare_losses_summarises_ours_by_hand_and_stacks_the_seed():
+    pruning = pd.DataFrame({
+        "network": [0, 1, 2, 3, 0, 1, 2, 3], "fraction_pruned": [0.0] * 4 + [0.5] * 4,
+        "val_loss": [1e-4, 2e-3, 5e-4, 1e-3, 4.0, 4.0, 4.0, 1e-5],
+    })
+    got = reference.compare_losses(pruning, "t", threshold=1e-3)
+    ours = got[got["source"] == "mothlib (t)"].set_index("fraction_pruned")
+    # Fraction 0: sorted 1e-4, 5e-4, 1e-3, 2e-3; three of four at or under 1e-3.
+    np.testing.assert_allclose(
+        ours.loc[0.0, ["val_loss_q25", "val_loss_median", "val_loss_q75", "share_under"]].to_numpy(float),
+        [4e-4, 7.5e-4, 1.25e-3, 0.75], rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.loc[0.5, ["val_loss_q25", "val_loss_median", "val_loss_q75", "share_under"]].to_numpy(float),
+        [3.0000025, 4.0, 4.0, 0.25], rtol=1e-12)
+    seed = got[got["source"] == "seed study"].drop(columns="source").reset_index(drop=True)
+    expected = reference.seed_losses().rename(columns={"share_under_1e-3": "share_under"})
+    pd.testing.assert_frame_equal(seed[list(expected.columns)], expected)
+
+
 def test_compare_zscores_stacks_ours_and_seed(tables):
     _, motifs = tables
     both = reference.compare_zscores(findings.select_motifs(motifs), "smoke")
@@ -276,6 +311,43 @@ def test_motif_count_table_matches_count_motifs_on_cleaned_masks():
     got = counts[(counts.network == 1) & (counts.level == 3)].set_index("motif")["count"]
     assert {m: int(got[m]) for m in expected} == {m: int(v) for m, v in expected.items()}
     assert {"ghost", "dead", "layer"} <= set(removed.columns)
+
+
+def test_chain_definition_table_values_match_enumeration(monkeypatch):
+    import mothlib.nulls
+
+    drawn = []  # the null samples of each (network, level), in the table's order
+    real_sample_null = mothlib.nulls.sample_null
+
+    def recording(*args, **kwargs):
+        out = real_sample_null(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    monkeypatch.setattr(mothlib.nulls, "sample_null", recording)
+    load, pruning = _fake_loader(), _small_pruning()
+    table = findings.chain_definition_table(load, pruning, n_null=6, seed=2)
+    cells = list(dict.fromkeys(zip(table["network"], table["level"])))
+    assert len(cells) == len(drawn) == 3 + 4  # network 0: levels 0-2, network 1: levels 0-3
+    for (net, level), (null_w, null_b) in zip(cells, drawn):
+        w, b = load("magnitude", level)
+        # Independent oracles: the seed's iterative cleaning and path/pair enumeration.
+        cw, cb = iterative_clean([m[net] for m in w], [m[net] for m in b])
+        real = _slow_chains(cw, cb)
+        nulls = [_slow_chains([m[k] for m in null_w], [m[k] for m in null_b]) for k in range(6)]
+        rows = table[(table["network"] == net) & (table["level"] == level)]
+        assert rows["fraction_pruned"].eq(0.2 * level).all()
+        for definition, i in (("paths", 0), ("seed-pairs", 1)):
+            for motif in ("chain2", "chain3"):
+                row = rows[(rows["definition"] == definition) & (rows["motif"] == motif)].iloc[0]
+                x = np.array([c[motif][i] for c in nulls], dtype=float)
+                assert row["count"] == real[motif][i]
+                assert row["null_mean"] == pytest.approx(x.mean())
+                assert row["null_std"] == pytest.approx(x.std())
+                if x.std() > 0:
+                    assert row["z"] == pytest.approx((real[motif][i] - x.mean()) / x.std())
+                else:
+                    assert np.isnan(row["z"])
 
 
 def test_chain_definition_table_uses_accurate_levels_and_both_definitions():

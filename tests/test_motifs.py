@@ -13,10 +13,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mothlib.motifs import MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
+from mothlib.motifs import MOTIF_ORDER, MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _nets import enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
+from _nets import PATTERNS, enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -27,10 +27,34 @@ def _lists(case, w="weight_masks", b="bias_masks"):
     return ws, bs
 
 
-def test_motif_names_and_orders():
-    assert MOTIFS[0] == "edges" and len(MOTIFS) == 9
-    assert SECOND_ORDER == ("diverging2", "converging2", "chain2")
-    assert THIRD_ORDER == ("diverging3", "converging3", "chain3", "bifan", "biparallel")
+#: One layered instance of each motif (layer sizes; every edge between adjacent layers present).
+_INSTANCES = {
+    "edges": [1, 1], "diverging2": [1, 2], "converging2": [2, 1], "chain2": [1, 1, 1],
+    "diverging3": [1, 3], "converging3": [3, 1], "chain3": [1, 1, 1, 1], "bifan": [2, 2],
+    "biparallel": [1, 2, 1],
+}
+
+
+@pytest.mark.parametrize("motif", list(_INSTANCES))
+def test_motif_orders_follow_their_patterns(motif):
+    # A motif's order is its number of nodes minus one, read off the oracle's edge pattern.
+    nodes = {n for edge in PATTERNS[motif] for n in edge}
+    assert MOTIF_ORDER[motif] == len(nodes) - 1
+    assert (motif in SECOND_ORDER) == (len(nodes) == 3)
+    assert (motif in THIRD_ORDER) == (len(nodes) == 4)
+    # Its smallest layered instance holds exactly one copy of it, with that many nodes.
+    sizes = _INSTANCES[motif]
+    assert sum(sizes) == len(nodes)
+    ws = [np.ones((sizes[i + 1], sizes[i]), dtype=bool) for i in range(len(sizes) - 1)]
+    assert count_motifs(ws)[motif] == 1 == enumerate_counts(ws)[motif]
+
+
+def test_motif_names_are_the_oracles_and_the_counts_keys():
+    assert set(MOTIFS) == set(PATTERNS) == set(MOTIF_ORDER) == set(_INSTANCES)
+    assert tuple(count_motifs([np.ones((2, 2), dtype=bool)])) == MOTIFS
+    # The two orders split the motifs other than edges, each in MOTIFS order.
+    assert tuple(m for m in MOTIFS if m in SECOND_ORDER + THIRD_ORDER) == SECOND_ORDER + THIRD_ORDER
+    assert set(SECOND_ORDER + THIRD_ORDER) == set(MOTIFS) - {"edges"}
 
 
 @pytest.mark.parametrize("index", range(12))

@@ -74,7 +74,9 @@ def check_degrees(ws, bs, nw, nb):
         assert (null_in == real_in).all(), "in-degree changed"
         if bs is not None:
             assert (nb[l].sum(axis=1) == bs[l].sum()).all(), "bias out-degree changed"
-            # Weights alone may trade places with bias edges only at neurons with a bias edge.
+            # A neuron's weight in-degree moves only in exchange for its bias edge, one for one.
+            traded = nw[l].sum(axis=2) - w.sum(axis=1)
+            assert (traded == bs[l].astype(int) - nb[l].astype(int)).all(), "weight in-degree changed"
 
 
 #: Every sampler engine: the checks below run for each.

@@ -503,6 +503,18 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     assert not list((root / "smoke" / ".partial").glob("pruning-*")), "scratch left behind"
 
 
-def test_network_seeds_match_ensemble():
-    model = EnsembleMLP([10, 4, 7], network_seeds(0, 3))
-    assert model.seeds == network_seeds(0, 3)
+def test_network_seeds_make_each_network_on_its_own():
+    seeds = network_seeds(0, 5)
+    assert seeds[:3] == network_seeds(0, 3)  # network i's seed depends on (seed, i) only
+    assert len(set(seeds)) == 5 and set(seeds).isdisjoint(network_seeds(1, 5))
+    model = EnsembleMLP([10, 4, 7], seeds)
+    for i, s in enumerate(seeds):
+        alone = EnsembleMLP([10, 4, 7], [s])
+        gen = torch.Generator().manual_seed(s)  # the documented init: N(0, init_std) per network
+        for l, (n_in, n_out) in enumerate([(10, 4), (4, 7)]):
+            torch.testing.assert_close(model.weights[l][i], alone.weights[l][0], rtol=0, atol=0)
+            torch.testing.assert_close(model.weights[l][i], torch.randn(n_out, n_in, generator=gen) * 0.2,
+                                       rtol=0, atol=0)
+    # Reordering the seeds reorders the networks.
+    swapped = EnsembleMLP([10, 4, 7], seeds[::-1])
+    torch.testing.assert_close(swapped.weights[0].flip(0), model.weights[0], rtol=0, atol=0)

@@ -33,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mothlib.cluster import Runner
+from mothlib.seeds import check_seed
 from mothlib.simulator import simulate
 from mothlib.store import ArtifactStore, atomic_write, atomic_write_json
 
@@ -208,6 +209,7 @@ class DataSettings:
     chunk_size: int = 50_000
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, integer=True)
         n = self.n_samples
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
             raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")

@@ -18,6 +18,7 @@ from scipy import stats
 
 from mothlib._tables import check_columns
 from mothlib.motifs import MOTIFS
+from mothlib.seeds import stream
 
 #: Motifs the paper reports as increasingly over-represented (finding 3).
 RISING_MOTIFS: tuple[str, ...] = ("converging2", "converging3", "biparallel")
@@ -470,7 +471,7 @@ def chain_definition_table(
     n_null : int
         Null networks per network and level.
     seed : int
-        Seed of the null samples.
+        Study seed of the null samples (the "chain-table" stream of :mod:`mothlib.seeds`).
     levels : {"accurate", "selected"}
         Every accurate level of each network, or only its selected level.
 
@@ -508,7 +509,7 @@ def chain_definition_table(
             w, b, _ = remove_ineffectual(w, b)
             null_w, null_b = sample_null(
                 w, b, n=n_null, null=null_model,
-                seed=np.random.SeedSequence([seed, int(net), int(level)]),
+                seed=stream(seed, "chain-table", int(net), int(level)),
             )
             for definition in CHAIN_DEFINITIONS:
                 real = chain_counts(w, b, definition)

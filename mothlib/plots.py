@@ -34,6 +34,7 @@ from mothlib._tables import check_columns
 from mothlib.data import INPUT_COLUMNS, OUTPUT_COLUMNS
 from mothlib.findings import MOTIF_ORDER
 from mothlib.flight_model import STATE_NAMES
+from mothlib.seeds import check_seed
 
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
@@ -283,7 +284,7 @@ def features_chart(
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"X must have shape (n, {len(names)}), got {X.shape}")
     if len(X) > max_rows:
-        X = X[np.random.default_rng(seed).choice(len(X), max_rows, replace=False)]
+        X = X[np.random.default_rng(check_seed(seed)).choice(len(X), max_rows, replace=False)]
     frame = pd.DataFrame(X, columns=list(names)).melt(var_name="feature", value_name="value")
     return (
         alt.Chart(frame)

@@ -27,7 +27,7 @@ LEVELLING_MOTIFS: tuple[str, ...] = ("diverging2", "bifan")
 #: Chain motifs (finding 5).
 CHAIN_MOTIFS: tuple[str, ...] = ("chain2", "chain3")
 #: The motifs with a z-score worth comparing (``edges``, the first-order count, is left out).
-MOTIF_ORDER: tuple[str, ...] = tuple(m for m in MOTIFS if m != "edges")
+ZSCORED_MOTIFS: tuple[str, ...] = tuple(m for m in MOTIFS if m != "edges")
 
 #: The paper's six findings: number -> (claim, criterion); criteria from the study protocol.
 FINDINGS: dict[int, tuple[str, str]] = {
@@ -84,7 +84,7 @@ def select_motifs(
     rows = motifs[
         (motifs["strategy"] == strategy)
         & (motifs["null_model"] == null_model)
-        & motifs["motif"].isin(MOTIF_ORDER)
+        & motifs["motif"].isin(ZSCORED_MOTIFS)
     ]
     if rows.empty:
         raise ValueError(
@@ -95,7 +95,8 @@ def select_motifs(
 
 
 def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.DataFrame:
-    """Each network's selected level and its fraction pruned (networks with none left out).
+    """Each network's selected level and its fraction pruned, read from the pruning table
+    (networks with none left out; :func:`mothlib.pruning.sparsest_accurate_levels` chose them).
 
     Returns
     -------
@@ -189,7 +190,7 @@ def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFram
     """Median pairwise Pearson correlation of networks' significance profiles, per level.
 
     A network's profile at a level is its vector of ``column`` (default the significance
-    profile ``sp``) over the motifs, in :data:`MOTIF_ORDER`; motifs non-finite for either
+    profile ``sp``) over the motifs, in :data:`ZSCORED_MOTIFS`; motifs non-finite for either
     network of a pair are dropped for that pair.
 
     Returns
@@ -200,7 +201,7 @@ def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFram
     rows = []
     for (level, fraction), group in motifs.groupby(["level", "fraction_pruned"]):
         table = group.pivot_table(index="network", columns="motif", values=column, aggfunc="first")
-        table = table.reindex(columns=[m for m in MOTIF_ORDER if m in table.columns])
+        table = table.reindex(columns=[m for m in ZSCORED_MOTIFS if m in table.columns])
         values = table.to_numpy(dtype=float)
         correlations = []
         for a, b in itertools.combinations(range(len(values)), 2):

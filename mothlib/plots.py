@@ -32,7 +32,7 @@ import pandas as pd
 from mothlib import reference
 from mothlib._tables import check_columns
 from mothlib.data import INPUT_COLUMNS, OUTPUT_COLUMNS
-from mothlib.findings import MOTIF_ORDER
+from mothlib.findings import ZSCORED_MOTIFS
 from mothlib.flight_model import STATE_NAMES
 from mothlib.seeds import check_seed
 
@@ -203,7 +203,7 @@ def _placeholder_when_empty(builder):
 
 def _motif_sort(motifs: Sequence[str]) -> list[str]:
     present = set(motifs)
-    return [m for m in MOTIF_ORDER if m in present] + sorted(present - set(MOTIF_ORDER))
+    return [m for m in ZSCORED_MOTIFS if m in present] + sorted(present - set(ZSCORED_MOTIFS))
 
 
 def _finite_z(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mothlib import plots
-from mothlib.findings import MOTIF_ORDER
+from mothlib.findings import ZSCORED_MOTIFS
 
 #: Loads one level's masks: ``(strategy, level) -> (weight_masks, bias_masks)``, batched over
 #: networks as :func:`mothlib.pruning.load_masks` returns them.
@@ -59,7 +59,7 @@ def motif_table(motifs: pd.DataFrame, network: int, level: int, null_model: str)
         (motifs["network"] == network) & (motifs["level"] == level)
         & (motifs["null_model"] == null_model)
     ]
-    order = {m: k for k, m in enumerate(MOTIF_ORDER)}
+    order = {m: k for k, m in enumerate(ZSCORED_MOTIFS)}
     rows = rows.sort_values("motif", key=lambda s: s.map(order).fillna(len(order)))
     return rows[[c for c in _TABLE_COLUMNS if c in rows.columns]].reset_index(drop=True)
 

@@ -98,11 +98,11 @@ def test_profile_correlation_equals_slow_pairwise_median(n_networks, seed):
     rng = np.random.default_rng(seed)
     rows = [
         dict(network=n, level=0, fraction_pruned=0.5, motif=m, sp=rng.standard_normal())
-        for n in range(n_networks) for m in findings.MOTIF_ORDER
+        for n in range(n_networks) for m in findings.ZSCORED_MOTIFS
     ]
     df = pd.DataFrame(rows)
     fast = findings.profile_correlation(df)["profile_correlation"].iloc[0]
-    vectors = [df[df.network == n].set_index("motif").loc[list(findings.MOTIF_ORDER), "sp"]
+    vectors = [df[df.network == n].set_index("motif").loc[list(findings.ZSCORED_MOTIFS), "sp"]
                for n in range(n_networks)]
     slow = np.median([np.corrcoef(a, b)[0, 1] for a, b in itertools.combinations(vectors, 2)])
     assert fast == pytest.approx(slow)

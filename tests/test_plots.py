@@ -169,7 +169,7 @@ def test_network_explorer_follows_its_controls(tables):
     network.value = 2
     assert "network 2" in info.value
     body = table.value.split("<tbody>")[1]
-    assert body.count("<tr>") == len(widgets.MOTIF_ORDER)
+    assert body.count("<tr>") == len(widgets.ZSCORED_MOTIFS)
     # Rounded for readers: z and null statistics to 1 decimal, reader column names.
     one = widgets.motif_table(motifs[motifs.strategy == "magnitude"], 2, int(level.value), "layer-edges")
     assert f"{one['z'].iloc[0]:.1f}<" in body and "null mean" in table.value

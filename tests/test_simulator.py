@@ -29,7 +29,7 @@ from mothlib.rosenbrock import (
     MAX_STEPS,
     NON_FINITE,
     SAFETY,
-    STAGES,
+    RODAS_STAGES,
     STEP_UNDERFLOW,
     integrate,
     rodas_step,
@@ -572,7 +572,7 @@ def oracle_integrate(y0, u, model, t_out, rtol, atol, max_steps, h0, mu):
         ia, ih = 1.0 / alpha, 1.0 / hs
         fac = _oracle_factor(y, model, trig0, G, alpha)
         Ks = [_oracle_solve(fac, G, model, trig0, ia, f0)]
-        for i in range(1, STAGES):
+        for i in range(1, RODAS_STAGES):
             arg = [0.0] * 8
             R = [0.0] * 8
             for j in range(8):

@@ -37,6 +37,12 @@ from mothlib.seeds import check_seed
 from mothlib.simulator import simulate
 from mothlib.store import ArtifactStore, atomic_write, atomic_write_json
 
+__all__ = [
+    "INPUT_COLUMNS", "OUTPUT_COLUMNS", "SPLITS", "RANGES", "GENERATOR_BLOCK", "sample_conditions",
+    "conditions_for_rows", "make_features", "Scaler", "split_sizes", "DataSettings",
+    "simulate_rows", "compute_dataset", "load_splits", "load_scaler", "load_metadata",
+]
+
 #: Network inputs, in order: initial angles, final position and angles, initial velocities.
 INPUT_COLUMNS: tuple[str, ...] = (
     "phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "xd0", "yd0", "phid0", "thetad0",

@@ -20,6 +20,13 @@ from mothlib._tables import check_columns
 from mothlib.motifs import MOTIFS
 from mothlib.seeds import stream
 
+__all__ = [
+    "RISING_MOTIFS", "LEVELLING_MOTIFS", "CHAIN_MOTIFS", "ZSCORED_MOTIFS", "FINDINGS",
+    "select_motifs", "selected_levels", "at_selected_levels", "accurate_rows", "relative_spread",
+    "profile_correlation", "similarity_by_level", "median_z_curve", "findings_table",
+    "motif_count_table", "chain_definition_table", "study_findings",
+]
+
 #: Motifs the paper reports as increasingly over-represented (finding 3).
 RISING_MOTIFS: tuple[str, ...] = ("converging2", "converging3", "biparallel")
 #: Motifs whose significance the paper reports as levelling off (finding 4).

@@ -24,6 +24,12 @@ import torch
 
 from mothlib._masks import as_masks, neurons_with_edges
 
+__all__ = [
+    "MOTIFS", "MOTIF_ORDER", "SECOND_ORDER", "THIRD_ORDER", "SPARSE_MAX_DENSITY", "COUNT_METHODS",
+    "density", "count_batch", "count_motifs", "CHAIN_DEFINITIONS", "chain_counts",
+    "remove_ineffectual",
+]
+
 #: Motif names in report order: first order, then 2nd order (3 nodes), then 3rd order (4 nodes).
 MOTIFS: tuple[str, ...] = (
     "edges",

@@ -51,6 +51,11 @@ from mothlib._masks import as_masks, neurons_with_edges
 from mothlib._rng import draw, sample_keys, sub_keys
 from mothlib.motifs import remove_ineffectual
 
+__all__ = [
+    "NULL_MODELS", "FIXED_COUNTS", "STEPS_PER_TOKEN", "REJECTION_MIN_ACCEPT",
+    "REJECTION_MAX_ROUNDS", "ENGINES", "sample_null",
+]
+
 NULL_MODELS: tuple[str, ...] = ("layer-edges", "degree-preserving")
 #: Motif counts that every sample of a null shares with the real network.
 FIXED_COUNTS: dict[str, tuple[str, ...]] = {

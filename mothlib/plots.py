@@ -36,6 +36,17 @@ from mothlib.findings import ZSCORED_MOTIFS
 from mothlib.flight_model import STATE_NAMES
 from mothlib.seeds import check_seed
 
+__all__ = [
+    "BOOK_RENDERER", "LAB_RENDERER", "LAB_MIME_TYPE", "EMBED_OPTIONS", "BOOK_ENV", "INPUT_NAMES",
+    "OUTPUT_NAMES", "vega_bundle", "book_html", "lab_bundle", "enable_book_renderer",
+    "enable_lab_renderer", "setup", "to_svg", "placeholder_chart", "z_summary", "trajectory_frame",
+    "trajectories_chart", "features_chart", "split_loss_chart", "loss_chart", "network_layout",
+    "network_chart", "motif_counts_chart", "zscore_chart", "zscore_distribution_chart",
+    "zscore_slider_chart", "similarity_chart", "strategy_loss_chart", "null_model_scatter",
+    "seed_zscore_chart", "seed_loss_chart", "chain_definition_chart", "READER_NAMES",
+    "NUMBER_FORMATS", "readable_table",
+]
+
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
 #: Name of the Altair renderer for a live JupyterLab (offline: JupyterLab's bundled Vega).

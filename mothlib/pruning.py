@@ -65,6 +65,7 @@ __all__ = [
     "prune_count",
     "magnitude_mask",
     "random_mask",
+    "prune_model",
     "sparsest_accurate_levels",
     "mark_selected",
     "mark_selected_by_accuracy",

@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = [
+    "GAMMA", "RODAS_STAGES", "ERR_ORDER", "A_MAT", "C_MAT", "SAFETY", "FAC_MIN", "FAC_MAX", "OK",
+    "MAX_STEPS", "STEP_UNDERFLOW", "NON_FINITE", "MAX_NONFINITE", "STATUS_TEXT", "Result",
+    "rodas_step", "integrate",
+]
+
 # Rodas5P (G. Steinebach, BIT Numer. Math. 2023, "Construction of Rosenbrock-Wanner method
 # Rodas5P and numerical benchmarks within the Julia Differential Equations package"; the
 # tableau as in OrdinaryDiffEq.jl): L-stable, stiffly accurate, order 5 with an embedded

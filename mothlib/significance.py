@@ -26,6 +26,12 @@ from mothlib.motifs import MOTIF_ORDER, MOTIFS, count_motifs, remove_ineffectual
 from mothlib.nulls import FIXED_COUNTS, NULL_MODELS, sample_null
 from mothlib.seeds import as_seed_sequence, check_seed
 
+__all__ = [
+    "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "task_seed",
+    "MotifStageSettings", "scored_levels", "collect_tables", "compute_motif_table",
+    "load_motif_table",
+]
+
 COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "sp", "z_note"]
 STAGE_COLUMNS = ["network", "level", "fraction_pruned", "strategy", "null_model", "n_null"] + COLUMNS
 

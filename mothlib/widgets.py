@@ -16,6 +16,8 @@ import pandas as pd
 from mothlib import plots
 from mothlib.findings import ZSCORED_MOTIFS
 
+__all__ = ["MaskLoader", "motif_table", "network_explorer", "zscore_slider"]
+
 #: Loads one level's masks: ``(strategy, level) -> (weight_masks, bias_masks)``, batched over
 #: networks as :func:`mothlib.pruning.load_masks` returns them.
 MaskLoader = Callable[[str, int], tuple[Sequence[np.ndarray], Sequence[np.ndarray] | None]]

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_motifs.py`` (a few minutes on 2 cores; 
 reduced to --n-null and the 1000-null time extrapolated linearly, which the printout says), or
 ``--full`` for 1000 null networks per sparsity as in the study.
 
-Goals (issue 3): all counts of the dense 10-400-400-400-16-7 network with biases >= 50x faster
+Goals: all counts of the dense 10-400-400-400-16-7 network with biases >= 50x faster
 than the baseline; ``motif_zscores`` with 1000 nulls of that network pruned to 90 % (null
 generation included) >= 10x faster than 1000 baseline counts alone.
 

@@ -188,8 +188,8 @@ def _count(
 def _one_thread(device: Any) -> Iterator[None]:
     """Run torch single-threaded on the CPU for the duration.
 
-    The products here are small and many; on a busy 2-core machine torch's thread pool spent
-    about 9x more CPU time on them than one thread (measured), for no gain in wall time.
+    The products here are small and many: torch's thread pool spends CPU time on them (idle
+    threads spinning) without shortening the wall time, and steals cores from Dask's workers.
     """
     if torch.device(device or "cpu").type != "cpu":
         yield

@@ -708,7 +708,7 @@ def _bits_run(name, s, u, kw):
 
 def test_simulate_is_bit_for_bit_the_saved_fixture():
     """simulate reproduces, to the bit, what it returned when the fixture was written (before
-    the kernel's clean-up, issue 11). A change of method, tolerance or formula order changes
+    the simulator kernels were cleaned up). A change of method, tolerance or formula order changes
     bits: regenerate the fixture only for a change of numbers that is meant (and then say so).
     Pins this platform's libm sin/cos/pow too: on another platform only, compare with care."""
     saved = np.load(BITS)

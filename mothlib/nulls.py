@@ -25,7 +25,7 @@ the block's live grid (the chain moves holes instead of edges in blocks over hal
 average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
 :data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate, and
 that the chain and exact rejection agree on null means of a larger network. The samplers run in
-numba when it is installed and in vectorised numpy otherwise, or in torch on any device
+numba (default), in vectorised numpy (the readable reference), or in torch on any device
 (``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
 counter-based draws and return identical samples.
 

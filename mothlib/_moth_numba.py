@@ -37,8 +37,8 @@ from mothlib.rosenbrock import (
     MAX_NONFINITE,
     MAX_STEPS,
     NON_FINITE,
-    SAFETY,
     RODAS_STAGES,
+    SAFETY,
     STEP_UNDERFLOW,
 )
 

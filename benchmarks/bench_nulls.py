@@ -1,5 +1,5 @@
-"""Speed of null networks and motif z-scores at the paper's scale (issue 9), against the seed
-study's counting style, all in one run.
+"""Speed of null networks and motif z-scores at the paper's scale, against the seed study's
+counting style, all in one run.
 
 Run: ``.venv/bin/python benchmarks/bench_nulls.py [--device cpu|cuda] [--n-null 1000]`` (several
 minutes on 2 cores), or ``--smoke`` (a small network, a few nulls: checks that it runs).
@@ -7,7 +7,7 @@ minutes on 2 cores), or ``--smoke`` (a small network, a few nulls: checks that i
 For the 10-400-400-400-16-7 network with biases, magnitude-pruned to 0.9 and 0.98 and cleaned:
 
 1. all motif counts: ``count_motifs`` (sparse/dense by density), the dense torch products (the
-   method before issue 9) and the seed-style baseline; ratios (goals: >= 10x at 0.9 and >= 30x
+   method before sparse counting) and the seed-style baseline; ratios (goals: >= 10x at 0.9 and >= 30x
    at 0.98 against the dense method);
 2. null networks per second, generation alone and generation + counting, per null model and
    engine (numba on the CPU; torch on ``--device``);

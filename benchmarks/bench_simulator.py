@@ -33,7 +33,7 @@ from scipy.integrate import odeint, solve_ivp
 from mothlib import _moth_numba
 from mothlib.data import sample_conditions
 from mothlib.flight_model import FROM_INTERNAL, TO_INTERNAL, FlightModel
-from mothlib.rosenbrock import STAGES, integrate
+from mothlib.rosenbrock import RODAS_STAGES, integrate
 from mothlib.simulator import DEFAULT_ATOL, DEFAULT_RTOL, FILTER_RATE, MothParams, simulate
 
 _p = MothParams.at_scale(1.0)
@@ -211,7 +211,7 @@ def main() -> None:
                     mu=max(FILTER_RATE, 1.0 / 0.02))
     print(f"steps per sample (first {res.n_steps.size}): mean {res.n_steps.mean():.1f}, "
           f"median {np.median(res.n_steps):.0f}, max {res.n_steps.max()}; rejected: mean "
-          f"{res.n_rejected.mean():.2f}; one Jacobian, 2 LUs and {STAGES} RHS per step")
+          f"{res.n_rejected.mean():.2f}; one Jacobian, 2 LUs and {RODAS_STAGES} RHS per step")
 
     err = lambda a, b: (np.abs(a - b) / (np.abs(b) + 1)).max(axis=1)  # noqa: E731
     ref = simulate(s0, u, rtol=1e-12, atol=1e-12, engine="numba")

@@ -17,21 +17,17 @@ Bias nodes are sources like any other (row ``n_in`` of a block); a missing bias 
 
 from __future__ import annotations
 
-import numpy as np
-
 import sys
 
-try:
-    import numba
-    from numba.core import types
-    from numba.cpython.unsafe.numbers import trailing_zeros
-    from numba.extending import intrinsic
+import numba
+import numpy as np
+from numba.core import types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
-    # The mask reader takes 8 bool bytes as one little-endian word (see _adjacency).
-    HAVE_NUMBA = sys.byteorder == "little"
-except ImportError:  # pragma: no cover - numba is a core dependency
-    numba = None
-    HAVE_NUMBA = False
+#: The mask reader takes 8 bool bytes as one little-endian word (see _adjacency), so the kernel
+#: exists on little-endian machines only; elsewhere counting is dense.
+LITTLE_ENDIAN = sys.byteorder == "little"
 
 #: Order of the counts in the kernel's output columns (equal to mothlib.motifs.MOTIFS).
 COLUMNS = (
@@ -46,7 +42,7 @@ SCAN_RATIO = 8
 #: BIT_COST x (wedges + 2-paths) of the edge-list method.
 BIT_COST = 4
 
-if HAVE_NUMBA:
+if LITTLE_ENDIAN:
 
     @numba.njit(cache=True)
     def _adjacency(w, w64, n_in, b, k):  # pragma: no cover - compiled

@@ -15,24 +15,17 @@ steps as a sparse one.
   switch on the complement graph). Degrees stay fixed; symmetric proposal, uniform law.
 
 Step t of chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``. Each kernel has
-a numpy version (vectorised over chains, a Python loop over steps) and, when numba is installed,
-a compiled version (a loop over chains and steps) that makes the very same draws and therefore
-returns identical states; the tests check that they agree.
+a numpy version (vectorised over chains, a Python loop over steps; the readable reference) and a
+numba version (a loop over chains and steps) that makes the very same draws and therefore returns
+identical states; the tests check that they agree.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from mothlib._rng import draw
-
-try:  # optional accelerator: the numpy kernels are the reference
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - numba is a dev dependency
-    numba = None
-    HAVE_NUMBA = False
+from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw
 
 
 # ----------------------------------------------------------------------------- numpy kernels
@@ -116,151 +109,155 @@ def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
 
 
 # ----------------------------------------------------------------------------- numba kernels
-if HAVE_NUMBA:
+@numba.njit(cache=True, inline="always")
+def _mix1(x):
+    """:func:`mothlib._rng.mix` on one uint64 (the same constants, so the same draws)."""
+    x = x ^ (x >> _S30)
+    x = x * _M1
+    x = x ^ (x >> _S27)
+    x = x * _M2
+    return x ^ (x >> _S31)
 
-    @numba.njit(cache=True, inline="always")
-    def _mix1(x):
-        x = x ^ (x >> np.uint64(30))
-        x = x * np.uint64(0xBF58476D1CE4E5B9)
-        x = x ^ (x >> np.uint64(27))
-        x = x * np.uint64(0x94D049BB133111EB)
-        return x ^ (x >> np.uint64(31))
 
-    @numba.njit(cache=True, inline="always")
-    def _draw1(key, counter):
-        return _mix1(_mix1(key + np.uint64(counter) * np.uint64(0x9E3779B97F4A7C15)))
+@numba.njit(cache=True, inline="always")
+def _draw1(key, counter):
+    return _mix1(_mix1(key + np.uint64(counter) * GOLDEN))
 
-    @numba.njit(cache=True)
-    def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
-        for c in range(tok.shape[0]):
-            nt = n_t[c]
-            ns = n_s[c]
-            nw = ns * nt
-            Lu = np.uint64(max(L[c], 1))
-            for t in range(T[c]):
-                i = np.int64(_draw1(keys[c], 2 * t) % Lu)
-                h2 = _draw1(keys[c], 2 * t + 1)
-                a = tok[c, i]
-                if a >= nw:
-                    f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
+
+@numba.njit(cache=True)
+def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
+    for c in range(tok.shape[0]):
+        nt = n_t[c]
+        ns = n_s[c]
+        nw = ns * nt
+        Lu = np.uint64(max(L[c], 1))
+        for t in range(T[c]):
+            i = np.int64(_draw1(keys[c], 2 * t) % Lu)
+            h2 = _draw1(keys[c], 2 * t + 1)
+            a = tok[c, i]
+            if a >= nw:
+                f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
+            else:
+                f = np.int64(h2 % np.uint64(max(nw, 1)))
+            if bit[c, f]:
+                continue
+            if hole[c]:
+                rem, add = f, a
+            else:
+                rem, add = a, f
+            sr, tr = rem // nt, rem % nt
+            sa, ta = add // nt, add % nt
+            if sr != ns and sa != sr and outdeg[c, sr] < 2:
+                continue
+            if ta != tr and indeg[c, tr] < 2:
+                continue
+            bit[c, a] = False
+            bit[c, f] = True
+            tok[c, i] = f
+            outdeg[c, sr] -= 1
+            outdeg[c, sa] += 1
+            indeg[c, tr] -= 1
+            indeg[c, ta] += 1
+
+
+@numba.njit(cache=True)
+def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
+    # Each token's (row, column) kept beside it: no integer division inside the loop.
+    ts = np.empty(tok.shape[1], np.int64)
+    tt = np.empty(tok.shape[1], np.int64)
+    for c in range(tok.shape[0]):
+        nt = n_t[c]
+        Lu = np.uint64(max(L[c], 1))
+        for q in range(L[c]):
+            ts[q] = tok[c, q] // nt
+            tt[q] = tok[c, q] % nt
+        for t in range(T[c]):
+            i = np.int64(_draw1(keys[c], 2 * t) % Lu)
+            j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
+            sa, ta = ts[i], tt[i]
+            sb, tb = ts[j], tt[j]
+            if sa == sb or ta == tb:
+                continue
+            x = sa * nt + tb
+            y = sb * nt + ta
+            if bit[c, x] or bit[c, y]:
+                continue
+            bit[c, sa * nt + ta] = False
+            bit[c, sb * nt + tb] = False
+            bit[c, x] = True
+            bit[c, y] = True
+            tok[c, i] = x
+            tok[c, j] = y
+            tt[i] = tb
+            tt[j] = ta
+
+
+@numba.njit(cache=True)
+def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
+    """The m-th smallest of vals[lo:hi] (m >= 1, distinct values)."""
+    n = hi - lo
+    # The candidates below an upper estimate of the m-th order statistic of n uniform draws
+    # (+ 6 standard deviations) hold it almost surely; a full partition otherwise.
+    frac = (m + 6.0 * np.sqrt(m) + 16.0) / n
+    if frac < 0.5:
+        thr = np.uint64(frac * 18446744073709551616.0)
+        c = 0
+        for j in range(lo, hi):
+            if vals[j] < thr:
+                buf[c] = vals[j]
+                c += 1
+        if c >= m:
+            return np.partition(buf[:c], m - 1)[m - 1]
+    return np.partition(vals[lo:hi].copy(), m - 1)[m - 1]
+
+
+@numba.njit(cache=True)
+def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  # pragma: no cover
+    n_w = n_s * n_t
+    n_all = n_rows * n_t
+    vals = np.empty(n_all, np.uint64)
+    buf = np.empty(n_all, np.uint64)
+    for p in range(keys.shape[0]):
+        cand = out[p]
+        for rnd in range(max_rounds):
+            base = rnd * n_all
+            for j in range(n_all):
+                vals[j] = _draw1(keys[p], base + j)
+            # The m smallest draws of each kind: a uniformly random subset of that size.
+            for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
+                if m == hi - lo:
+                    cand[lo:hi] = True
+                elif m == 0:
+                    cand[lo:hi] = False
                 else:
-                    f = np.int64(h2 % np.uint64(max(nw, 1)))
-                if bit[c, f]:
-                    continue
-                if hole[c]:
-                    rem, add = f, a
-                else:
-                    rem, add = a, f
-                sr, tr = rem // nt, rem % nt
-                sa, ta = add // nt, add % nt
-                if sr != ns and sa != sr and outdeg[c, sr] < 2:
-                    continue
-                if ta != tr and indeg[c, tr] < 2:
-                    continue
-                bit[c, a] = False
-                bit[c, f] = True
-                tok[c, i] = f
-                outdeg[c, sr] -= 1
-                outdeg[c, sa] += 1
-                indeg[c, tr] -= 1
-                indeg[c, ta] += 1
-
-    @numba.njit(cache=True)
-    def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-        # Each token's (row, column) kept beside it: no integer division inside the loop.
-        ts = np.empty(tok.shape[1], np.int64)
-        tt = np.empty(tok.shape[1], np.int64)
-        for c in range(tok.shape[0]):
-            nt = n_t[c]
-            Lu = np.uint64(max(L[c], 1))
-            for q in range(L[c]):
-                ts[q] = tok[c, q] // nt
-                tt[q] = tok[c, q] % nt
-            for t in range(T[c]):
-                i = np.int64(_draw1(keys[c], 2 * t) % Lu)
-                j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
-                sa, ta = ts[i], tt[i]
-                sb, tb = ts[j], tt[j]
-                if sa == sb or ta == tb:
-                    continue
-                x = sa * nt + tb
-                y = sb * nt + ta
-                if bit[c, x] or bit[c, y]:
-                    continue
-                bit[c, sa * nt + ta] = False
-                bit[c, sb * nt + tb] = False
-                bit[c, x] = True
-                bit[c, y] = True
-                tok[c, i] = x
-                tok[c, j] = y
-                tt[i] = tb
-                tt[j] = ta
-
-    @numba.njit(cache=True)
-    def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
-        """The m-th smallest of vals[lo:hi] (m >= 1, distinct values)."""
-        n = hi - lo
-        # The candidates below an upper estimate of the m-th order statistic of n uniform draws
-        # (+ 6 standard deviations) hold it almost surely; a full partition otherwise.
-        frac = (m + 6.0 * np.sqrt(m) + 16.0) / n
-        if frac < 0.5:
-            thr = np.uint64(frac * 18446744073709551616.0)
-            c = 0
-            for j in range(lo, hi):
-                if vals[j] < thr:
-                    buf[c] = vals[j]
-                    c += 1
-            if c >= m:
-                return np.partition(buf[:c], m - 1)[m - 1]
-        return np.partition(vals[lo:hi].copy(), m - 1)[m - 1]
-
-    @numba.njit(cache=True)
-    def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  # pragma: no cover
-        n_w = n_s * n_t
-        n_all = n_rows * n_t
-        vals = np.empty(n_all, np.uint64)
-        buf = np.empty(n_all, np.uint64)
-        for p in range(keys.shape[0]):
-            cand = out[p]
-            for rnd in range(max_rounds):
-                base = rnd * n_all
-                for j in range(n_all):
-                    vals[j] = _draw1(keys[p], base + j)
-                # The m smallest draws of each kind: a uniformly random subset of that size.
-                for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
-                    if m == hi - lo:
-                        cand[lo:hi] = True
-                    elif m == 0:
-                        cand[lo:hi] = False
-                    else:
-                        kth = _kth_smallest(vals, lo, hi, m, buf)
-                        for j in range(lo, hi):
-                            cand[j] = vals[j] <= kth
-                ok = True
-                for s_ in range(n_s):
-                    row = False
-                    for t in range(n_t):
+                    kth = _kth_smallest(vals, lo, hi, m, buf)
+                    for j in range(lo, hi):
+                        cand[j] = vals[j] <= kth
+            ok = True
+            for s_ in range(n_s):
+                row = False
+                for t in range(n_t):
+                    if cand[s_ * n_t + t]:
+                        row = True
+                        break
+                if not row:
+                    ok = False
+                    break
+            if ok:
+                for t in range(n_t):
+                    col = False
+                    for s_ in range(n_rows):
                         if cand[s_ * n_t + t]:
-                            row = True
+                            col = True
                             break
-                    if not row:
+                    if not col:
                         ok = False
                         break
-                if ok:
-                    for t in range(n_t):
-                        col = False
-                        for s_ in range(n_rows):
-                            if cand[s_ * n_t + t]:
-                                col = True
-                                break
-                        if not col:
-                            ok = False
-                            break
-                if ok:
-                    done[p] = True
-                    break
-            if not done[p]:
-                cand[:] = False
+            if ok:
+                done[p] = True
+                break
+        if not done[p]:
+            cand[:] = False
 
 
 def rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds):
@@ -275,8 +272,8 @@ def rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds):
 
 
 def moves(*args, engine: str = "auto") -> None:
-    """"layer-edges" chains in place; ``engine`` is "numpy", "numba" or "auto" (numba if installed)."""
-    if engine == "numba" or (engine == "auto" and HAVE_NUMBA):
+    """"layer-edges" chains in place; ``engine`` is "numpy", "numba" or "auto" (numba)."""
+    if engine in ("numba", "auto"):
         _moves_numba(*args)
     else:
         moves_numpy(*args)
@@ -284,7 +281,7 @@ def moves(*args, engine: str = "auto") -> None:
 
 def swaps(*args, engine: str = "auto") -> None:
     """"degree-preserving" chains in place (see :func:`moves` for ``engine``)."""
-    if engine == "numba" or (engine == "auto" and HAVE_NUMBA):
+    if engine in ("numba", "auto"):
         _swaps_numba(*args)
     else:
         swaps_numpy(*args)

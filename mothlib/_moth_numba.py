@@ -37,8 +37,8 @@ from mothlib.rosenbrock import (
     MAX_NONFINITE,
     MAX_STEPS,
     NON_FINITE,
+    RODAS_STAGES,
     SAFETY,
-    STAGES,
     STEP_UNDERFLOW,
 )
 
@@ -457,7 +457,7 @@ def _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, coun
     W1 = np.empty((20, L))  # LU of the stage matrix
     W2 = np.empty((20, L))  # LU of the error filter's matrix
     errf = np.empty((8, L))
-    Ks = np.empty((STAGES, 8, L))
+    Ks = np.empty((RODAS_STAGES, 8, L))
     acc = np.empty((8, L))
     R = np.empty((8, L))
     nexti = lo
@@ -484,7 +484,7 @@ def _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, coun
         _jacobian_v(X0, U, O0, P, G)
         _factor_v(X0, O0, G, alpha, P, W1)
         _solve_v(W1, G, O0, ia, O0, P, Ks[0])
-        for i in range(1, STAGES):
+        for i in range(1, RODAS_STAGES):
             _combine(A_MAT, i, Ks, acc)
             for j in range(8):
                 for k in range(L):
@@ -500,13 +500,13 @@ def _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, coun
         _factor_v(X0, O0, G, mus, P, W2)
         for j in range(8):
             for k in range(L):
-                R[j, k] = mu * Ks[STAGES - 1, j, k]
+                R[j, k] = mu * Ks[RODAS_STAGES - 1, j, k]
         _solve_v(W2, G, O0, imus, R, P, errf)
         # The new state is the last stage's start plus Ks[-1] (stiffly accurate).
         for k in range(L):
             if cur[k] < 0:
                 continue
-            enorm, finite = _error_norm(Y, Xs, Ks[STAGES - 1], errf, rtol, atol, k)
+            enorm, finite = _error_norm(Y, Xs, Ks[RODAS_STAGES - 1], errf, rtol, atol, k)
             accept, hnew = _control(enorm, finite, hs[k], h[k], land[k], jrej[k])
             cnt[_STEPS, k] += 1
             if not accept:
@@ -516,7 +516,7 @@ def _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, coun
             i = cur[k]
             if accept:
                 for j in range(8):
-                    Y[j, k] = Xs[j, k] + Ks[STAGES - 1, j, k]
+                    Y[j, k] = Xs[j, k] + Ks[RODAS_STAGES - 1, j, k]
                 t[k] = t_out[nxt[k]] if land[k] else t[k] + hs[k]
                 if land[k]:
                     for j in range(8):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mothlib.seeds import SeedLike, as_seed_sequence
+
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -38,13 +40,13 @@ def draw(keys: np.ndarray, counter: np.ndarray | int) -> np.ndarray:
         return mix(mix(np.asarray(keys, dtype=np.uint64) + c))
 
 
-def base_key(seed: int | np.random.SeedSequence | None) -> np.uint64:
+def base_key(seed: SeedLike) -> np.uint64:
     """One 64-bit key from a seed (None draws fresh entropy from the operating system)."""
-    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seq = as_seed_sequence(seed)
     return np.uint64(seq.generate_state(1, np.uint64)[0])
 
 
-def sample_keys(seed: int | np.random.SeedSequence | None, start: int, stop: int, salt: int) -> np.ndarray:
+def sample_keys(seed: SeedLike, start: int, stop: int, salt: int) -> np.ndarray:
     """Keys of samples ``start .. stop-1``: each depends on (seed, salt, k) only."""
     base = mix(np.uint64(base_key(seed)) ^ mix(np.uint64(salt)))
     with np.errstate(over="ignore"):

@@ -33,8 +33,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mothlib.cluster import Runner
+from mothlib.seeds import check_seed
 from mothlib.simulator import simulate
 from mothlib.store import ArtifactStore, atomic_write, atomic_write_json
+
+__all__ = [
+    "INPUT_COLUMNS", "OUTPUT_COLUMNS", "SPLITS", "RANGES", "GENERATOR_BLOCK", "sample_conditions",
+    "conditions_for_rows", "make_features", "Scaler", "split_sizes", "DataSettings",
+    "simulate_rows", "compute_dataset", "load_splits", "load_scaler", "load_metadata",
+]
 
 #: Network inputs, in order: initial angles, final position and angles, initial velocities.
 INPUT_COLUMNS: tuple[str, ...] = (
@@ -208,6 +215,7 @@ class DataSettings:
     chunk_size: int = 50_000
 
     def __post_init__(self) -> None:
+        check_seed(self.seed, integer=True)
         n = self.n_samples
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
             raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mothlib.data import SPLITS, Scaler, split_sizes
+from mothlib.seeds import check_seed
 from mothlib.store import atomic_write, atomic_write_json
 
 __all__ = [
@@ -62,8 +63,7 @@ class DigitsSettings:
     split: tuple[float, float, float] = (0.64, 0.16, 0.20)
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_seed(self.seed, integer=True)
         split_sizes(10, self.split)  # ValueError naming a bad split
         object.__setattr__(self, "split", tuple(float(f) for f in self.split))
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mothlib.seeds import check_seed
+
 __all__ = ["estimate_profile", "time_training", "time_nulls"]
 
 
@@ -59,7 +61,7 @@ def time_nulls(sizes: list[int], fraction: float, null: str, n_null: int, seed: 
     layer widths ``sizes`` with ``fraction`` of each layer's weights pruned."""
     from mothlib.significance import motif_zscores
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     ws = [rng.random((o, i)) >= fraction for i, o in zip(sizes[:-1], sizes[1:])]
     started = time.perf_counter()
     motif_zscores(ws, None, n_null=n_null, null=null, seed=seed, device=device)

@@ -16,7 +16,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mothlib._tables import check_columns
 from mothlib.motifs import MOTIFS
+from mothlib.seeds import stream
+
+__all__ = [
+    "RISING_MOTIFS", "LEVELLING_MOTIFS", "CHAIN_MOTIFS", "ZSCORED_MOTIFS", "FINDINGS",
+    "select_motifs", "selected_levels", "at_selected_levels", "accurate_rows", "relative_spread",
+    "profile_correlation", "similarity_by_level", "median_z_curve", "findings_table",
+    "motif_count_table", "chain_definition_table", "study_findings",
+]
 
 #: Motifs the paper reports as increasingly over-represented (finding 3).
 RISING_MOTIFS: tuple[str, ...] = ("converging2", "converging3", "biparallel")
@@ -25,7 +34,7 @@ LEVELLING_MOTIFS: tuple[str, ...] = ("diverging2", "bifan")
 #: Chain motifs (finding 5).
 CHAIN_MOTIFS: tuple[str, ...] = ("chain2", "chain3")
 #: The motifs with a z-score worth comparing (``edges``, the first-order count, is left out).
-MOTIF_ORDER: tuple[str, ...] = tuple(m for m in MOTIFS if m != "edges")
+ZSCORED_MOTIFS: tuple[str, ...] = tuple(m for m in MOTIFS if m != "edges")
 
 #: The paper's six findings: number -> (claim, criterion); criteria from the study protocol.
 FINDINGS: dict[int, tuple[str, str]] = {
@@ -63,12 +72,6 @@ _PRUNING_COLUMNS = ("network", "strategy", "level", "fraction_pruned", "val_loss
 _MOTIF_COLUMNS = ("network", "level", "fraction_pruned", "strategy", "null_model", "motif", "z")
 
 
-def _check_columns(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} table lacks columns {missing}; it has {list(df.columns)}")
-
-
 def select_motifs(
     motifs: pd.DataFrame, strategy: str = "magnitude", null_model: str = "layer-edges"
 ) -> pd.DataFrame:
@@ -82,13 +85,13 @@ def select_motifs(
     ValueError
         When columns are missing, or the table has rows but none match.
     """
-    _check_columns(motifs, _MOTIF_COLUMNS, "motif")
+    check_columns(motifs, _MOTIF_COLUMNS, "motifs")
     if motifs.empty:  # e.g. no network reached the loss threshold: nothing to select from
         return motifs.copy()
     rows = motifs[
         (motifs["strategy"] == strategy)
         & (motifs["null_model"] == null_model)
-        & motifs["motif"].isin(MOTIF_ORDER)
+        & motifs["motif"].isin(ZSCORED_MOTIFS)
     ]
     if rows.empty:
         raise ValueError(
@@ -99,7 +102,8 @@ def select_motifs(
 
 
 def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.DataFrame:
-    """Each network's selected level and its fraction pruned (networks with none left out).
+    """Each network's selected level and its fraction pruned, read from the pruning table
+    (networks with none left out; :func:`mothlib.pruning.sparsest_accurate_levels` chose them).
 
     Returns
     -------
@@ -107,11 +111,42 @@ def selected_levels(pruning: pd.DataFrame, strategy: str = "magnitude") -> pd.Da
         Columns ``network, level, fraction_pruned, val_loss``, one row per network with a
         selected level.
     """
-    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    check_columns(pruning, _PRUNING_COLUMNS, "pruning")
     rows = pruning[(pruning["strategy"] == strategy) & pruning["selected"].astype(bool)]
     if rows["network"].duplicated().any():
         raise ValueError("more than one selected level for a network in the pruning table")
     return rows[["network", "level", "fraction_pruned", "val_loss"]].reset_index(drop=True)
+
+
+def at_selected_levels(
+    table: pd.DataFrame, pruning: pd.DataFrame, strategy: str = "magnitude"
+) -> pd.DataFrame:
+    """Rows of ``table`` at each network's selected level of one pruning strategy.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any table with ``network`` and ``level`` columns, e.g. a motif table (one row per
+        network, level, motif and null model) or :func:`chain_definition_table`. If it has a
+        ``strategy`` column, only that strategy's rows are kept.
+    pruning : DataFrame
+        The pruning table (``network, strategy, level, fraction_pruned, val_loss, selected``).
+    strategy : str
+        The pruning strategy whose selected levels are used.
+
+    Returns
+    -------
+    DataFrame
+        The rows of ``table`` whose (network, level) is a selected level, in ``table``'s order
+        (fresh index); empty, with ``table``'s columns, when no network has a selected level.
+    """
+    check_columns(table, ("network", "level"), "table")
+    chosen = selected_levels(pruning, strategy)
+    if "strategy" in table.columns:
+        table = table[table["strategy"] == strategy]
+    if table.empty or chosen.empty:
+        return table.iloc[0:0].reset_index(drop=True)
+    return table.merge(chosen[["network", "level"]], on=["network", "level"])
 
 
 def accurate_rows(motifs: pd.DataFrame, pruning: pd.DataFrame, strategy: str) -> pd.DataFrame:
@@ -162,7 +197,7 @@ def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFram
     """Median pairwise Pearson correlation of networks' significance profiles, per level.
 
     A network's profile at a level is its vector of ``column`` (default the significance
-    profile ``sp``) over the motifs, in :data:`MOTIF_ORDER`; motifs non-finite for either
+    profile ``sp``) over the motifs, in :data:`ZSCORED_MOTIFS`; motifs non-finite for either
     network of a pair are dropped for that pair.
 
     Returns
@@ -173,7 +208,7 @@ def profile_correlation(motifs: pd.DataFrame, column: str = "sp") -> pd.DataFram
     rows = []
     for (level, fraction), group in motifs.groupby(["level", "fraction_pruned"]):
         table = group.pivot_table(index="network", columns="motif", values=column, aggfunc="first")
-        table = table.reindex(columns=[m for m in MOTIF_ORDER if m in table.columns])
+        table = table.reindex(columns=[m for m in ZSCORED_MOTIFS if m in table.columns])
         values = table.to_numpy(dtype=float)
         correlations = []
         for a, b in itertools.combinations(range(len(values)), 2):
@@ -302,7 +337,7 @@ def findings_table(
     )
 
     # 3. Converging and bi-parallel motifs rise monotonically and become over-represented.
-    at_selected = rows.merge(chosen[["network", "level"]], on=["network", "level"])
+    at_selected = at_selected_levels(rows, pruning, strategy)
     parts, holds3, worst = [], True, np.inf
     for motif in RISING_MOTIFS:
         per_network = [
@@ -390,7 +425,7 @@ def motif_count_table(
     """
     from mothlib.motifs import count_motifs, remove_ineffectual
 
-    _check_columns(pruning, _PRUNING_COLUMNS, "pruning")
+    check_columns(pruning, _PRUNING_COLUMNS, "pruning")
     rows = pruning[pruning["strategy"] == strategy]
     if rows.empty:
         raise ValueError(f"no pruning rows for strategy {strategy!r}")
@@ -444,7 +479,7 @@ def chain_definition_table(
     n_null : int
         Null networks per network and level.
     seed : int
-        Seed of the null samples.
+        Study seed of the null samples (the "chain-table" stream of :mod:`mothlib.seeds`).
     levels : {"accurate", "selected"}
         Every accurate level of each network, or only its selected level.
 
@@ -482,7 +517,7 @@ def chain_definition_table(
             w, b, _ = remove_ineffectual(w, b)
             null_w, null_b = sample_null(
                 w, b, n=n_null, null=null_model,
-                seed=np.random.SeedSequence([seed, int(net), int(level)]),
+                seed=stream(seed, "chain-table", int(net), int(level)),
             )
             for definition in CHAIN_DEFINITIONS:
                 real = chain_counts(w, b, definition)

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = [
+    "STATE_NAMES", "CONTROL_NAMES", "TO_INTERNAL", "FROM_INTERNAL", "MothParams", "FlightModel",
+]
+
 #: Public state order (flight-model.md): (x, x', y, y', theta, theta', phi, phi').
 STATE_NAMES: tuple[str, ...] = ("x", "xd", "y", "yd", "theta", "thetad", "phi", "phid")
 #: Control order: aerodynamic force F, its angle alpha to the head-thorax axis, abdominal torque.

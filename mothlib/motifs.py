@@ -24,6 +24,12 @@ import torch
 
 from mothlib._masks import as_masks, neurons_with_edges
 
+__all__ = [
+    "MOTIFS", "MOTIF_ORDER", "SECOND_ORDER", "THIRD_ORDER", "SPARSE_MAX_DENSITY", "COUNT_METHODS",
+    "density", "count_batch", "count_motifs", "CHAIN_DEFINITIONS", "chain_counts",
+    "remove_ineffectual",
+]
+
 #: Motif names in report order: first order, then 2nd order (3 nodes), then 3rd order (4 nodes).
 MOTIFS: tuple[str, ...] = (
     "edges",
@@ -182,8 +188,8 @@ def _count(
 def _one_thread(device: Any) -> Iterator[None]:
     """Run torch single-threaded on the CPU for the duration.
 
-    The products here are small and many; on a busy 2-core machine torch's thread pool spent
-    about 9x more CPU time on them than one thread (measured), for no gain in wall time.
+    The products here are small and many: torch's thread pool spends CPU time on them (idle
+    threads spinning) without shortening the wall time, and steals cores from Dask's workers.
     """
     if torch.device(device or "cpu").type != "cpu":
         yield
@@ -227,8 +233,8 @@ def count_batch(
     The masks are bool numpy arrays or torch tensors (e.g. null networks drawn on ``device``).
 
     ``method``: "dense" (torch products, on ``device``), "sparse" (numba edge lists, CPU only)
-    or "auto": sparse on the CPU when the batch is at most :data:`SPARSE_MAX_DENSITY` dense and
-    numba is installed, dense otherwise. All give the same exact counts.
+    or "auto": sparse on a (little-endian) CPU when the batch is at most
+    :data:`SPARSE_MAX_DENSITY` dense, dense otherwise. All give the same exact counts.
     """
     if method not in COUNT_METHODS:
         raise ValueError(f"method: must be one of {list(COUNT_METHODS)}, got {method!r}")
@@ -239,15 +245,15 @@ def count_batch(
         ws = [w.cpu().numpy() for w in ws]  # torch masks on the CPU: no copy
         bs = [None if b is None else b.cpu().numpy() for b in bs]
     if method == "auto":
-        from mothlib._count_sparse import HAVE_NUMBA
+        from mothlib._count_sparse import LITTLE_ENDIAN
 
-        sparse = on_cpu and HAVE_NUMBA and density(ws, bs) <= SPARSE_MAX_DENSITY
+        sparse = on_cpu and LITTLE_ENDIAN and density(ws, bs) <= SPARSE_MAX_DENSITY
         method = "sparse" if sparse else "dense"
     if method == "sparse":
-        from mothlib._count_sparse import HAVE_NUMBA
+        from mothlib._count_sparse import LITTLE_ENDIAN
 
-        if not HAVE_NUMBA:
-            raise ValueError("method: 'sparse' counting needs numba (on a little-endian CPU)")
+        if not LITTLE_ENDIAN:
+            raise ValueError("method: 'sparse' counting needs a little-endian CPU")
         return _count_sparse(ws, bs)
     with _one_thread(device):
         return _count(ws, bs, device)
@@ -268,9 +274,9 @@ def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
 
     Returns
     -------
-    dict
-        Motif name (see :data:`MOTIFS`) -> count: a Python int, or an int64 array (B,) when any
-        mask carries a leading batch axis B.
+    dict of str -> int64 ndarray, shape () or (B,)
+        Motif name (see :data:`MOTIFS`) -> count: shape () for one network (``int(c)`` gives
+        the number), (B,) when any mask carries a leading batch axis B.
 
     Raises
     ------
@@ -281,14 +287,16 @@ def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> count_motifs([np.ones((3, 2)), np.ones((1, 3))])["chain2"]
+    >>> int(count_motifs([np.ones((3, 2)), np.ones((1, 3))])["chain2"])
     6
     """
     ws, bs, batched = as_masks(weight_masks, bias_masks)
-    counts = count_batch(ws, bs)
-    if batched:
-        return counts
-    return {m: int(v[0]) for m, v in counts.items()}
+    return _unbatch(count_batch(ws, bs), batched)
+
+
+def _unbatch(counts: dict[str, np.ndarray], batched: bool) -> dict[str, np.ndarray]:
+    """Counts (B,) as given for batched masks; shape () for one network (the same kind of object)."""
+    return counts if batched else {m: v.reshape(()) for m, v in counts.items()}
 
 
 #: Definitions of a chain count: every path (the motif definition), or the seed's connected
@@ -310,8 +318,8 @@ def chain_counts(weight_masks: Any, bias_masks: Any = None, definition: str = "p
 
     Returns
     -------
-    dict
-        ``{"chain2": count, "chain3": count}``: Python ints, or int64 arrays (B,) for batched masks.
+    dict of str -> int64 ndarray, shape () or (B,)
+        ``{"chain2": count, "chain3": count}``, shaped as :func:`count_motifs`'s counts.
 
     Raises
     ------
@@ -338,9 +346,7 @@ def chain_counts(weight_masks: Any, bias_masks: Any = None, definition: str = "p
                 paths = blocks[start + hop][:, :, :-1] @ paths
             kept = paths if definition == "paths" else paths > 0
             result[name] += np.rint(kept.sum(axis=(1, 2))).astype(np.int64)
-    if batched:
-        return result
-    return {m: int(v[0]) for m, v in result.items()}
+    return _unbatch(result, batched)
 
 
 def _reachability(
@@ -385,9 +391,9 @@ def remove_ineffectual(
     weight_masks : list of bool ndarray, same shapes as given (batch axis kept if given)
     bias_masks : list of (bool ndarray or None), or None when no biases were given
     report : pandas.DataFrame
-        One row per hidden layer (``layer`` 1 = first hidden layer) with the numbers of removed
-        neurons that had at least one edge: columns ``layer, ghost, dead``. For batched input the
-        rows of every network are stacked and a first column ``network`` (batch index) is added.
+        One row per network and hidden layer with the numbers of removed neurons that had at
+        least one edge: columns ``network, layer, ghost, dead`` (``network`` is the batch index,
+        0 for unbatched masks; ``layer`` 1 is the first hidden layer).
     """
     ws, bs, batched = as_masks(weight_masks, bias_masks)
     fwd, bwd = _reachability(ws, bs)
@@ -412,7 +418,6 @@ def remove_ineffectual(
     if not batched:
         new_w = [w[0] for w in new_w]
         new_b = [None if b is None else b[0] for b in new_b]
-        report = report.drop(columns="network")
     else:
         new_w = [np.ascontiguousarray(w) for w in new_w]
         new_b = [None if b is None else np.ascontiguousarray(b) for b in new_b]

@@ -90,7 +90,7 @@ def _fmt(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
-def format_table(df: Any) -> str:
+def _format_table(df: Any) -> str:
     """One null model's rows as an aligned text table."""
     head = ["motif", "count", "null mean", "null std", "z", "p", "sp", "note"]
     rows = [
@@ -170,7 +170,7 @@ def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
             device=args.device, progress=not args.no_progress,
         )
         print(f"\nnull model {null}: {args.n_null} samples, seed {args.seed}")
-        print(format_table(df))
+        print(_format_table(df))
         df.insert(0, "n_null", args.n_null)
         df.insert(0, "null_model", null)
         parts.append(df)

@@ -25,7 +25,7 @@ the block's live grid (the chain moves holes instead of edges in blocks over hal
 average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
 :data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate, and
 that the chain and exact rejection agree on null means of a larger network. The samplers run in
-numba when it is installed and in vectorised numpy otherwise, or in torch on any device
+numba (default), in vectorised numpy (the readable reference), or in torch on any device
 (``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
 counter-based draws and return identical samples.
 
@@ -50,6 +50,11 @@ from mothlib import _mcmc
 from mothlib._masks import as_masks, neurons_with_edges
 from mothlib._rng import draw, sample_keys, sub_keys
 from mothlib.motifs import remove_ineffectual
+
+__all__ = [
+    "NULL_MODELS", "FIXED_COUNTS", "STEPS_PER_TOKEN", "REJECTION_MIN_ACCEPT",
+    "REJECTION_MAX_ROUNDS", "ENGINES", "sample_null",
+]
 
 NULL_MODELS: tuple[str, ...] = ("layer-edges", "degree-preserving")
 #: Motif counts that every sample of a null shares with the real network.
@@ -137,7 +142,7 @@ def _rejection(
     n_w, n_all = n_s * n_t, n_rows * n_t
     m_w = int(block.grid[:n_s].sum())
     m_b = int(block.grid[n_s:].sum())
-    if engine == "numba" or (engine == "auto" and _mcmc.HAVE_NUMBA):
+    if engine in ("numba", "auto"):
         out, done = _mcmc.rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds)
         return out.reshape(-1, n_rows, n_t), done
     out = np.zeros((len(keys), n_all), dtype=bool)
@@ -293,8 +298,8 @@ def sample_null(
         ("auto": rejection where its estimated acceptance is >= REJECTION_MIN_ACCEPT). Ignored by
         "degree-preserving".
     engine : {"auto", "numpy", "numba", "torch"}
-        Sampler kernels; all make the same draws and give identical samples ("auto": numba if
-        installed, else numpy; "torch": :mod:`mothlib.nulls_torch` on ``device``).
+        Sampler kernels; all make the same draws and give identical samples ("auto": numba;
+        "numpy": the readable reference; "torch": :mod:`mothlib.nulls_torch` on ``device``).
     device : str or torch.device, optional
         Where the "torch" engine runs (default "cpu"); only used by that engine.
 
@@ -335,8 +340,6 @@ def _sample(
         raise ValueError(f"method: must be 'auto', 'mcmc' or 'rejection', got {method!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {list(ENGINES)}, got {engine!r}")
-    if engine == "numba" and not _mcmc.HAVE_NUMBA:
-        raise ValueError("engine: 'numba' requested but numba is not installed")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: must be a non-negative integer, got {n!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:

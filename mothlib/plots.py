@@ -30,7 +30,22 @@ import numpy as np
 import pandas as pd
 
 from mothlib import reference
-from mothlib.findings import MOTIF_ORDER
+from mothlib._tables import check_columns
+from mothlib.data import INPUT_COLUMNS, OUTPUT_COLUMNS
+from mothlib.findings import ZSCORED_MOTIFS
+from mothlib.flight_model import STATE_NAMES
+from mothlib.seeds import check_seed
+
+__all__ = [
+    "BOOK_RENDERER", "LAB_RENDERER", "LAB_MIME_TYPE", "EMBED_OPTIONS", "BOOK_ENV", "INPUT_NAMES",
+    "OUTPUT_NAMES", "vega_bundle", "book_html", "lab_bundle", "enable_book_renderer",
+    "enable_lab_renderer", "setup", "to_svg", "placeholder_chart", "z_summary", "trajectory_frame",
+    "trajectories_chart", "features_chart", "split_loss_chart", "loss_chart", "network_layout",
+    "network_chart", "motif_counts_chart", "zscore_chart", "zscore_distribution_chart",
+    "zscore_slider_chart", "similarity_chart", "strategy_loss_chart", "null_model_scatter",
+    "seed_zscore_chart", "seed_loss_chart", "chain_definition_chart", "READER_NAMES",
+    "NUMBER_FORMATS", "readable_table",
+]
 
 #: Name of the Altair renderer that emits book-ready HTML.
 BOOK_RENDERER = "mothlib-book"
@@ -45,11 +60,10 @@ EMBED_OPTIONS: dict[str, Any] = {
 }
 #: Environment variable that makes :func:`setup` choose the book renderer.
 BOOK_ENV = "MOTHLIB_BOOK"
-#: State variables of the flight model, in the simulator's order.
-STATE_NAMES = ("x", "x'", "y", "y'", "theta", "theta'", "phi", "phi'")
-#: The networks' inputs and outputs, in order (flight-model.md).
-INPUT_NAMES = ("phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "x'0", "y'0", "phi'0", "theta'0")
-OUTPUT_NAMES = ("Fx", "Fy", "tau", "x'_f", "y'_f", "phi'_f", "theta'_f")
+#: The networks' inputs and outputs, in order: the data module's column names (notebook 02 uses
+#: the ``plots`` spellings, so they stay importable from here).
+INPUT_NAMES = INPUT_COLUMNS
+OUTPUT_NAMES = OUTPUT_COLUMNS
 
 _WIDTH = 130
 _HEIGHT = 120
@@ -166,9 +180,7 @@ class _NoData(ValueError):
 
 
 def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what} needs columns {missing}; the table has {list(df.columns)}")
+    check_columns(df, columns, what)
     if df.empty:
         raise _NoData(f"{what}: the table is empty")
 
@@ -202,7 +214,7 @@ def _placeholder_when_empty(builder):
 
 def _motif_sort(motifs: Sequence[str]) -> list[str]:
     present = set(motifs)
-    return [m for m in MOTIF_ORDER if m in present] + sorted(present - set(MOTIF_ORDER))
+    return [m for m in ZSCORED_MOTIFS if m in present] + sorted(present - set(ZSCORED_MOTIFS))
 
 
 def _finite_z(df: pd.DataFrame) -> pd.DataFrame:
@@ -283,7 +295,7 @@ def features_chart(
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"X must have shape (n, {len(names)}), got {X.shape}")
     if len(X) > max_rows:
-        X = X[np.random.default_rng(seed).choice(len(X), max_rows, replace=False)]
+        X = X[np.random.default_rng(check_seed(seed)).choice(len(X), max_rows, replace=False)]
     frame = pd.DataFrame(X, columns=list(names)).melt(var_name="feature", value_name="value")
     return (
         alt.Chart(frame)

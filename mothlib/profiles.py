@@ -18,6 +18,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+__all__ = ["SEED_SCHEDULE", "TASKS", "TASK_LOSS", "PROFILES", "get_profile"]
+
 #: The seed study's cumulative pruning schedule (study-protocol.md): 18 recorded levels
 #: (dense, then 0.15 ... 0.98); the final prune to 0.99 is neither trained nor recorded.
 SEED_SCHEDULE: list[float] = [0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85] + [

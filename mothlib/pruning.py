@@ -65,7 +65,8 @@ __all__ = [
     "prune_count",
     "magnitude_mask",
     "random_mask",
-    "select_levels",
+    "prune_model",
+    "sparsest_accurate_levels",
     "mark_selected",
     "mark_selected_by_accuracy",
     "select",
@@ -213,8 +214,10 @@ def unpack_masks(packed: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[
     return result
 
 
-def select_levels(val_loss: np.ndarray, threshold: float) -> np.ndarray:
-    """Most pruned level whose validation loss is at most ``threshold``, per network.
+def sparsest_accurate_levels(val_loss: np.ndarray, threshold: float) -> np.ndarray:
+    """Most pruned level whose validation loss is at most ``threshold``, per network, from losses.
+
+    (:func:`mothlib.findings.selected_levels` reads the levels this chose from a pruning table.)
 
     Parameters
     ----------
@@ -683,7 +686,7 @@ def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
     out["selected"] = False
     for _, rows in out.groupby(["strategy", "network"], sort=False):
         rows = rows.sort_values("level")
-        level = select_levels(rows["val_loss"].to_numpy()[None, :], float(loss_threshold))[0]
+        level = sparsest_accurate_levels(rows["val_loss"].to_numpy()[None, :], float(loss_threshold))[0]
         if level >= 0:
             out.loc[rows.index[level], "selected"] = True
     return out

@@ -19,6 +19,11 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+__all__ = [
+    "SOURCE", "SEED_DEFECTIVE_MOTIFS", "seed_zscores", "seed_losses", "summarise_zscores",
+    "compare_zscores", "compare_losses",
+]
+
 #: Where the shipped summaries come from (shown beside every comparison).
 SOURCE = (
     "Seed study: Zahn, Daniel & Kutz, arXiv:2403.00974 (2024), z-score and loss tables from the "

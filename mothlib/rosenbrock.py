@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+__all__ = [
+    "GAMMA", "RODAS_STAGES", "ERR_ORDER", "A_MAT", "C_MAT", "SAFETY", "FAC_MIN", "FAC_MAX", "OK",
+    "MAX_STEPS", "STEP_UNDERFLOW", "NON_FINITE", "MAX_NONFINITE", "STATUS_TEXT", "Result",
+    "rodas_step", "integrate",
+]
+
 # Rodas5P (G. Steinebach, BIT Numer. Math. 2023, "Construction of Rosenbrock-Wanner method
 # Rodas5P and numerical benchmarks within the Julia Differential Equations package"; the
 # tableau as in OrdinaryDiffEq.jl): L-stable, stiffly accurate, order 5 with an embedded
@@ -44,13 +50,13 @@ _C = (
     (37.80277123390563, -3.2571969029072276, 112.26918849496327, 66.9347231244047,
      -40.06618937091002, -54.66780262877968, -9.48861652309627),
 )
-#: Number of stages.
-STAGES = 8
+#: Number of Rodas stages (named apart from mothlib.stages.STAGES, the pipeline's stages).
+RODAS_STAGES = 8
 #: Order of the embedded estimate plus one: the step-size controller's exponent is -1/ERR_ORDER.
 ERR_ORDER = 5
-A_MAT = np.zeros((STAGES, STAGES))
-C_MAT = np.zeros((STAGES, STAGES))
-for _i in range(1, STAGES):
+A_MAT = np.zeros((RODAS_STAGES, RODAS_STAGES))
+C_MAT = np.zeros((RODAS_STAGES, RODAS_STAGES))
+for _i in range(1, RODAS_STAGES):
     if _i <= len(_A):
         A_MAT[_i, :_i] = _A[_i - 1]
     else:  # stiffly accurate tail: continue from the previous stage's start plus its K
@@ -88,14 +94,14 @@ def rodas_step(
     fac = model.factor(Y, aux, 1.0 / (GAMMA * h))
     ih = 1.0 / h
     # Stages stacked as (s, d*n) so that each combination is one small matrix product.
-    K = np.empty((STAGES, d * n))
+    K = np.empty((RODAS_STAGES, d * n))
     K[0] = model.solve(fac, f0).reshape(-1)
-    for i in range(1, STAGES):
+    for i in range(1, RODAS_STAGES):
         arg = Y + (A_MAT[i, :i] @ K[:i]).reshape(d, n)
         fi, _ = model.rhs(arg)
         fi += ih * (C_MAT[i, :i] @ K[:i]).reshape(d, n)
         K[i] = model.solve(fac, fi).reshape(-1)
-    err = K[STAGES - 1].reshape(d, n)
+    err = K[RODAS_STAGES - 1].reshape(d, n)
     filtered = model.solve(model.factor(Y, aux, np.full(n, mu)), mu * err)
     return arg + err, filtered
 

@@ -24,6 +24,13 @@ from tqdm.auto import tqdm
 from mothlib._masks import as_masks
 from mothlib.motifs import MOTIF_ORDER, MOTIFS, count_motifs, remove_ineffectual
 from mothlib.nulls import FIXED_COUNTS, NULL_MODELS, sample_null
+from mothlib.seeds import as_seed_sequence, check_seed
+
+__all__ = [
+    "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "task_seed",
+    "MotifStageSettings", "scored_levels", "collect_tables", "compute_motif_table",
+    "load_motif_table",
+]
 
 COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "sp", "z_note"]
 STAGE_COLUMNS = ["network", "level", "fraction_pruned", "strategy", "null_model", "n_null"] + COLUMNS
@@ -191,7 +198,7 @@ def motif_zscores(
         bs = None
     real = count_motifs(ws, bs)
     # One fixed seed sequence, so that every chunk draws from the same (seed, k) streams.
-    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    seq = as_seed_sequence(seed)
     counts = np.empty((n_null, len(MOTIFS)), dtype=np.int64)
     starts = range(0, n_null, chunk_size)
     for start in tqdm(starts, desc=f"{null} nulls", disable=not progress, leave=False):
@@ -247,9 +254,12 @@ def _load_masks(store: Any, strategy: str, level: int):
 
 
 def task_seed(seed: int, strategy: str, network: int, level: int, null: str) -> np.random.SeedSequence:
-    """The null-sample seed of one (strategy, network, level, null model), from the profile seed."""
+    """The null-sample seed of one (strategy, network, level, null model), from the profile seed.
+
+    The motif-stage stream of :mod:`mothlib.seeds` (its tag is the strategy's crc32).
+    """
     return np.random.SeedSequence(
-        [int(seed), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null)]
+        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null)]
     )
 
 

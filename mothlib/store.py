@@ -29,6 +29,11 @@ from typing import Any
 
 from mothlib import __version__
 
+__all__ = [
+    "ROOT_ENV", "default_root", "hash_params", "file_sha256", "atomic_write", "atomic_write_json",
+    "ArtifactStore", "load",
+]
+
 #: Environment variable that moves the artifact root (default: ``./artifacts``).
 ROOT_ENV = "MOTHLIB_ARTIFACTS"
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mothlib import findings
-from mothlib.findings import MOTIF_ORDER
+from mothlib.findings import ZSCORED_MOTIFS
 from mothlib.plots import placeholder_chart
 
 __all__ = [
@@ -45,11 +45,8 @@ def selected_rows(pruning: pd.DataFrame, motifs: pd.DataFrame, strategy: str = "
                   null_model: str = "layer-edges") -> pd.DataFrame:
     """Motif rows of one strategy and null model at each network's selected level (z-scored
     motifs only; empty when no network has a selected level)."""
-    rows = findings.select_motifs(motifs, strategy, null_model)
-    chosen = findings.selected_levels(pruning, strategy)
-    if rows.empty or chosen.empty:
-        return rows.iloc[0:0].copy()
-    return rows.merge(chosen[["network", "level"]], on=["network", "level"])
+    return findings.at_selected_levels(findings.select_motifs(motifs, strategy, null_model), pruning,
+                                       strategy)
 
 
 def findings_by_task(tables: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:
@@ -95,16 +92,16 @@ def motif_differences(at_selected: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Index ``motif`` (:data:`mothlib.findings.MOTIF_ORDER`); columns ``z median (<task>)``,
+        Index ``motif`` (:data:`mothlib.findings.ZSCORED_MOTIFS`); columns ``z median (<task>)``,
         ``z q25 (<task>)``, ``z q75 (<task>)`` per task, ``same sign`` and ``differ`` (False
         where either task has no finite z).
     """
     if len(at_selected) != 2:
         raise ValueError(f"motif_differences compares two tasks, got {list(at_selected)}")
     (a, rows_a), (b, rows_b) = at_selected.items()
-    qa = _quartiles(rows_a, "z").reindex(list(MOTIF_ORDER))
-    qb = _quartiles(rows_b, "z").reindex(list(MOTIF_ORDER))
-    out = pd.DataFrame(index=pd.Index(list(MOTIF_ORDER), name="motif"))
+    qa = _quartiles(rows_a, "z").reindex(list(ZSCORED_MOTIFS))
+    qb = _quartiles(rows_b, "z").reindex(list(ZSCORED_MOTIFS))
+    out = pd.DataFrame(index=pd.Index(list(ZSCORED_MOTIFS), name="motif"))
     for task, q in ((a, qa), (b, qb)):
         for col in ("median", "q25", "q75"):
             out[f"z {col} ({task})"] = q[col]
@@ -121,11 +118,11 @@ def median_profiles(at_selected: Mapping[str, pd.DataFrame], column: str = "sp")
     -------
     DataFrame
         Long table: ``task, motif, median, q25, q75, n_networks`` (motifs in
-        :data:`MOTIF_ORDER`; motifs without a finite value left out).
+        :data:`ZSCORED_MOTIFS`; motifs without a finite value left out).
     """
     parts = []
     for task, rows in at_selected.items():
-        q = _quartiles(rows, column).reindex(list(MOTIF_ORDER)).dropna(subset=["median"])
+        q = _quartiles(rows, column).reindex(list(ZSCORED_MOTIFS)).dropna(subset=["median"])
         parts.append(q.reset_index().assign(task=task))
     if not parts:
         return pd.DataFrame(columns=["task", "motif", "median", "q25", "q75", "n_networks"])
@@ -134,11 +131,11 @@ def median_profiles(at_selected: Mapping[str, pd.DataFrame], column: str = "sp")
 
 
 def _profiles(rows: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Networks x motifs (:data:`MOTIF_ORDER`) table of ``column``."""
+    """Networks x motifs (:data:`ZSCORED_MOTIFS`) table of ``column``."""
     if rows.empty:
-        return pd.DataFrame(columns=list(MOTIF_ORDER), dtype=float)
+        return pd.DataFrame(columns=list(ZSCORED_MOTIFS), dtype=float)
     wide = rows.pivot_table(index="network", columns="motif", values=column, aggfunc="first")
-    return wide.reindex(columns=list(MOTIF_ORDER)).astype(float)
+    return wide.reindex(columns=list(ZSCORED_MOTIFS)).astype(float)
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
@@ -167,7 +164,7 @@ def profile_agreement(at_selected: Mapping[str, pd.DataFrame], column: str = "sp
         raise ValueError(f"profile_agreement compares two tasks, got {list(at_selected)}")
     tables = {task: _profiles(rows, column) for task, rows in at_selected.items()}
     medians = {task: t.median(axis=0, skipna=True).to_numpy(dtype=float) if len(t) else
-               np.full(len(MOTIF_ORDER), np.nan) for task, t in tables.items()}
+               np.full(len(ZSCORED_MOTIFS), np.nan) for task, t in tables.items()}
     (a, ta), (b, tb) = tables.items()
     rows = []
     for task, table, other in ((a, ta, b), (b, tb, a)):
@@ -260,7 +257,7 @@ def accuracy_chart(pruning: pd.DataFrame, margin: float | None = None) -> alt.La
 def profile_chart(profiles: pd.DataFrame) -> alt.LayerChart:
     """Median significance profile of each task (points) with the interquartile range across
     networks (bars), motif by motif."""
-    order = [m for m in MOTIF_ORDER if m in set(profiles["motif"])]
+    order = [m for m in ZSCORED_MOTIFS if m in set(profiles["motif"])]
     base = alt.Chart(profiles).encode(
         x=alt.X("motif:N", sort=order, title=None),
         xOffset=alt.XOffset("task:N"),

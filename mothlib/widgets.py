@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from mothlib import plots
-from mothlib.findings import MOTIF_ORDER
+from mothlib.findings import ZSCORED_MOTIFS
+
+__all__ = ["MaskLoader", "motif_table", "network_explorer", "zscore_slider"]
 
 #: Loads one level's masks: ``(strategy, level) -> (weight_masks, bias_masks)``, batched over
 #: networks as :func:`mothlib.pruning.load_masks` returns them.
@@ -38,13 +40,28 @@ def _table_html(one: pd.DataFrame) -> str:
     return style.to_html()
 
 
+def _rows_of(motifs: pd.DataFrame, strategy: str, null_model: str) -> pd.DataFrame | None:
+    """The rows of one strategy and null model; None when the whole table is empty.
+
+    An empty table is a legitimate study outcome (no network reached the threshold), shown as a
+    note; a non-empty table without the asked rows is a wrong argument, so it raises.
+    """
+    if motifs.empty:
+        return None
+    rows = motifs[(motifs["strategy"] == strategy) & (motifs["null_model"] == null_model)]
+    if rows.empty:
+        raise ValueError(f"strategy, null_model: no motif rows for strategy={strategy!r}, "
+                         f"null_model={null_model!r}")
+    return rows
+
+
 def motif_table(motifs: pd.DataFrame, network: int, level: int, null_model: str) -> pd.DataFrame:
     """One network's motif rows at one level and null model, motifs in the usual order."""
     rows = motifs[
         (motifs["network"] == network) & (motifs["level"] == level)
         & (motifs["null_model"] == null_model)
     ]
-    order = {m: k for k, m in enumerate(MOTIF_ORDER)}
+    order = {m: k for k, m in enumerate(ZSCORED_MOTIFS)}
     rows = rows.sort_values("motif", key=lambda s: s.map(order).fillna(len(order)))
     return rows[[c for c in _TABLE_COLUMNS if c in rows.columns]].reset_index(drop=True)
 
@@ -69,11 +86,9 @@ def network_explorer(
     strategy, null_model : str
         Which rows to show.
     """
-    if motifs.empty:
+    rows = _rows_of(motifs, strategy, null_model)
+    if rows is None:
         return W.VBox([W.HTML(_NO_ROWS)])
-    rows = motifs[(motifs["strategy"] == strategy) & (motifs["null_model"] == null_model)]
-    if rows.empty:
-        raise ValueError(f"no motif rows for strategy={strategy!r}, null_model={null_model!r}")
     networks = sorted(int(n) for n in rows["network"].unique())
     network = W.Dropdown(options=networks, value=networks[0], description="network")
     level = W.SelectionSlider(options=[0], description="level", continuous_update=False)
@@ -119,11 +134,9 @@ def network_explorer(
 def zscore_slider(motifs: pd.DataFrame, *, strategy: str = "magnitude",
                   null_model: str = "layer-edges") -> W.VBox:
     """A slider over pruning levels moving the distribution of z across networks per motif."""
-    if motifs.empty:
+    rows = _rows_of(motifs, strategy, null_model)
+    if rows is None:
         return W.VBox([W.HTML(_NO_ROWS)])
-    rows = motifs[(motifs["strategy"] == strategy) & (motifs["null_model"] == null_model)]
-    if rows.empty:
-        raise ValueError(f"no motif rows for strategy={strategy!r}, null_model={null_model!r}")
     levels = sorted(int(v) for v in rows["level"].unique())
     slider = W.SelectionSlider(options=levels, value=levels[-1], description="level",
                                continuous_update=False)

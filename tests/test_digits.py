@@ -378,21 +378,21 @@ def test_smoke_study_is_cached(digits_study):
 # -- the chapter's comparisons (mothlib.task_plots) on hand-made tables ------------------------
 
 from mothlib import task_plots  # noqa: E402
-from mothlib.findings import MOTIF_ORDER  # noqa: E402
+from mothlib.findings import ZSCORED_MOTIFS  # noqa: E402
 
 
 def _sel_rows(profiles: dict[int, list[float]], column: str = "sp") -> pd.DataFrame:
-    """Motif rows at selected levels: network -> values in MOTIF_ORDER."""
+    """Motif rows at selected levels: network -> values in ZSCORED_MOTIFS."""
     return pd.DataFrame([
         dict(network=n, level=3, fraction_pruned=0.9, strategy="magnitude", null_model="layer-edges",
              motif=m, z=v, sp=v)
-        for n, values in profiles.items() for m, v in zip(MOTIF_ORDER, values)
+        for n, values in profiles.items() for m, v in zip(ZSCORED_MOTIFS, values)
     ])
 
 
 def test_profile_agreement_matches_a_plain_computation():
     rng = np.random.default_rng(0)
-    base = rng.standard_normal(len(MOTIF_ORDER))
+    base = rng.standard_normal(len(ZSCORED_MOTIFS))
     a = {n: list(base + 0.3 * rng.standard_normal(len(base))) for n in range(4)}
     b = {n: list(base + 0.3 * rng.standard_normal(len(base))) for n in range(3)}
     a[0][2] = np.nan  # a motif undefined for one network is dropped from its correlations
@@ -427,14 +427,14 @@ def test_profile_agreement_matches_a_plain_computation():
 
 
 def test_motif_differences_by_interquartile_overlap():
-    k = len(MOTIF_ORDER)
+    k = len(ZSCORED_MOTIFS)
     a = {n: [5.0 + n] + [1.0 + 0.1 * n] * (k - 1) for n in range(4)}    # diverging2 high
     b = {n: [-5.0 - n] + [1.05 + 0.1 * n] * (k - 1) for n in range(4)}  # diverging2 low
     table = task_plots.motif_differences({"a": _sel_rows(a), "b": _sel_rows(b)})
-    assert list(table.index) == list(MOTIF_ORDER)
+    assert list(table.index) == list(ZSCORED_MOTIFS)
     assert table["differ"].tolist() == [True] + [False] * (k - 1)
     assert table["same sign"].tolist() == [False] + [True] * (k - 1)
-    assert table.loc[MOTIF_ORDER[0], "z median (a)"] == pytest.approx(6.5)
+    assert table.loc[ZSCORED_MOTIFS[0], "z median (a)"] == pytest.approx(6.5)
 
 
 def test_findings_by_task_holds_on_all_only_where_every_task_holds():
@@ -449,7 +449,7 @@ def test_findings_by_task_holds_on_all_only_where_every_task_holds():
 
 
 def test_chart_builders_draw_or_show_a_placeholder():
-    rows = _sel_rows({0: list(range(len(MOTIF_ORDER))), 1: list(range(len(MOTIF_ORDER)))[::-1]})
+    rows = _sel_rows({0: list(range(len(ZSCORED_MOTIFS))), 1: list(range(len(ZSCORED_MOTIFS)))[::-1]})
     at_selected = {"a": rows, "b": rows}
     for chart in (task_plots.profile_chart(task_plots.median_profiles(at_selected)),
                   task_plots.agreement_chart(task_plots.profile_agreement(at_selected))):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _nets import iterative_clean
 from conftest import synthetic_tables
 from mothlib import findings, motifs, reference
 
@@ -58,6 +59,28 @@ def test_only_accurate_levels_are_used(tables):
     assert 5 not in set(rows["network"])  # the network with no selected level is left out
 
 
+def test_at_selected_levels_keeps_each_networks_selected_level_only(tables):
+    pruning, motifs = tables
+    pruning = pruning.assign(selected=pruning["selected"] & ~((pruning["network"] == 1)
+                                                              & (pruning["strategy"] == "random")))
+    pruning.loc[(pruning["network"] == 1) & (pruning["strategy"] == "random")
+                & (pruning["level"] == 3), "selected"] = True
+    for strategy, level_of_1 in (("magnitude", 7), ("random", 3)):
+        got = findings.at_selected_levels(motifs, pruning, strategy)
+        # Independent: a row is kept iff its (network, level) is a selected row of that strategy.
+        sel = {(n, l) for n, l, s, k in pruning[["network", "level", "strategy", "selected"]]
+               .itertuples(index=False) if s == strategy and k}
+        want = motifs[[s == strategy and (n, l) in sel for n, l, s in
+                       motifs[["network", "level", "strategy"]].itertuples(index=False)]]
+        pd.testing.assert_frame_equal(got, want.reset_index(drop=True))
+        assert set(got.loc[got["network"] == 1, "level"]) == {level_of_1}
+        assert 5 not in set(got["network"])  # never under the threshold
+    none = findings.at_selected_levels(motifs, pruning.assign(selected=False))
+    assert none.empty and list(none.columns) == list(motifs.columns)
+    with pytest.raises(ValueError, match=r"table: the table lacks columns \['level'\]"):
+        findings.at_selected_levels(motifs.drop(columns="level"), pruning)
+
+
 def test_relative_spread_matches_hand_computation():
     z = {0: [1.0, 3.0], 1: [2.0, 2.0]}  # level -> z of the two networks for motif m
     rows = [
@@ -75,11 +98,11 @@ def test_profile_correlation_equals_slow_pairwise_median(n_networks, seed):
     rng = np.random.default_rng(seed)
     rows = [
         dict(network=n, level=0, fraction_pruned=0.5, motif=m, sp=rng.standard_normal())
-        for n in range(n_networks) for m in findings.MOTIF_ORDER
+        for n in range(n_networks) for m in findings.ZSCORED_MOTIFS
     ]
     df = pd.DataFrame(rows)
     fast = findings.profile_correlation(df)["profile_correlation"].iloc[0]
-    vectors = [df[df.network == n].set_index("motif").loc[list(findings.MOTIF_ORDER), "sp"]
+    vectors = [df[df.network == n].set_index("motif").loc[list(findings.ZSCORED_MOTIFS), "sp"]
                for n in range(n_networks)]
     slow = np.median([np.corrcoef(a, b)[0, 1] for a, b in itertools.combinations(vectors, 2)])
     assert fast == pytest.approx(slow)
@@ -95,7 +118,7 @@ def test_identical_profiles_correlate_perfectly(tables):
 
 def test_bad_tables_raise_clear_errors(tables):
     pruning, motifs = tables
-    with pytest.raises(ValueError, match="lacks columns"):
+    with pytest.raises(ValueError, match=r"pruning: the table lacks columns \['selected'\]"):
         findings.findings_table(pruning.drop(columns="selected"), motifs)
     with pytest.raises(ValueError, match="no motif rows"):
         findings.findings_table(pruning, motifs, null_model="nope")
@@ -209,6 +232,40 @@ def test_reference_tables_have_their_source_and_columns():
     assert losses["fraction_pruned"].iloc[0] == 0
 
 
+def test_summarise_zscores_quartiles_by_hand():
+    z = [1.0, 2.0, np.nan, 3.0, 4.0, np.inf, -1.0, 5.0]
+    table = pd.DataFrame({
+        "network": range(8), "motif": ["bifan"] * 6 + ["chain2"] * 2,
+        "fraction_pruned": [0.5] * 6 + [0.9] * 2, "z": z,
+    })
+    got = reference.summarise_zscores(table).set_index("motif")
+    assert list(got.columns) == ["fraction_pruned", "n_networks", "z_q25", "z_median", "z_q75"]
+    # bifan: finite z 1, 2, 3, 4 (NaN and inf left out); linear quartiles at positions 0.75, 2.25.
+    assert got.loc["bifan", "n_networks"] == 4
+    assert got.loc["bifan", ["z_q25", "z_median", "z_q75"]].tolist() == [1.75, 2.5, 3.25]
+    # chain2: -1 and 5; quartiles a quarter of the way in from each end.
+    assert got.loc["chain2", ["z_q25", "z_median", "z_q75"]].tolist() == [0.5, 2.0, 3.5]
+
+
+def test_compare_losses_summarises_ours_by_hand_and_stacks_the_seed():
+    pruning = pd.DataFrame({
+        "network": [0, 1, 2, 3, 0, 1, 2, 3], "fraction_pruned": [0.0] * 4 + [0.5] * 4,
+        "val_loss": [1e-4, 2e-3, 5e-4, 1e-3, 4.0, 4.0, 4.0, 1e-5],
+    })
+    got = reference.compare_losses(pruning, "t", threshold=1e-3)
+    ours = got[got["source"] == "mothlib (t)"].set_index("fraction_pruned")
+    # Fraction 0: sorted 1e-4, 5e-4, 1e-3, 2e-3; three of four at or under 1e-3.
+    np.testing.assert_allclose(
+        ours.loc[0.0, ["val_loss_q25", "val_loss_median", "val_loss_q75", "share_under"]].to_numpy(float),
+        [4e-4, 7.5e-4, 1.25e-3, 0.75], rtol=1e-12)
+    np.testing.assert_allclose(
+        ours.loc[0.5, ["val_loss_q25", "val_loss_median", "val_loss_q75", "share_under"]].to_numpy(float),
+        [3.0000025, 4.0, 4.0, 0.25], rtol=1e-12)
+    seed = got[got["source"] == "seed study"].drop(columns="source").reset_index(drop=True)
+    expected = reference.seed_losses().rename(columns={"share_under_1e-3": "share_under"})
+    pd.testing.assert_frame_equal(seed[list(expected.columns)], expected)
+
+
 def test_compare_zscores_stacks_ours_and_seed(tables):
     _, motifs = tables
     both = reference.compare_zscores(findings.select_motifs(motifs), "smoke")
@@ -254,6 +311,43 @@ def test_motif_count_table_matches_count_motifs_on_cleaned_masks():
     got = counts[(counts.network == 1) & (counts.level == 3)].set_index("motif")["count"]
     assert {m: int(got[m]) for m in expected} == {m: int(v) for m, v in expected.items()}
     assert {"ghost", "dead", "layer"} <= set(removed.columns)
+
+
+def test_chain_definition_table_values_match_enumeration(monkeypatch):
+    import mothlib.nulls
+
+    drawn = []  # the null samples of each (network, level), in the table's order
+    real_sample_null = mothlib.nulls.sample_null
+
+    def recording(*args, **kwargs):
+        out = real_sample_null(*args, **kwargs)
+        drawn.append(out)
+        return out
+
+    monkeypatch.setattr(mothlib.nulls, "sample_null", recording)
+    load, pruning = _fake_loader(), _small_pruning()
+    table = findings.chain_definition_table(load, pruning, n_null=6, seed=2)
+    cells = list(dict.fromkeys(zip(table["network"], table["level"])))
+    assert len(cells) == len(drawn) == 3 + 4  # network 0: levels 0-2, network 1: levels 0-3
+    for (net, level), (null_w, null_b) in zip(cells, drawn):
+        w, b = load("magnitude", level)
+        # Independent oracles: the seed's iterative cleaning and path/pair enumeration.
+        cw, cb = iterative_clean([m[net] for m in w], [m[net] for m in b])
+        real = _slow_chains(cw, cb)
+        nulls = [_slow_chains([m[k] for m in null_w], [m[k] for m in null_b]) for k in range(6)]
+        rows = table[(table["network"] == net) & (table["level"] == level)]
+        assert rows["fraction_pruned"].eq(0.2 * level).all()
+        for definition, i in (("paths", 0), ("seed-pairs", 1)):
+            for motif in ("chain2", "chain3"):
+                row = rows[(rows["definition"] == definition) & (rows["motif"] == motif)].iloc[0]
+                x = np.array([c[motif][i] for c in nulls], dtype=float)
+                assert row["count"] == real[motif][i]
+                assert row["null_mean"] == pytest.approx(x.mean())
+                assert row["null_std"] == pytest.approx(x.std())
+                if x.std() > 0:
+                    assert row["z"] == pytest.approx((real[motif][i] - x.mean()) / x.std())
+                else:
+                    assert np.isnan(row["z"])
 
 
 def test_chain_definition_table_uses_accurate_levels_and_both_definitions():

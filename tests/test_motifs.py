@@ -13,12 +13,18 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mothlib.motifs import MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
+from mothlib.motifs import MOTIF_ORDER, MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _nets import enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
+from _nets import PATTERNS, enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+
+
+def _ints(counts):
+    """Counts of one network as Python ints, after checking their kind: int64 arrays of shape ()."""
+    assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 and v.shape == () for v in counts.values())
+    return {m: int(v) for m, v in counts.items()}
 
 
 def _lists(case, w="weight_masks", b="bias_masks"):
@@ -27,17 +33,41 @@ def _lists(case, w="weight_masks", b="bias_masks"):
     return ws, bs
 
 
-def test_motif_names_and_orders():
-    assert MOTIFS[0] == "edges" and len(MOTIFS) == 9
-    assert SECOND_ORDER == ("diverging2", "converging2", "chain2")
-    assert THIRD_ORDER == ("diverging3", "converging3", "chain3", "bifan", "biparallel")
+#: One layered instance of each motif (layer sizes; every edge between adjacent layers present).
+_INSTANCES = {
+    "edges": [1, 1], "diverging2": [1, 2], "converging2": [2, 1], "chain2": [1, 1, 1],
+    "diverging3": [1, 3], "converging3": [3, 1], "chain3": [1, 1, 1, 1], "bifan": [2, 2],
+    "biparallel": [1, 2, 1],
+}
+
+
+@pytest.mark.parametrize("motif", list(_INSTANCES))
+def test_motif_orders_follow_their_patterns(motif):
+    # A motif's order is its number of nodes minus one, read off the oracle's edge pattern.
+    nodes = {n for edge in PATTERNS[motif] for n in edge}
+    assert MOTIF_ORDER[motif] == len(nodes) - 1
+    assert (motif in SECOND_ORDER) == (len(nodes) == 3)
+    assert (motif in THIRD_ORDER) == (len(nodes) == 4)
+    # Its smallest layered instance holds exactly one copy of it, with that many nodes.
+    sizes = _INSTANCES[motif]
+    assert sum(sizes) == len(nodes)
+    ws = [np.ones((sizes[i + 1], sizes[i]), dtype=bool) for i in range(len(sizes) - 1)]
+    assert count_motifs(ws)[motif] == 1 == enumerate_counts(ws)[motif]
+
+
+def test_motif_names_are_the_oracles_and_the_counts_keys():
+    assert set(MOTIFS) == set(PATTERNS) == set(MOTIF_ORDER) == set(_INSTANCES)
+    assert tuple(count_motifs([np.ones((2, 2), dtype=bool)])) == MOTIFS
+    # The two orders split the motifs other than edges, each in MOTIFS order.
+    assert tuple(m for m in MOTIFS if m in SECOND_ORDER + THIRD_ORDER) == SECOND_ORDER + THIRD_ORDER
+    assert set(SECOND_ORDER + THIRD_ORDER) == set(MOTIFS) - {"edges"}
 
 
 @pytest.mark.parametrize("index", range(12))
 def test_golden_small_networks(index):
     case = json.loads((DATA / "motif_counts.json").read_text())[index]
     ws, bs = _lists(case)
-    assert count_motifs(ws, bs) == case["counts"]
+    assert _ints(count_motifs(ws, bs)) == case["counts"]
 
 
 def test_golden_dense_seed_network():
@@ -45,9 +75,9 @@ def test_golden_dense_seed_network():
     s = gold["sizes"]
     ws = [np.ones((s[i + 1], s[i]), dtype=bool) for i in range(len(s) - 1)]
     bs = [np.ones(s[i + 1], dtype=bool) for i in range(len(s) - 1)]
-    got = count_motifs(ws, bs)
+    got = _ints(count_motifs(ws, bs))
     assert got == gold["counts"]
-    assert max(got.values()) > 10**10 and all(isinstance(v, int) for v in got.values())
+    assert max(got.values()) > 10**10  # beyond float32 and int32: exact int64
 
 
 @settings(max_examples=40, deadline=None)
@@ -59,7 +89,7 @@ def test_golden_dense_seed_network():
 )
 def test_counts_match_enumeration(sizes, density, bias, seed):
     ws, bs = random_masks(np.random.default_rng(seed), sizes, density, bias)
-    assert count_motifs(ws, bs) == enumerate_counts(ws, bs)
+    assert _ints(count_motifs(ws, bs)) == enumerate_counts(ws, bs)
 
 
 @settings(max_examples=10, deadline=None)
@@ -85,7 +115,7 @@ def test_torch_model_with_and_without_prune_buffers():
     )
     dense = count_motifs(model)
     ones = [np.ones((5, 4)), np.ones((3, 5)), np.ones((2, 3))]
-    assert dense == count_motifs(ones, [np.ones(5), None, np.ones(2)])
+    assert _ints(dense) == _ints(count_motifs(ones, [np.ones(5), None, np.ones(2)]))
     import torch.nn.utils.prune as prune
 
     prune.random_unstructured(model[0], "weight", amount=0.5)
@@ -93,12 +123,12 @@ def test_torch_model_with_and_without_prune_buffers():
     prune.l1_unstructured(model[3], "weight", amount=3)
     ws = [model[0].weight_mask.numpy(), np.ones((3, 5)), model[3].weight_mask.numpy()]
     bs = [model[0].bias_mask.numpy(), None, np.ones(2)]
-    assert count_motifs(model) == count_motifs(ws, bs) == enumerate_counts(ws, bs)
+    assert _ints(count_motifs(model)) == _ints(count_motifs(ws, bs)) == enumerate_counts(ws, bs)
     # Nonzero weights are read where there is no buffer.
     with torch.no_grad():
         model[2].weight[0] = 0.0
     ws[1][0] = 0
-    assert count_motifs(model) == count_motifs(ws, bs)
+    assert _ints(count_motifs(model)) == _ints(count_motifs(ws, bs))
 
 
 def test_tensor_and_list_inputs_accepted():
@@ -117,11 +147,12 @@ def test_remove_ineffectual_golden(index):
         assert cb is None
     else:
         assert all(np.array_equal(a, b.astype(bool)) for a, b in zip(cb, exp_b))
-    assert list(report.columns) == ["layer", "ghost", "dead"]
+    assert list(report.columns) == ["network", "layer", "ghost", "dead"]
+    assert (report["network"] == 0).all()
     assert report["layer"].tolist() == list(range(1, len(ws)))
     assert report["ghost"].tolist() == case["ghost_per_hidden_layer"]
     assert report["dead"].tolist() == case["dead_per_hidden_layer"]
-    assert count_motifs(cw, cb) == case["clean_counts"]
+    assert _ints(count_motifs(cw, cb)) == case["clean_counts"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,8 +186,27 @@ def test_remove_ineffectual_batched_has_network_column():
     for k in range(4):
         sw, sb, sr = remove_ineffectual([w[k] for w in ws], [b[k] for b in bs])
         assert all(np.array_equal(a[k], b) for a, b in zip(cw, sw))
-        part = report[report.network == k].drop(columns="network").reset_index(drop=True)
-        assert part.equals(sr)
+        part = report[report.network == k].reset_index(drop=True)
+        assert (sr["network"] == 0).all()
+        assert part.drop(columns="network").equals(sr.drop(columns="network"))
+
+
+def test_one_network_and_a_batch_return_the_same_kinds():
+    from mothlib.motifs import chain_counts
+
+    ws, bs = random_masks(np.random.default_rng(5), [3, 4, 4, 2], 0.6, True, batch=2)
+    one_w, one_b = [w[1] for w in ws], [b[1] for b in bs]
+    for count in (count_motifs, chain_counts):
+        batch, one = count(ws, bs), count(one_w, one_b)
+        assert list(batch) == list(one)
+        for m in one:
+            assert type(one[m]) is type(batch[m]) is np.ndarray
+            assert one[m].dtype == batch[m].dtype == np.int64
+            assert one[m].shape == () and batch[m].shape == (2,) and one[m] == batch[m][1]
+    *_, batch_report = remove_ineffectual(ws, bs)
+    *_, one_report = remove_ineffectual(one_w, one_b)
+    assert list(one_report.columns) == list(batch_report.columns)
+    assert (one_report.dtypes == batch_report.dtypes).all()
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import altair as alt
 import numpy as np
@@ -33,8 +34,7 @@ def test_trajectory_frame_and_chart():
 def test_study_charts_render(tables):
     pruning, motifs = tables
     one = findings.select_motifs(motifs)
-    chosen = findings.selected_levels(pruning)
-    at_selected = one.merge(chosen[["network", "level"]], on=["network", "level"])
+    at_selected = findings.at_selected_levels(one, pruning)
     charts = [
         plots.loss_chart(pruning, threshold=1e-3),
         plots.motif_counts_chart(one),
@@ -81,9 +81,24 @@ def test_chain_definition_chart_renders():
     _render(plots.chain_definition_chart(df))
 
 
+def test_z_summary_matches_numpy_quartiles_per_group(tables):
+    _, motifs = tables
+    rows = motifs[motifs["strategy"] == "magnitude"].copy()
+    rows.loc[rows.index[::7], "z"] = np.nan  # left out, like the seed's summary
+    got = plots.z_summary(rows, by=["null_model"])
+    assert len(got) == rows.groupby(["motif", "level", "null_model"]).ngroups
+    for _, g in got.sample(12, random_state=0).iterrows():
+        z = rows.loc[(rows["motif"] == g["motif"]) & (rows["level"] == g["level"])
+                     & (rows["null_model"] == g["null_model"]), "z"].to_numpy(float)
+        z = z[np.isfinite(z)]
+        assert g["n_networks"] == len(z)
+        np.testing.assert_allclose([g["z_q25"], g["z_median"], g["z_q75"]],
+                                   np.quantile(z, [0.25, 0.5, 0.75]), rtol=1e-12)
+
+
 def test_builders_reject_missing_columns(tables):
     pruning, _ = tables
-    with pytest.raises(ValueError, match="needs columns"):
+    with pytest.raises(ValueError, match=r"loss_chart: the table lacks columns \['val_loss'\]"):
         plots.loss_chart(pruning.drop(columns="val_loss"), threshold=1e-3)
     # An empty table (no network under the threshold) draws a placeholder, not an error.
     empty = plots.zscore_distribution_chart(pd.DataFrame(columns=["motif", "z"]))
@@ -127,7 +142,11 @@ def test_lab_renderer_emits_a_mime_type_jupyterlab_draws_offline(monkeypatch):
 def test_vega_bundle_defines_vega_embed_in_an_iife():
     js = plots.vega_bundle()
     assert js.startswith("(function () {") and "window.vegaEmbed" in js
-    assert "https://cdn" not in js[:200]
+    # The whole bundle (not just its head) names no script host: it is read offline.
+    urls = set(re.findall(r"https?://[^\s\"'`)]+", js))
+    hosts = {re.match(r"https?://([^/:]+)", u).group(1) for u in urls}
+    assert not {h for h in hosts if "cdn" in h or h in ("unpkg.com", "esm.sh", "ga.jspm.io")}, hosts
+    assert "cdn.jsdelivr" not in js and "unpkg.com" not in js
 
 
 def test_network_explorer_follows_its_controls(tables):
@@ -150,7 +169,7 @@ def test_network_explorer_follows_its_controls(tables):
     network.value = 2
     assert "network 2" in info.value
     body = table.value.split("<tbody>")[1]
-    assert body.count("<tr>") == len(widgets.MOTIF_ORDER)
+    assert body.count("<tr>") == len(widgets.ZSCORED_MOTIFS)
     # Rounded for readers: z and null statistics to 1 decimal, reader column names.
     one = widgets.motif_table(motifs[motifs.strategy == "magnitude"], 2, int(level.value), "layer-edges")
     assert f"{one['z'].iloc[0]:.1f}<" in body and "null mean" in table.value

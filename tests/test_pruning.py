@@ -36,7 +36,7 @@ from mothlib.pruning import (
     pack_masks,
     prune_count,
     random_mask,
-    select_levels,
+    sparsest_accurate_levels,
     unpack_masks,
     validate_schedule,
 )
@@ -204,15 +204,15 @@ def _select_twin(val, threshold):
     ).filter(lambda rows: len({len(r) for r in rows}) == 1),
     threshold=st.floats(0.01, 0.99),
 )
-def test_select_levels_matches_twin(val, threshold):
-    assert select_levels(np.array(val), threshold).tolist() == _select_twin(val, threshold)
+def test_sparsest_accurate_levels_matches_twin(val, threshold):
+    assert sparsest_accurate_levels(np.array(val), threshold).tolist() == _select_twin(val, threshold)
 
 
-def test_select_levels_examples():
+def test_sparsest_accurate_levels_examples():
     val = np.array([[5e-4, 2e-3, 8e-4, 5e-2], [2e-3, 3e-3, 4e-3, 5e-3]])
-    assert select_levels(val, 1e-3).tolist() == [2, -1]
+    assert sparsest_accurate_levels(val, 1e-3).tolist() == [2, -1]
     with pytest.raises(ValueError, match="2-d"):
-        select_levels(np.zeros(3), 1e-3)
+        sparsest_accurate_levels(np.zeros(3), 1e-3)
 
 
 @settings(max_examples=30, deadline=None)
@@ -271,7 +271,7 @@ def test_stage_outputs_selection_and_reload(store):
         np.testing.assert_allclose(t.groupby("level").fraction_pruned.first().values, expected)
         assert t.groupby("network").selected.sum().max() <= 1
         vals = t.pivot(index="network", columns="level", values="val_loss").values
-        chosen = select_levels(vals, SMALL["loss_threshold"])
+        chosen = sparsest_accurate_levels(vals, SMALL["loss_threshold"])
         for e in range(3):
             rows = t[(t.network == e) & t.selected]
             assert rows.level.tolist() == ([chosen[e]] if chosen[e] >= 0 else [])
@@ -314,7 +314,7 @@ def test_every_level_keeps_its_weights_and_any_threshold_selects_without_retrain
         marked = load_pruning_table(store, threshold)
         for strategy in ("magnitude", "random"):
             sel = load_selected_weights(store, strategy, loss_threshold=threshold)
-            assert sel["level"].tolist() == select_levels(vals[strategy], threshold).tolist()
+            assert sel["level"].tolist() == sparsest_accurate_levels(vals[strategy], threshold).tolist()
             t = marked[marked.strategy == strategy]
             assert sorted(t[t.selected].network) == [e for e in range(3) if sel["level"][e] >= 0]
             for e in range(3):
@@ -503,6 +503,18 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     assert not list((root / "smoke" / ".partial").glob("pruning-*")), "scratch left behind"
 
 
-def test_network_seeds_match_ensemble():
-    model = EnsembleMLP([10, 4, 7], network_seeds(0, 3))
-    assert model.seeds == network_seeds(0, 3)
+def test_network_seeds_make_each_network_on_its_own():
+    seeds = network_seeds(0, 5)
+    assert seeds[:3] == network_seeds(0, 3)  # network i's seed depends on (seed, i) only
+    assert len(set(seeds)) == 5 and set(seeds).isdisjoint(network_seeds(1, 5))
+    model = EnsembleMLP([10, 4, 7], seeds)
+    for i, s in enumerate(seeds):
+        alone = EnsembleMLP([10, 4, 7], [s])
+        gen = torch.Generator().manual_seed(s)  # the documented init: N(0, init_std) per network
+        for l, (n_in, n_out) in enumerate([(10, 4), (4, 7)]):
+            torch.testing.assert_close(model.weights[l][i], alone.weights[l][0], rtol=0, atol=0)
+            torch.testing.assert_close(model.weights[l][i], torch.randn(n_out, n_in, generator=gen) * 0.2,
+                                       rtol=0, atol=0)
+    # Reordering the seeds reorders the networks.
+    swapped = EnsembleMLP([10, 4, 7], seeds[::-1])
+    torch.testing.assert_close(swapped.weights[0].flip(0), model.weights[0], rtol=0, atol=0)

@@ -28,8 +28,8 @@ from mothlib.rosenbrock import (
     MAX_NONFINITE,
     MAX_STEPS,
     NON_FINITE,
+    RODAS_STAGES,
     SAFETY,
-    STAGES,
     STEP_UNDERFLOW,
     integrate,
     rodas_step,
@@ -572,7 +572,7 @@ def oracle_integrate(y0, u, model, t_out, rtol, atol, max_steps, h0, mu):
         ia, ih = 1.0 / alpha, 1.0 / hs
         fac = _oracle_factor(y, model, trig0, G, alpha)
         Ks = [_oracle_solve(fac, G, model, trig0, ia, f0)]
-        for i in range(1, STAGES):
+        for i in range(1, RODAS_STAGES):
             arg = [0.0] * 8
             R = [0.0] * 8
             for j in range(8):
@@ -708,7 +708,7 @@ def _bits_run(name, s, u, kw):
 
 def test_simulate_is_bit_for_bit_the_saved_fixture():
     """simulate reproduces, to the bit, what it returned when the fixture was written (before
-    the kernel's clean-up, issue 11). A change of method, tolerance or formula order changes
+    the simulator kernels were cleaned up). A change of method, tolerance or formula order changes
     bits: regenerate the fixture only for a change of numbers that is meant (and then say so).
     Pins this platform's libm sin/cos/pow too: on another platform only, compare with care."""
     saved = np.load(BITS)

@@ -1,4 +1,4 @@
-"""motif_zscores on every engine and device: the torch path against the numba path (issue 9)."""
+"""motif_zscores on every engine and device: the torch path against the numba path."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Run the study: its stages, its notebooks (papermill) and its book (Jupyter Book 1.x).
 
-``python -m mothlib study`` calls :func:`run_stages`; ``python -m mothlib book`` calls
-:func:`make_book`, which executes the notebooks in order into ``book/notebooks/`` (build output,
-not committed) -- the notebooks run the stages through the artifact store, so stages whose
-artifacts are current are skipped -- and then builds ``_build/html`` with execution off.
+``python -m mothlib study`` calls :func:`run_study`; ``python -m mothlib book`` calls
+:func:`make_book`: :func:`execute_study` runs every stage and executes every chapter into
+``book/notebooks/`` (build output, not committed) on one Dask cluster, each as soon as the
+stages it reads are current, then :func:`build_book` builds ``_build/html`` with execution off.
 
 The book must read offline: :func:`vendor_assets` writes the Vega bundle (from
 ``vl-convert-python``) and the widget manager's scripts (npm packages ``requirejs`` and
@@ -32,6 +32,14 @@ from mothlib.cluster import INLINE, Runner, open_runner, resolve_scheduler
 from mothlib.jobs import Job, run_jobs
 from mothlib.profiles import get_profile
 from mothlib.store import ROOT_ENV, ArtifactStore
+
+__all__ = [
+    "REPO", "NOTEBOOK_DIR", "EXECUTED_DIR", "BOOK_TABLES", "DIGITS_STAGES", "NOTEBOOK_STAGES",
+    "COMPANION", "StudyRun", "parse_overrides", "notebook_profile", "list_notebooks",
+    "notebook_parameters", "run_notebooks", "copy_tables", "execute_notebook", "vendor_assets",
+    "build_book", "run_study", "stage_jobs", "findings_for", "companion_task_profile",
+    "notebook_jobs", "execute_study", "make_book",
+]
 
 #: The repository root (the book's source folder).
 REPO = Path(__file__).resolve().parents[1]

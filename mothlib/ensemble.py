@@ -141,8 +141,8 @@ class EnsembleMLP(nn.Module):
         self.biases = nn.ParameterList(
             [nn.Parameter(torch.zeros(len(self.seeds), n_out, device=device)) for n_out in sizes[1:]]
         )
-        self.weight_masks = [torch.ones_like(w, dtype=torch.bool) for w in self.weights]
-        self.bias_masks = [torch.ones_like(b, dtype=torch.bool) for b in self.biases]
+        self.set_masks([torch.ones_like(w, dtype=torch.bool) for w in self.weights],
+                       [torch.ones_like(b, dtype=torch.bool) for b in self.biases])
 
     @property
     def n_networks(self) -> int:
@@ -159,16 +159,31 @@ class EnsembleMLP(nn.Module):
         for m, p in zip([*weight_masks, *bias_masks], [*self.weights, *self.biases]):
             if tuple(m.shape) != tuple(p.shape):
                 raise ValueError(f"mask shape {tuple(m.shape)} does not match parameter {tuple(p.shape)}")
-        self.weight_masks = [torch.as_tensor(m, device=self.device).bool() for m in weight_masks]
-        self.bias_masks = [torch.as_tensor(m, device=self.device).bool() for m in bias_masks]
+        self._weight_masks = [torch.as_tensor(m, device=self.device).bool() for m in weight_masks]
+        self._bias_masks = [torch.as_tensor(m, device=self.device).bool() for m in bias_masks]
+        # The masks as 0/1 in the parameters' dtype: multiplying by a bool mask would convert it
+        # on every forward and backward pass (same products either way).
+        self._mask_values = [m.to(p.dtype) for m, p in zip([*self._weight_masks, *self._bias_masks],
+                                                           [*self.weights, *self.biases])]
         with torch.no_grad():
-            for p, m in zip([*self.weights, *self.biases], [*self.weight_masks, *self.bias_masks]):
+            for p, m in zip([*self.weights, *self.biases], [*self._weight_masks, *self._bias_masks]):
                 p.mul_(m)
+
+    @property
+    def weight_masks(self) -> list[torch.Tensor]:
+        """Bool masks ``(E, n_out, n_in)`` of the weights (install new ones with :meth:`set_masks`)."""
+        return self._weight_masks
+
+    @property
+    def bias_masks(self) -> list[torch.Tensor]:
+        """Bool masks ``(E, n_out)`` of the biases (install new ones with :meth:`set_masks`)."""
+        return self._bias_masks
 
     def effective(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Masked weights and biases (differentiable)."""
-        ws = [w * m for w, m in zip(self.weights, self.weight_masks)]
-        bs = [b * m for b, m in zip(self.biases, self.bias_masks)]
+        n = len(self.weights)
+        ws = [w * m for w, m in zip(self.weights, self._mask_values[:n])]
+        bs = [b * m for b, m in zip(self.biases, self._mask_values[n:])]
         return ws, bs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -122,6 +122,32 @@ def test_stacked_adam_equals_torch_adam():
     torch.testing.assert_close(model.biases[0][1], twin[0].bias, rtol=1e-5, atol=1e-6)
 
 
+def test_stacked_adam_step_equals_its_per_parameter_twin_bit_for_bit():
+    """The all-active step applies each element-wise operation to every parameter in one
+    torch._foreach call; the plain per-parameter loop must give identical bits."""
+    model = EnsembleMLP([4, 6, 5, 3], network_seeds(1, 3))
+    opt = StackedAdam([*model.weights, *model.biases], lr=3e-3)
+    params = [p.detach().clone() for p in opt.params]
+    m = [torch.zeros_like(p) for p in params]
+    v = [torch.zeros_like(p) for p in params]
+    gen = torch.Generator().manual_seed(2)
+    b1, b2 = opt.betas
+    for t in range(1, 26):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        opt.step(grads)
+        count = torch.full((3,), float(t), dtype=torch.float64)
+        step_size = (opt.lr / (1 - b1 ** count).clamp_min(1e-300)).to(torch.float32)
+        bc2_sqrt = (1 - b2 ** count).clamp_min(1e-300).sqrt().to(torch.float32)
+        for p, g, mm, vv in zip(params, grads, m, v):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            mm.lerp_(g, 1 - b1)
+            vv.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (vv.sqrt() / bc2_sqrt.view(shape)).add_(opt.eps)
+            p.sub_(step_size.view(shape) * mm / denom)
+    for a, b in zip([*opt.params, *opt.exp_avg, *opt.exp_avg_sq], [*params, *m, *v]):
+        assert torch.equal(a.detach(), b)
+
+
 def test_inactive_network_is_frozen_exactly():
     gen = torch.Generator().manual_seed(1)
     model = EnsembleMLP([4, 6, 3], network_seeds(1, 3))

@@ -324,7 +324,7 @@ if HAVE_NUMBA:
                     for q in range(op1[b_], op1[b_ + 1]):
                         out[k, 6] += id_[b_] * od2[oi1[q]]
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def _count_sparse(ws, w64s, n_ins, bs, mode):  # pragma: no cover - compiled
         size = ws[0].shape[0]
         out = np.zeros((size, 9), np.int64)

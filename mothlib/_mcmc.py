@@ -130,7 +130,7 @@ if HAVE_NUMBA:
     def _draw1(key, counter):
         return _mix1(_mix1(key + np.uint64(counter) * np.uint64(0x9E3779B97F4A7C15)))
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
         for c in range(tok.shape[0]):
             nt = n_t[c]
@@ -165,7 +165,7 @@ if HAVE_NUMBA:
                 indeg[c, tr] -= 1
                 indeg[c, ta] += 1
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
         # Each token's (row, column) kept beside it: no integer division inside the loop.
         ts = np.empty(tok.shape[1], np.int64)
@@ -214,7 +214,7 @@ if HAVE_NUMBA:
                 return np.partition(buf[:c], m - 1)[m - 1]
         return np.partition(vals[lo:hi].copy(), m - 1)[m - 1]
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  # pragma: no cover
         n_w = n_s * n_t
         n_all = n_rows * n_t

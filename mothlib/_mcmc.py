@@ -167,34 +167,41 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
     def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-        # Each token's (row, column) kept beside it: no integer division inside the loop.
+        # Each token's (row, column) kept beside it: no integer division inside the loop. The
+        # step is branch-free (a rejected swap writes back the values it read): the accept test
+        # is a coin flip the CPU cannot predict, and a mispredicted branch costs more than the
+        # few stores.
         ts = np.empty(tok.shape[1], np.int64)
         tt = np.empty(tok.shape[1], np.int64)
         for c in range(tok.shape[0]):
             nt = n_t[c]
             Lu = np.uint64(max(L[c], 1))
+            row = bit[c]
+            tk = tok[c]
+            key = keys[c]
             for q in range(L[c]):
-                ts[q] = tok[c, q] // nt
-                tt[q] = tok[c, q] % nt
+                ts[q] = tk[q] // nt
+                tt[q] = tk[q] % nt
             for t in range(T[c]):
-                i = np.int64(_draw1(keys[c], 2 * t) % Lu)
-                j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
+                i = np.int64(_draw1(key, 2 * t) % Lu)
+                j = np.int64(_draw1(key, 2 * t + 1) % Lu)
                 sa, ta = ts[i], tt[i]
                 sb, tb = ts[j], tt[j]
-                if sa == sb or ta == tb:
-                    continue
+                a = sa * nt + ta
+                b = sb * nt + tb
                 x = sa * nt + tb
                 y = sb * nt + ta
-                if bit[c, x] or bit[c, y]:
-                    continue
-                bit[c, sa * nt + ta] = False
-                bit[c, sb * nt + tb] = False
-                bit[c, x] = True
-                bit[c, y] = True
-                tok[c, i] = x
-                tok[c, j] = y
-                tt[i] = tb
-                tt[j] = ta
+                # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
+                ok = (sa != sb) & (ta != tb) & (not row[x]) & (not row[y])
+                # Accepted: a, b, x, y are four distinct slots.
+                row[a] = not ok
+                row[b] = not ok
+                row[x] = row[x] | ok
+                row[y] = row[y] | ok
+                tk[i] = x if ok else a
+                tk[j] = y if ok else b
+                tt[i] = tb if ok else ta
+                tt[j] = ta if ok else tb
 
     @numba.njit(cache=True)
     def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled

@@ -210,7 +210,7 @@ def _sparse_dense_enum(ws, bs, batched):
     req = dict(dtype=bool, requirements=["C", "W"])
     cw = tuple(np.require(w, **req) for w in vw)
     cb = tuple(np.zeros(w.shape[:2], bool) if b is None else np.require(b, **req) for w, b in zip(cw, vb))
-    modes = [count_sparse(cw, cb, mode) for mode in (0, 1, 2, 3)]
+    modes = [count_sparse(cw, cb, mode) for mode in (0, 1, 2, 3, 4)]
     for m in MOTIFS:
         assert dense[m].dtype == sparse[m].dtype == np.int64
         assert np.array_equal(dense[m], sparse[m]), m

@@ -205,6 +205,13 @@ if HAVE_NUMBA:
         return mode == 2
 
     @numba.njit(cache=True, inline="always")
+    def _max(x):  # pragma: no cover - compiled
+        top = 0
+        for v in x:
+            top = max(top, v)
+        return top
+
+    @numba.njit(cache=True, inline="always")
     def _row_cost(n_rows, width, n_sums):  # pragma: no cover - compiled
         """Work of a dense-row sum (n_rows rows of ``width`` bytes added, n_sums accumulators of
         ``width`` entries summed), in units of one wedge of the edge-list sums (see ROW_COST)."""
@@ -268,8 +275,8 @@ if HAVE_NUMBA:
     def _bifan_rows(u8, bias, k, n_in, optr, oidx, acc):  # pragma: no cover - compiled
         """bifan of block (u8[k] (n_out, >= n_in) 0/1 bytes, bias[k]) by dense rows: per source a,
         acc[a'] = #common targets of a and each a' > a (bias node n_in included), summed as the
-        bytes of the rows of a's targets; then sum C(acc, 2). ``acc``: zero int16 (>= n_in + 1),
-        left zero (the counts are at most n_out < 2**15).
+        bytes of the rows of a's targets; then sum C(acc, 2). ``acc``: zero int16, or uint8 where
+        every out-degree is < 256 (>= n_in + 1), left zero (the counts are at most n_out < 2**15).
         """
         total = 0
         for a in range(n_in):
@@ -299,7 +306,8 @@ if HAVE_NUMBA:
         """biparallel through the layer between block (u8, bias) and the next block (its in-lists
         iptr1, iidx1; n_mid = the middle layer's size = that block's bias index): per end d,
         acc[a] = #2-paths a -> b -> d, summed as the rows of d's sources b; then sum C(acc, 2).
-        ``acc``: zero int16 (>= n_in + 1), left zero (counts at most n_mid < 2**15).
+        ``acc``: zero int16, or uint8 where every
+        in-degree is < 256 (>= n_in + 1), left zero (counts at most n_mid < 2**15).
         """
         total = 0
         for d in range(n_end):
@@ -345,6 +353,7 @@ if HAVE_NUMBA:
         acc = np.zeros(width, np.int64)
         touched = np.zeros(width, np.int64)
         acc16 = np.zeros(width, np.int16)
+        acc8 = np.zeros(width, np.uint8)  # the same where every count is < 256: twice the lanes
         bifan_done = np.zeros(n_layers, np.bool_)
         for l in range(n_layers):
             od, id_ = outdeg[l], indeg[l]
@@ -391,7 +400,11 @@ if HAVE_NUMBA:
                 use_bits = mode == 3 or (mode == 0 and bits < wedges and not (small and rows <= bits))
                 rows_bip = small and not use_bits and (mode == 4 or (mode == 0 and row_bip < paths))
                 if rows_bip:
-                    out[k, 8] += _biparallel_rows(u8s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc16)
+                    # P[a, d] <= in-degree of d
+                    if _max(indeg[l + 1]) < 256:
+                        out[k, 8] += _biparallel_rows(u8s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc8)
+                    else:
+                        out[k, 8] += _biparallel_rows(u8s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc16)
                 elif use_bits:
                     inb = _bitsets(iptr[l], iidx[l], n_t, n_s)
                     outb = _bitsets(optr[l + 1], oidx[l + 1], n_t + 1, n_end)
@@ -409,7 +422,10 @@ if HAVE_NUMBA:
                 # bifan: pairs of targets over the sources' wedges, or pairs of sources over the
                 # targets' wedges: the same number; take the side with fewer wedges (or dense rows).
                 if n_t < 2**15 and n_s < 2**15 and (mode == 4 or (mode == 0 and _row_cost(e, n_s // 2, n_s) < min(d2, c2))):
-                    out[k, 7] += _bifan_rows(u8s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc16)
+                    if _max(od) < 256:  # #common targets <= out-degree
+                        out[k, 7] += _bifan_rows(u8s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc8)
+                    else:
+                        out[k, 7] += _bifan_rows(u8s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc16)
                 elif d2 <= c2:
                     scan = _use_scan(mode, d2, n_t, n_t)
                     out[k, 7] += _pair_sums(iptr[l], iidx[l], optr[l], oidx[l], n_t, acc, touched, scan)

@@ -266,6 +266,16 @@ def test_sparse_counts_match_dense_on_larger_batches(sizes, density, p_empty, ba
     _sparse_dense_enum(ws, bs, True)
 
 
+@pytest.mark.parametrize("density", [0.1, 0.95])
+def test_sparse_counts_with_degrees_over_255(density):
+    # Dense-row sums keep uint8 accumulators only while every degree is < 256, int16 above: a
+    # network whose degrees pass 255 runs the int16 ones (and the other accumulators) too.
+    rng = np.random.default_rng(3)
+    ws, bs = random_masks(rng, [3, 300, 280, 4], density, True, batch=2)
+    ws, bs = _holes(rng, ws, bs, 0.05)
+    _sparse_dense_enum(ws, bs, True)
+
+
 def test_sparse_counts_golden_and_dense_seed_network():
     from mothlib._masks import as_masks
     from mothlib.motifs import count_batch

@@ -167,12 +167,15 @@ if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
     def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-        # Each token's (row, column) kept beside it: no integer division inside the loop. The
-        # step is branch-free (a rejected swap writes back the values it read): the accept test
-        # is a coin flip the CPU cannot predict, and a mispredicted branch costs more than the
-        # few stores.
-        ts = np.empty(tok.shape[1], np.int64)
-        tt = np.empty(tok.shape[1], np.int64)
+        # Each token's (row, column) kept beside it as one int64, row << 32 | column (one cache
+        # line per token, no integer division inside the loop). The chain reads and writes a
+        # bitset of the slots (1/8 of the bool row: it stays in the L1 cache), copied back to
+        # ``bit`` and ``tok`` at the end. The step is branch-free (a rejected swap changes
+        # nothing): the accept test is a coin flip the CPU cannot predict.
+        st = np.empty(tok.shape[1], np.int64)
+        bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
+        one = np.uint64(1)
+        low = np.int64(0xFFFFFFFF)
         for c in range(tok.shape[0]):
             nt = n_t[c]
             Lu = np.uint64(max(L[c], 1))
@@ -180,28 +183,38 @@ if HAVE_NUMBA:
             tk = tok[c]
             key = keys[c]
             for q in range(L[c]):
-                ts[q] = tk[q] // nt
-                tt[q] = tk[q] % nt
+                x = np.int64(tk[q])
+                st[q] = ((x // nt) << 32) | (x % nt)
+                bb[x >> 6] |= one << np.uint64(x & 63)
+                row[x] = False  # the slots set in the row are the tokens: set again below
             for t in range(T[c]):
                 i = np.int64(_draw1(key, 2 * t) % Lu)
                 j = np.int64(_draw1(key, 2 * t + 1) % Lu)
-                sa, ta = ts[i], tt[i]
-                sb, tb = ts[j], tt[j]
+                pa = st[i]
+                pb = st[j]
+                sa, ta = pa >> 32, pa & low
+                sb, tb = pb >> 32, pb & low
                 a = sa * nt + ta
                 b = sb * nt + tb
                 x = sa * nt + tb
                 y = sb * nt + ta
                 # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
-                ok = (sa != sb) & (ta != tb) & (not row[x]) & (not row[y])
-                # Accepted: a, b, x, y are four distinct slots.
-                row[a] = not ok
-                row[b] = not ok
-                row[x] = row[x] | ok
-                row[y] = row[y] | ok
-                tk[i] = x if ok else a
-                tk[j] = y if ok else b
-                tt[i] = tb if ok else ta
-                tt[j] = ta if ok else tb
+                free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
+                ok = (sa != sb) & (ta != tb) & (free == 0)
+                m = np.uint64(ok)
+                # Accepted: a, b, x, y are four distinct slots; rejected: m = 0 changes nothing.
+                bb[a >> 6] &= ~(m << np.uint64(a & 63))
+                bb[b >> 6] &= ~(m << np.uint64(b & 63))
+                bb[x >> 6] |= m << np.uint64(x & 63)
+                bb[y >> 6] |= m << np.uint64(y & 63)
+                # A swap keeps each token's row: only the columns trade.
+                st[i] = (sa << 32) | (tb if ok else ta)
+                st[j] = (sb << 32) | (ta if ok else tb)
+            for q in range(L[c]):
+                x = (st[q] >> 32) * nt + (st[q] & low)
+                tk[q] = x
+                row[x] = True
+                bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
 
     @numba.njit(cache=True)
     def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled

@@ -331,6 +331,66 @@ if HAVE_NUMBA:
         return total
 
     @numba.njit(cache=True)
+    def _bifan_words(w64, bias, k, n_in, optr, oidx, acc64, acc8):  # pragma: no cover - compiled
+        """:func:`_bifan_rows` where every out-degree is < 256: the rows added 8 bytes at a time
+        as uint64 words (a byte count < 256 never carries into the next byte). ``acc64``: zero
+        uint64 (>= words per row + 1), ``acc8`` the same memory as bytes; left zero.
+        """
+        total = 0
+        for a in range(n_in):
+            if optr[a + 1] - optr[a] < 2:
+                continue
+            lo = a + 1
+            w0 = lo >> 3  # the first word holding a source > a
+            part = acc64[w0:]
+            width = w64.shape[2] - w0
+            nb = 0
+            for p in range(optr[a], optr[a + 1]):
+                b_ = oidx[p]
+                row = w64[k, b_, w0:]
+                for j in range(width):
+                    part[j] += row[j]
+                nb += bias[k, b_]
+            s = nb * (nb - 1)
+            bytes_ = acc8[w0 * 8 : n_in]
+            skip = lo - w0 * 8  # sources <= a in the first word: added, not counted
+            for j in range(bytes_.shape[0]):
+                c = np.int32(bytes_[j])
+                s += c * (c - 1) * np.int32(j >= skip)
+            for j in range(width):
+                part[j] = 0
+            total += s // 2
+        return total
+
+    @numba.njit(cache=True)
+    def _biparallel_words(w64, bias, k, n_in, iptr1, iidx1, n_mid, n_end, acc64, acc8):  # pragma: no cover
+        """:func:`_biparallel_rows` where every in-degree of the end layer is < 256, by uint64
+        words (see :func:`_bifan_words`)."""
+        total = 0
+        width = w64.shape[2]
+        for d in range(n_end):
+            lo, hi = iptr1[d], iptr1[d + 1]
+            if hi > lo and iidx1[hi - 1] == n_mid:
+                hi -= 1  # the middle layer's bias node: no 2-paths through it
+            if hi - lo < 2:
+                continue
+            nb = 0
+            for p in range(lo, hi):
+                b_ = iidx1[p]
+                row = w64[k, b_]
+                for j in range(width):
+                    acc64[j] += row[j]
+                nb += bias[k, b_]
+            s = nb * (nb - 1)
+            for j in range(n_in):
+                c = np.int32(acc8[j])
+                s += c * (c - 1)
+            for j in range(width):
+                acc64[j] = 0
+            total += s // 2
+        return total
+
+    @numba.njit(cache=True)
     def _count_one(ws, w64s, u8s, n_ins, bs, k, out, mode):  # pragma: no cover - compiled
         n_layers = len(ws)
         outdeg = []
@@ -353,7 +413,8 @@ if HAVE_NUMBA:
         acc = np.zeros(width, np.int64)
         touched = np.zeros(width, np.int64)
         acc16 = np.zeros(width, np.int16)
-        acc8 = np.zeros(width, np.uint8)  # the same where every count is < 256: twice the lanes
+        acc64 = np.zeros(width // 8 + 2, np.uint64)  # where every count is < 256: 8 per word
+        acc8 = acc64.view(np.uint8)
         bifan_done = np.zeros(n_layers, np.bool_)
         for l in range(n_layers):
             od, id_ = outdeg[l], indeg[l]
@@ -402,7 +463,7 @@ if HAVE_NUMBA:
                 if rows_bip:
                     # P[a, d] <= in-degree of d
                     if _max(indeg[l + 1]) < 256:
-                        out[k, 8] += _biparallel_rows(u8s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc8)
+                        out[k, 8] += _biparallel_words(w64s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc64, acc8)
                     else:
                         out[k, 8] += _biparallel_rows(u8s[l], bs[l], k, n_s - 1, iptr[l + 1], iidx[l + 1], n_t, n_end, acc16)
                 elif use_bits:
@@ -423,7 +484,7 @@ if HAVE_NUMBA:
                 # targets' wedges: the same number; take the side with fewer wedges (or dense rows).
                 if n_t < 2**15 and n_s < 2**15 and (mode == 4 or (mode == 0 and _row_cost(e, n_s // 2, n_s) < min(d2, c2))):
                     if _max(od) < 256:  # #common targets <= out-degree
-                        out[k, 7] += _bifan_rows(u8s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc8)
+                        out[k, 7] += _bifan_words(w64s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc64, acc8)
                     else:
                         out[k, 7] += _bifan_rows(u8s[l], bs[l], k, n_s - 1, optr[l], oidx[l], acc16)
                 elif d2 <= c2:

@@ -14,7 +14,8 @@ of :mod:`mothlib.motifs` with degree vectors and wedge/path enumeration:
 Where blocks are fuller (e.g. 400 x 400 at 10 %), two sums are cheaper by *dense rows*: bifan
 as, per source, the sum of the 0/1 byte rows of its targets (= #common targets with every other
 source), and biparallel as, per end neuron, the sum of the byte rows of its sources in the
-middle layer (= #2-paths from every source); int16 accumulators, loops LLVM vectorises. Per
+middle layer (= #2-paths from every source); loops LLVM vectorises, adding 8 byte counts per
+uint64 word where every degree is < 256 (no carries), int16 accumulators otherwise. Per
 hidden layer the kernel picks bitsets, dense rows or edge lists by estimated work (BIT_COST,
 ROW_COST).
 

@@ -524,11 +524,13 @@ def count_sparse(ws: tuple, bs: tuple, mode: int = 0) -> np.ndarray:
     for w in ws:
         n_in = w.shape[-1]
         pad = -n_in % 8
-        if pad or not (w.flags.c_contiguous and w.flags.writeable and w.dtype == bool):
+        if pad or not (w.flags.c_contiguous and w.dtype == bool):
             a = np.zeros(w.shape[:-1] + (n_in + pad,), dtype=bool)
             a[..., :n_in] = w
         else:
-            a = w
+            a = w.view()  # no copy, also of a read-only (e.g. broadcast) mask
+        # All read-only: one compiled kernel for every input (the kernel only reads them).
+        a.flags.writeable = False
         padded.append(a)
         words.append(a.view(np.uint64))
     cb = tuple(np.require(b, dtype=bool, requirements=["C", "W"]) for b in bs)

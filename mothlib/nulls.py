@@ -217,7 +217,9 @@ def _run_chains(
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
     t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
     tok = np.zeros((C, l_max), dtype=np.int32 if n_max < 2**31 else np.int64)  # memory
-    bit = np.empty((C, n_max), dtype=bool)  # every chain's slots are set below
+    # Every chain's slots are set below; the padding past them is never read (and, left unset,
+    # a chain of a small block never touches the pages of a large one's row length).
+    bit = np.empty((C, n_max), dtype=bool)
     outdeg = np.zeros((C, s_max), dtype=np.int64)
     indeg = np.zeros((C, t_max), dtype=np.int64)
     L = np.zeros(C, dtype=np.int64)
@@ -232,7 +234,6 @@ def _run_chains(
         sl = slice(c0, c0 + count)
         tok[sl, : len(tokens)] = tokens
         bit[sl, : flat.size] = ~flat if h else flat
-        bit[sl, flat.size :] = True  # padding, never proposed
         rows = blk.grid.sum(axis=1)
         outdeg[sl, : len(rows)] = rows
         indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)

@@ -77,6 +77,8 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=250, help="null networks drawn and counted at once")
     ap.add_argument("--smoke", action="store_true", help="a small network and few nulls (a quick check)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="motif_zscores n_jobs: threads over chunks of nulls (default: all cores)")
     ap.add_argument("--crossing", action="store_true",
                     help="only: sparse vs dense counting CPU time at several prunings (sets SPARSE_MAX_DENSITY)")
     args = ap.parse_args(argv)
@@ -103,8 +105,11 @@ def main(argv=None):
         sizes, n_null, reps, n_rate = [10, 40, 40, 40, 16, 7], 20, 1, 20
     dev = torch.device(args.device)
     torch.empty(0, device=dev)  # a clear error now if the device is not there
+    from mothlib.significance import _n_jobs
+
+    jobs = _n_jobs(args.jobs)
     print(f"network {'-'.join(map(str, sizes))} with biases; torch threads {args.threads}; "
-          f"torch device {dev}; {n_null} nulls per z-score run")
+          f"torch device {dev}; {n_null} nulls per z-score run; motif_zscores threads {jobs}")
     per_null = {}  # (fraction, null, engine) -> seconds per null, generation + counting
     for fraction in (0.9, 0.98):
         cw, cb = network(fraction, sizes)
@@ -156,10 +161,10 @@ def main(argv=None):
         for null in NULL_MODELS:
             motif_zscores(cw, cb, n_null=2, null=null, seed=0)  # warm-up
             t_z, df = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null=null, seed=1,
-                                                  chunk_size=args.chunk, device="cpu"), 1)
+                                                  chunk_size=args.chunk, device="cpu", n_jobs=jobs), 1)
             assert list(df.motif) == list(MOTIFS)
             per_null[(fraction, null, "zscores-cpu")] = CPU[-1] / n_null
-            print(f"  motif_zscores {null:17s} {n_null} nulls (cpu default path): {t_z:7.2f} s "
+            print(f"  motif_zscores {null:17s} {n_null} nulls (cpu default path, {jobs} threads): {t_z:7.2f} s "
                   f"(goal <= {target:g} s for 1000); {n_null} seed-style counts ~{n_null * t_base:8.0f} s, "
                   f"ratio {n_null * t_base / t_z:6.0f}x; CPU {CPU[-1]:7.2f} s, ratio {n_null * c_base / CPU[-1]:6.0f}x")
             if dev.type != "cpu":

@@ -124,7 +124,7 @@ def _draw1(key, counter):
     return _mix1(_mix1(key + np.uint64(counter) * GOLDEN))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
     for c in range(tok.shape[0]):
         nt = n_t[c]
@@ -160,37 +160,56 @@ def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma
             indeg[c, ta] += 1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-    # Each token's (row, column) kept beside it: no integer division inside the loop.
-    ts = np.empty(tok.shape[1], np.int64)
-    tt = np.empty(tok.shape[1], np.int64)
+    # Each token's (row, column) kept beside it as one int64, row << 32 | column (one cache
+    # line per token, no integer division inside the loop). The chain reads and writes a
+    # bitset of the slots (1/8 of the bool row: it stays in the L1 cache), copied back to
+    # ``bit`` and ``tok`` at the end. The step is branch-free (a rejected swap changes
+    # nothing): the accept test is a coin flip the CPU cannot predict.
+    st = np.empty(tok.shape[1], np.int64)
+    bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
+    one = np.uint64(1)
+    low = np.int64(0xFFFFFFFF)
     for c in range(tok.shape[0]):
         nt = n_t[c]
         Lu = np.uint64(max(L[c], 1))
+        row = bit[c]
+        tk = tok[c]
+        key = keys[c]
         for q in range(L[c]):
-            ts[q] = tok[c, q] // nt
-            tt[q] = tok[c, q] % nt
+            x = np.int64(tk[q])
+            st[q] = ((x // nt) << 32) | (x % nt)
+            bb[x >> 6] |= one << np.uint64(x & 63)
+            row[x] = False  # the slots set in the row are the tokens: set again below
         for t in range(T[c]):
-            i = np.int64(_draw1(keys[c], 2 * t) % Lu)
-            j = np.int64(_draw1(keys[c], 2 * t + 1) % Lu)
-            sa, ta = ts[i], tt[i]
-            sb, tb = ts[j], tt[j]
-            if sa == sb or ta == tb:
-                continue
+            i = np.int64(_draw1(key, 2 * t) % Lu)
+            j = np.int64(_draw1(key, 2 * t + 1) % Lu)
+            pa = st[i]
+            pb = st[j]
+            sa, ta = pa >> 32, pa & low
+            sb, tb = pb >> 32, pb & low
+            a = sa * nt + ta
+            b = sb * nt + tb
             x = sa * nt + tb
             y = sb * nt + ta
-            if bit[c, x] or bit[c, y]:
-                continue
-            bit[c, sa * nt + ta] = False
-            bit[c, sb * nt + tb] = False
-            bit[c, x] = True
-            bit[c, y] = True
-            tok[c, i] = x
-            tok[c, j] = y
-            tt[i] = tb
-            tt[j] = ta
-
+            # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
+            free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
+            ok = (sa != sb) & (ta != tb) & (free == 0)
+            m = np.uint64(ok)
+            # Accepted: a, b, x, y are four distinct slots; rejected: m = 0 changes nothing.
+            bb[a >> 6] &= ~(m << np.uint64(a & 63))
+            bb[b >> 6] &= ~(m << np.uint64(b & 63))
+            bb[x >> 6] |= m << np.uint64(x & 63)
+            bb[y >> 6] |= m << np.uint64(y & 63)
+            # A swap keeps each token's row: only the columns trade.
+            st[i] = (sa << 32) | (tb if ok else ta)
+            st[j] = (sb << 32) | (ta if ok else tb)
+        for q in range(L[c]):
+            x = (st[q] >> 32) * nt + (st[q] & low)
+            tk[q] = x
+            row[x] = True
+            bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
 
 @numba.njit(cache=True)
 def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
@@ -211,7 +230,7 @@ def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
     return np.partition(vals[lo:hi].copy(), m - 1)[m - 1]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  # pragma: no cover
     n_w = n_s * n_t
     n_all = n_rows * n_t

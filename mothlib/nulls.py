@@ -222,7 +222,9 @@ def _run_chains(
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
     t_max = max(max(blocks[s[0]].n_t for s in specs), 1)
     tok = np.zeros((C, l_max), dtype=np.int32 if n_max < 2**31 else np.int64)  # memory
-    bit = np.empty((C, n_max), dtype=bool)  # every chain's slots are set below
+    # Every chain's slots are set below; the padding past them is never read (and, left unset,
+    # a chain of a small block never touches the pages of a large one's row length).
+    bit = np.empty((C, n_max), dtype=bool)
     outdeg = np.zeros((C, s_max), dtype=np.int64)
     indeg = np.zeros((C, t_max), dtype=np.int64)
     L = np.zeros(C, dtype=np.int64)
@@ -237,7 +239,6 @@ def _run_chains(
         sl = slice(c0, c0 + count)
         tok[sl, : len(tokens)] = tokens
         bit[sl, : flat.size] = ~flat if h else flat
-        bit[sl, flat.size :] = True  # padding, never proposed
         rows = blk.grid.sum(axis=1)
         outdeg[sl, : len(rows)] = rows
         indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)
@@ -376,7 +377,9 @@ def _sample(
             torch.from_numpy(b.grid).to(dev).expand((n,) + b.grid.shape).clone() for b in blocks
         ]
     else:
-        grids = [np.broadcast_to(b.grid, (n,) + b.grid.shape).copy() for b in blocks]
+        # Read-only views of the real grids: a block whose samples all come from a sampler
+        # takes the sampler's array, and only a block filled in part is copied (_writeable).
+        grids = [np.broadcast_to(b.grid, (n,) + b.grid.shape) for b in blocks]
     jobs = []
     for i, blk in enumerate(blocks):
         if n == 0 or blk.grid.size == 0:
@@ -399,13 +402,23 @@ def _sample(
                     ok = ok_t.cpu().numpy()
                 else:
                     g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
-                    grids[i][ok] = g[ok]
+                    if ok.all():
+                        grids[i] = g
+                    else:
+                        grids[i] = _writeable(grids[i])
+                        grids[i][ok] = g[ok]
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))
     chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
     for (i, ids, _), g in zip(jobs, chains):
-        grids[i][torch.from_numpy(ids).to(dev) if use_torch else ids] = g
+        if use_torch:
+            grids[i][torch.from_numpy(ids).to(dev)] = g
+        elif len(ids) == n:
+            grids[i] = g
+        else:
+            grids[i] = _writeable(grids[i])
+            grids[i][ids] = g
 
     has_bias = any(b is not None for b in bs)
     if use_torch:
@@ -413,6 +426,11 @@ def _sample(
     else:
         out_w, out_b = _assemble(blocks, grids, ws, bs, n)
     return out_w, (out_b if has_bias else None)
+
+
+def _writeable(g: np.ndarray) -> np.ndarray:
+    """``g``, or a copy of it where it is a read-only view (a broadcast real grid)."""
+    return g if g.flags.writeable else g.copy()
 
 
 def _assemble(blocks, grids, ws, bs, n):

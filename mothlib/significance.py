@@ -137,6 +137,7 @@ def motif_zscores(
     device: str | None = None,
     chunk_size: int = 100,
     progress: bool = False,
+    n_jobs: int | None = None,
     **sampler_options: Any,
 ) -> pd.DataFrame:
     """Motif counts of one network and their significance against a null model.
@@ -165,6 +166,11 @@ def motif_zscores(
         Null networks drawn and counted at once (bounds memory; results do not depend on it).
     progress : bool
         Show a tqdm progress bar over chunks.
+    n_jobs : int, optional
+        Threads that draw and count chunks of null networks at once on the CPU (the numba
+        kernels release the GIL); None: every core available to this process. The study's stages
+        pass 1 (their Dask workers are single-threaded). Ignored by the torch engine, which runs
+        the chunks one after the other. Results do not depend on it.
     **sampler_options
         Passed to :func:`mothlib.nulls.sample_null` (``steps_per_token``, ``method``, ``engine``).
 
@@ -184,6 +190,7 @@ def motif_zscores(
         raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    jobs = _n_jobs(n_jobs)
     ws, bs, _ = as_masks(weight_masks, bias_masks)
     if ws[0].shape[0] != 1:
         raise ValueError(
@@ -201,13 +208,46 @@ def motif_zscores(
     seq = as_seed_sequence(seed)
     counts = np.empty((n_null, len(MOTIFS)), dtype=np.int64)
     starts = range(0, n_null, chunk_size)
-    for start in tqdm(starts, desc=f"{null} nulls", disable=not progress, leave=False):
+
+    def chunk(start: int) -> None:
         size = min(chunk_size, n_null - start)
         nw, nb = _sample_null(ws, bs, n=size, null=null, seed=seq, start=start, engine=engine,
                               device=dev, **sampler_options)
         c = _count_null(nw, nb, dev)
         counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
+
+    bar = tqdm(total=len(starts), desc=f"{null} nulls", disable=not progress, leave=False)
+    if jobs == 1 or engine == "torch" or len(starts) < 2:
+        for start in starts:
+            chunk(start)
+            bar.update()
+    else:
+        # Chunks in threads: sample k depends on (seed, null, k) only, so the table is the same
+        # whatever thread draws which chunk. Torch (the dense counting of dense batches) runs on
+        # one thread meanwhile: `jobs` threads in all, never more.
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mothlib.motifs import _one_thread
+
+        with _one_thread("cpu"), ThreadPoolExecutor(min(jobs, len(starts))) as pool:
+            for _ in pool.map(chunk, starts):
+                bar.update()
+    bar.close()
     return zscore_table(real, counts, null)
+
+
+def _n_jobs(n_jobs: int | None) -> int:
+    """Threads of :func:`motif_zscores` (None: the cores this process may use)."""
+    if n_jobs is None:
+        import os
+
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not on Linux
+            return max(1, os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs: must be a positive integer or None, got {n_jobs!r}")
+    return int(n_jobs)
 
 
 def _zscore_device(device: Any) -> Any:
@@ -337,7 +377,8 @@ def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifSta
            null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
     """Task: one network's z-scores against one null model."""
     return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null=null,
-                         chunk_size=int(settings.chunk_size), seed=seed, device=settings.device)
+                         chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
+                         n_jobs=1)  # one thread per task: the Dask workers are single-threaded
 
 
 def collect_tables(runner: Any, queue: Any, pending: dict[Any, tuple[Path, dict[str, Any]]],

@@ -260,7 +260,7 @@ def _sparse_dense_enum(ws, bs, batched):
     req = dict(dtype=bool, requirements=["C", "W"])
     cw = tuple(np.require(w, **req) for w in vw)
     cb = tuple(np.zeros(w.shape[:2], bool) if b is None else np.require(b, **req) for w, b in zip(cw, vb))
-    modes = [count_sparse(cw, cb, mode) for mode in (0, 1, 2, 3)]
+    modes = [count_sparse(cw, cb, mode) for mode in (0, 1, 2, 3, 4)]
     for m in MOTIFS:
         assert dense[m].dtype == sparse[m].dtype == np.int64
         assert np.array_equal(dense[m], sparse[m]), m
@@ -313,6 +313,16 @@ def test_sparse_counts_match_dense_on_larger_batches(sizes, density, p_empty, ba
     rng = np.random.default_rng(seed)
     ws, bs = random_masks(rng, sizes, density, True, batch=batch)
     ws, bs = _holes(rng, ws, bs, p_empty)
+    _sparse_dense_enum(ws, bs, True)
+
+
+@pytest.mark.parametrize("density", [0.1, 0.95])
+def test_sparse_counts_with_degrees_over_255(density):
+    # Dense-row sums keep uint8 accumulators only while every degree is < 256, int16 above: a
+    # network whose degrees pass 255 runs the int16 ones (and the other accumulators) too.
+    rng = np.random.default_rng(3)
+    ws, bs = random_masks(rng, [3, 300, 280, 4], density, True, batch=2)
+    ws, bs = _holes(rng, ws, bs, 0.05)
     _sparse_dense_enum(ws, bs, True)
 
 

@@ -99,6 +99,18 @@ def test_motif_zscores_chunk_independent_and_reproducible(null):
         assert fixed.z.isna().all() and fixed.z_note.str.contains("fixes").all()
 
 
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_motif_zscores_independent_of_threads(null):
+    # n_jobs threads draw chunks in any order: sample k is the same network, so the same table.
+    ws, bs = _net(3, sizes=(6, 10, 10, 4))
+    a = motif_zscores(ws, bs, n_null=40, null=null, seed=5, chunk_size=40, n_jobs=1)
+    for n_jobs, chunk in ((2, 7), (3, 5), (None, 9)):
+        b = motif_zscores(ws, bs, n_null=40, null=null, seed=5, chunk_size=chunk, n_jobs=n_jobs)
+        pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="n_jobs"):
+        motif_zscores(ws, bs, n_null=4, n_jobs=0)
+
+
 def test_motif_zscores_matches_its_definition():
     ws, bs = _net(1)
     cw, cb, _ = remove_ineffectual(ws, bs)

@@ -180,7 +180,7 @@ def main(argv=None):
             shown = f"{t_ig:8.2f} s" if t_ig is not None else f"did not finish in {args.igraph_limit:g} s"
             print(f"    igraph motifs_randesu(size={size}) on the same network: {shown}")
         n_dp = max(n_null // 4, 2)
-        t_dp, _ = timed(lambda: motif_zscores(cw, cb, n_null=n_dp, null="degree-preserving", seed=1), 1)
+        t_dp, _ = timed(lambda: motif_zscores(cw, cb, n_null=n_dp, null_model="degree-preserving", seed=1), 1)
         print(f"    degree-preserving null: {t_dp:.1f} s for {n_dp} nulls (~{t_dp * 1000 / n_dp:.0f} s per 1000)")
 
 

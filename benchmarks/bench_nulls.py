@@ -135,7 +135,7 @@ def main(argv=None):
         engines = ["numba", "torch"]
         for null in NULL_MODELS:
             for engine in engines:
-                kw = dict(n=n_rate, null=null, seed=1, engine=engine)
+                kw = dict(n_null=n_rate, null_model=null, seed=1, engine=engine)
                 scale, note = 1, ""
                 if engine == "torch":
                     kw["device"] = dev
@@ -145,7 +145,7 @@ def main(argv=None):
                         scale, note = 20, " (chain time extrapolated x20 from 1/20 of the steps)"
                         kw["steps_per_token"] = STEPS_PER_TOKEN / scale
                 if engine == "numba":
-                    sample_null(cw, cb, **{**kw, "n": 2})  # warm-up (numba kernels load)
+                    sample_null(cw, cb, **{**kw, "n_null": 2})  # warm-up (numba kernels load)
                 t_gen, (nw, nb) = timed(lambda: sample_null(cw, cb, **kw), 1)
                 t_gen *= scale
                 dev_count = dev if engine == "torch" else None
@@ -159,8 +159,8 @@ def main(argv=None):
         # 3. motif_zscores with n_null nulls incl. generation
         target = {0.9: 3.0, 0.98: 1.0}[fraction]
         for null in NULL_MODELS:
-            motif_zscores(cw, cb, n_null=2, null=null, seed=0)  # warm-up
-            t_z, df = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null=null, seed=1,
+            motif_zscores(cw, cb, n_null=2, null_model=null, seed=0)  # warm-up
+            t_z, df = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null_model=null, seed=1,
                                                   chunk_size=args.chunk, device="cpu", n_jobs=jobs), 1)
             assert list(df.motif) == list(MOTIFS)
             per_null[(fraction, null, "zscores-cpu")] = CPU[-1] / n_null
@@ -168,7 +168,7 @@ def main(argv=None):
                   f"(goal <= {target:g} s for 1000); {n_null} seed-style counts ~{n_null * t_base:8.0f} s, "
                   f"ratio {n_null * t_base / t_z:6.0f}x; CPU {CPU[-1]:7.2f} s, ratio {n_null * c_base / CPU[-1]:6.0f}x")
             if dev.type != "cpu":
-                t_zd, _ = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null=null, seed=1,
+                t_zd, _ = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null_model=null, seed=1,
                                                       chunk_size=args.chunk, device=dev), 1)
                 print(f"  motif_zscores {null:17s} {n_null} nulls on {dev}: {t_zd:7.2f} s")
                 per_null[(fraction, null, "device-zscores")] = t_zd / n_null

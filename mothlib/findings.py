@@ -516,7 +516,7 @@ def chain_definition_table(
             b = None if biases is None else [np.asarray(m)[k] for m in biases]
             w, b, _ = remove_ineffectual(w, b)
             null_w, null_b = sample_null(
-                w, b, n=n_null, null=null_model,
+                w, b, n_null=n_null, null_model=null_model,
                 seed=stream(seed, "chain-table", int(net), int(level)),
             )
             for definition in CHAIN_DEFINITIONS:

@@ -166,7 +166,7 @@ def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
     parts = []
     for null in nulls:
         df = motif_zscores(
-            ws, bias, n_null=args.n_null, null=null, seed=args.seed, clean=not args.no_clean,
+            ws, bias, n_null=args.n_null, null_model=null, seed=args.seed, clean=not args.no_clean,
             device=args.device, progress=not args.no_progress,
         )
         print(f"\nnull model {null}: {args.n_null} samples, seed {args.seed}")

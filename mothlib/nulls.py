@@ -34,7 +34,7 @@ degree-preserving also diverging2, converging2, chain2, diverging3 and convergin
 functions of the degrees alone. Their z-scores are undefined (null std 0).
 
 Reproducibility: null sample k of a seed depends on (seed, null, k) only, never on how many
-samples are drawn together, so ``sample_null(..., n=10, start=0)`` equals the concatenation of
+samples are drawn together, so ``sample_null(..., n_null=10, start=0)`` equals the concatenation of
 ``n=4, start=0`` and ``n=6, start=4``.
 """
 
@@ -266,8 +266,8 @@ def sample_null(
     weight_masks: Any,
     bias_masks: Any = None,
     *,
-    n: int,
-    null: str = "layer-edges",
+    n_null: int,
+    null_model: str = "layer-edges",
     seed: int | np.random.SeedSequence | None = None,
     start: int = 0,
     steps_per_token: float = STEPS_PER_TOKEN,
@@ -284,13 +284,13 @@ def sample_null(
         For ``"layer-edges"`` the network must be clean (no ghost or dead neurons, see
         :func:`mothlib.motifs.remove_ineffectual`): the null is defined on clean networks.
         ``"degree-preserving"`` rewires any masks as given.
-    n : int
+    n_null : int
         Number of null samples.
-    null : {"layer-edges", "degree-preserving"}
+    null_model : {"layer-edges", "degree-preserving"}
     seed : int, SeedSequence or None
-        Null sample k depends on (seed, null, k) only. None draws fresh entropy.
+        Null sample k depends on (seed, null_model, k) only. None draws fresh entropy.
     start : int
-        Index of the first sample: ``start=k0, n=k1-k0`` gives samples k0 .. k1-1, so a long
+        Index of the first sample: ``start=k0, n_null=k1-k0`` gives samples k0 .. k1-1, so a long
         null sample can be streamed in chunks with results independent of the chunk size.
     steps_per_token : float
         Markov chain length per block, in proposals per edge (or hole; see module docstring).
@@ -306,11 +306,11 @@ def sample_null(
 
     Returns
     -------
-    weight_masks : list of bool ndarray (n, n_out, n_in)
-    bias_masks : list of (bool ndarray (n, n_out) or None), or None for a network without biases
+    weight_masks : list of bool ndarray (n_null, n_out, n_in)
+    bias_masks : list of (bool ndarray (n_null, n_out) or None), or None for a network without biases
     """
     out_w, out_b = _sample(
-        weight_masks, bias_masks, n=n, null=null, seed=seed, start=start,
+        weight_masks, bias_masks, n_null=n_null, null_model=null_model, seed=seed, start=start,
         steps_per_token=steps_per_token, method=method, engine=engine, device=device,
     )
     if engine == "torch":
@@ -331,18 +331,19 @@ def _check_device(device: Any) -> Any:
 
 
 def _sample(
-    weight_masks: Any, bias_masks: Any, *, n: int, null: str, seed: Any, start: int,
+    weight_masks: Any, bias_masks: Any, *, n_null: int, null_model: str, seed: Any, start: int,
     steps_per_token: float, method: str, engine: str, device: Any,
 ) -> tuple[list[Any], list[Any] | None]:
     """:func:`sample_null`; with engine "torch" the masks are torch tensors on ``device``."""
+    n, null = n_null, null_model
     if null not in NULL_MODELS:
-        raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
+        raise ValueError(f"null_model: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
     if method not in ("auto", "mcmc", "rejection"):
         raise ValueError(f"method: must be 'auto', 'mcmc' or 'rejection', got {method!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {list(ENGINES)}, got {engine!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n: must be a non-negative integer, got {n!r}")
+        raise ValueError(f"n_null: must be a non-negative integer, got {n!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
         raise ValueError(f"start: must be a non-negative integer, got {start!r}")
     if not (np.isfinite(steps_per_token) and steps_per_token >= 0):

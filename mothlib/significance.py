@@ -71,7 +71,7 @@ def null_moments(count: np.ndarray, null_counts: np.ndarray) -> tuple[np.ndarray
     return mean, std, z, p
 
 
-def zscore_table(real: dict[str, int], null_counts: np.ndarray, null: str | None = None) -> pd.DataFrame:
+def zscore_table(real: dict[str, int], null_counts: np.ndarray, null_model: str | None = None) -> pd.DataFrame:
     """Significance of real counts against null counts.
 
     Parameters
@@ -80,7 +80,7 @@ def zscore_table(real: dict[str, int], null_counts: np.ndarray, null: str | None
         Motif name -> count of the real network (every name of :data:`MOTIFS`).
     null_counts : int ndarray (n, len(MOTIFS))
         Counts of the n null samples, columns in :data:`MOTIFS` order.
-    null : str, optional
+    null_model : str, optional
         Name of the null model, used in ``z_note`` for counts it fixes.
 
     Returns
@@ -95,14 +95,14 @@ def zscore_table(real: dict[str, int], null_counts: np.ndarray, null: str | None
     count = np.array([real[m] for m in MOTIFS], dtype=np.int64)
     mean, std, z, p = null_moments(count, null_counts)
     notes = [""] * len(MOTIFS)
-    fixed = FIXED_COUNTS.get(null, ()) if null else ()
+    fixed = FIXED_COUNTS.get(null_model, ()) if null_model else ()
     for i, m in enumerate(MOTIFS):
         if np.isfinite(z[i]):
             continue
         if n < 2:
             notes[i] = f"undefined: {n} null sample(s), at least 2 are needed"
         elif m in fixed:
-            notes[i] = f"undefined: the {null} null fixes this count (null std 0)"
+            notes[i] = f"undefined: the {null_model} null fixes this count (null std 0)"
         else:
             notes[i] = f"undefined: all {n} null samples have the same count (null std 0)"
     sp = np.full(len(MOTIFS), np.nan)
@@ -131,7 +131,7 @@ def motif_zscores(
     bias_masks: Any = None,
     *,
     n_null: int = 1000,
-    null: str = "layer-edges",
+    null_model: str = "layer-edges",
     seed: int | np.random.SeedSequence | None = None,
     clean: bool = True,
     device: str | None = None,
@@ -149,7 +149,7 @@ def motif_zscores(
         module).
     n_null : int
         Number of null networks.
-    null : {"layer-edges", "degree-preserving"}
+    null_model : {"layer-edges", "degree-preserving"}
         Null model (see :mod:`mothlib.nulls`).
     seed : int, SeedSequence or None
         Seed of the null sample; results do not depend on ``chunk_size``, engine or device.
@@ -184,8 +184,8 @@ def motif_zscores(
     engine = sampler_options.pop("engine", "auto")
     if engine == "auto" and dev.type != "cpu":
         engine = "torch"
-    if null not in NULL_MODELS:
-        raise ValueError(f"null: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
+    if null_model not in NULL_MODELS:
+        raise ValueError(f"null_model: unknown null model {null_model!r}; choose one of {list(NULL_MODELS)}")
     if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
         raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
@@ -211,12 +211,12 @@ def motif_zscores(
 
     def chunk(start: int) -> None:
         size = min(chunk_size, n_null - start)
-        nw, nb = _sample_null(ws, bs, n=size, null=null, seed=seq, start=start, engine=engine,
+        nw, nb = _sample_null(ws, bs, n_null=size, null_model=null_model, seed=seq, start=start, engine=engine,
                               device=dev, **sampler_options)
         c = _count_null(nw, nb, dev)
         counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
 
-    bar = tqdm(total=len(starts), desc=f"{null} nulls", disable=not progress, leave=False)
+    bar = tqdm(total=len(starts), desc=f"{null_model} nulls", disable=not progress, leave=False)
     if jobs == 1 or engine == "torch" or len(starts) < 2:
         for start in starts:
             chunk(start)
@@ -233,7 +233,7 @@ def motif_zscores(
             for _ in pool.map(chunk, starts):
                 bar.update()
     bar.close()
-    return zscore_table(real, counts, null)
+    return zscore_table(real, counts, null_model)
 
 
 def _n_jobs(n_jobs: int | None) -> int:
@@ -293,13 +293,13 @@ def _load_masks(store: Any, strategy: str, level: int):
     return load_masks(store, strategy, level)
 
 
-def task_seed(seed: int, strategy: str, network: int, level: int, null: str) -> np.random.SeedSequence:
+def task_seed(seed: int, strategy: str, network: int, level: int, null_model: str) -> np.random.SeedSequence:
     """The null-sample seed of one (strategy, network, level, null model), from the profile seed.
 
     The motif-stage stream of :mod:`mothlib.seeds` (its tag is the strategy's crc32).
     """
     return np.random.SeedSequence(
-        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null)]
+        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
     )
 
 
@@ -376,7 +376,7 @@ def scored_levels(
 def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifStageSettings,
            null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
     """Task: one network's z-scores against one null model."""
-    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null=null,
+    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null,
                          chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
                          n_jobs=1)  # one thread per task: the Dask workers are single-threaded
 

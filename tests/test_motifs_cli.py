@@ -79,7 +79,7 @@ class Named(nn.Module):
 
 def _library(model: nn.Module, null: str, n_null: int, seed: int, clean: bool = True) -> pd.DataFrame:
     ws, bs = module_masks(model)
-    return motif_zscores(ws, bs, n_null=n_null, null=null, seed=seed, clean=clean)
+    return motif_zscores(ws, bs, n_null=n_null, null_model=null, seed=seed, clean=clean)
 
 
 def _same(cli: pd.DataFrame, lib: pd.DataFrame) -> None:

@@ -95,7 +95,7 @@ ENGINES = ["numba", "torch"]
 )
 def test_constraints_and_fixed_counts_on_every_sample(engine, sizes, density, bias, null, method, seed):
     ws, bs = _clean_random(seed, sizes, density, bias)
-    nw, nb = sample_null(ws, bs, n=12, null=null, seed=seed, method=method, engine=engine)
+    nw, nb = sample_null(ws, bs, n_null=12, null_model=null, seed=seed, method=method, engine=engine)
     assert [w.shape for w in nw] == [(12,) + w.shape for w in ws]
     assert (nb is None) == (bs is None)
     if null == "layer-edges":
@@ -110,7 +110,7 @@ def test_constraints_and_fixed_counts_on_every_sample(engine, sizes, density, bi
 
 def test_degree_preserving_rewires_unclean_networks_as_given():
     ws, bs = random_masks(np.random.default_rng(1), [5, 6, 6, 3], 0.3, True)
-    nw, nb = sample_null(ws, bs, n=20, null="degree-preserving", seed=1)
+    nw, nb = sample_null(ws, bs, n_null=20, null_model="degree-preserving", seed=1)
     check_degrees(ws, bs, nw, nb)
 
 
@@ -118,15 +118,15 @@ def test_degree_preserving_rewires_unclean_networks_as_given():
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_reproducible_and_chunk_independent(null, engine):
     ws, bs = _clean_random(5, [6, 12, 12, 4], 0.45, True)
-    a = sample_null(ws, bs, n=10, null=null, seed=42, engine=engine)
-    b = sample_null(ws, bs, n=10, null=null, seed=42, engine=engine)
-    parts = [sample_null(ws, bs, n=k1 - k0, null=null, seed=42, start=k0, engine=engine)
+    a = sample_null(ws, bs, n_null=10, null_model=null, seed=42, engine=engine)
+    b = sample_null(ws, bs, n_null=10, null_model=null, seed=42, engine=engine)
+    parts = [sample_null(ws, bs, n_null=k1 - k0, null_model=null, seed=42, start=k0, engine=engine)
              for k0, k1 in [(0, 3), (3, 4), (4, 10)]]
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l])
         assert np.array_equal(a[0][l], np.concatenate([p[0][l] for p in parts]))
         assert np.array_equal(a[1][l], np.concatenate([p[1][l] for p in parts]))
-    c = sample_null(ws, bs, n=10, null=null, seed=43)
+    c = sample_null(ws, bs, n_null=10, null_model=null, seed=43)
     assert any(not np.array_equal(a[0][l], c[0][l]) for l in range(len(ws)))
     # Samples differ from each other (the chain moves).
     assert len({a[0][1][k].tobytes() for k in range(10)}) > 1
@@ -137,7 +137,7 @@ def test_reproducible_and_chunk_independent(null, engine):
 @pytest.mark.parametrize("method", ["mcmc", "rejection"])
 def test_numpy_and_numba_kernels_agree(null, density, method):
     ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
-    kw = dict(n=6, null=null, seed=3, method=method)
+    kw = dict(n_null=6, null_model=null, seed=3, method=method)
     a = sample_null(ws, bs, engine="numpy", **kw)
     b = sample_null(ws, bs, engine="numba", **kw)
     for l in range(len(ws)):
@@ -198,7 +198,7 @@ def test_uniform_on_enumerable_network(null, method, engine):
     enum = _layer_edge_states if null == "layer-edges" else _degree_states
     n = 3000
     # A different seed per engine: each engine's own sample must pass on its own.
-    nw, nb = sample_null(ws, bs, n=n, null=null, seed=11 + ENGINES.index(engine), method=method, engine=engine)
+    nw, nb = sample_null(ws, bs, n_null=n, null_model=null, seed=11 + ENGINES.index(engine), method=method, engine=engine)
     for l in range(2):
         states = enum(ws[l], bs[l])
         assert len(states) >= 3
@@ -213,7 +213,7 @@ def test_uniformity_check_detects_a_too_short_chain(null, engine):
     # The same check fails when the chain barely leaves its start: it has the power to fail.
     ws, bs = [W0, W1], [B0, B1]
     enum = _layer_edge_states if null == "layer-edges" else _degree_states
-    nw, nb = sample_null(ws, bs, n=3000, null=null, seed=11, method="mcmc", steps_per_token=0.35, engine=engine)
+    nw, nb = sample_null(ws, bs, n_null=3000, null_model=null, seed=11, method="mcmc", steps_per_token=0.35, engine=engine)
     states = enum(ws[0], bs[0])
     samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(3000)]
     p, _ = _uniformity_pvalue(states, samples)
@@ -224,7 +224,7 @@ def test_uniformity_check_detects_a_too_short_chain(null, engine):
 def test_degree_preserving_uniform_on_a_larger_block(engine):
     w = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 1], [1, 0, 0, 1]], dtype=bool)
     b = np.array([1, 0, 1, 0], dtype=bool)
-    nw, nb = sample_null([w], [b], n=4000, null="degree-preserving", seed=2 + ENGINES.index(engine), engine=engine)
+    nw, nb = sample_null([w], [b], n_null=4000, null_model="degree-preserving", seed=2 + ENGINES.index(engine), engine=engine)
     states = _degree_states(w, b)
     samples = [nw[0][k].tobytes() + nb[0][k].tobytes() for k in range(4000)]
     p, all_seen = _uniformity_pvalue(states, samples)
@@ -234,13 +234,13 @@ def test_degree_preserving_uniform_on_a_larger_block(engine):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(n=2, null="configuration"), "unknown null model"),
-        (dict(n=-1), "n: must be a non-negative integer"),
-        (dict(n=2, start=-3), "start: must be"),
-        (dict(n=2, method="exact"), "method: must be"),
-        (dict(n=2, engine="cuda"), "engine: must be"),
-        (dict(n=2, engine="torch", device="no-such-device"), "device: cannot use"),
-        (dict(n=2, steps_per_token=float("nan")), "steps_per_token"),
+        (dict(n_null=2, null_model="configuration"), "null_model: unknown null model"),
+        (dict(n_null=-1), "n_null: must be a non-negative integer"),
+        (dict(n_null=2, start=-3), "start: must be"),
+        (dict(n_null=2, method="exact"), "method: must be"),
+        (dict(n_null=2, engine="cuda"), "engine: must be"),
+        (dict(n_null=2, engine="torch", device="no-such-device"), "device: cannot use"),
+        (dict(n_null=2, steps_per_token=float("nan")), "steps_per_token"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -252,12 +252,12 @@ def test_bad_arguments(kwargs, match):
 def test_bad_networks():
     ws, bs = random_masks(np.random.default_rng(0), [3, 4, 2], 0.6, True, batch=2)
     with pytest.raises(ValueError, match="one network"):
-        sample_null(ws, bs, n=2)
+        sample_null(ws, bs, n_null=2)
     ghost = [np.array([[1, 0], [0, 0]]), np.array([[1, 1]])]  # hidden neuron 1: out edge only
     with pytest.raises(ValueError, match="remove_ineffectual"):
-        sample_null(ghost, n=2)
+        sample_null(ghost, n_null=2)
     with pytest.raises(ValueError, match=r"weight_masks\[1\]: masks must be binary"):
-        sample_null([np.ones((2, 2)), np.full((1, 2), 0.5)], n=2)
+        sample_null([np.ones((2, 2)), np.full((1, 2), 0.5)], n_null=2)
 
 
 def test_metropolis_matches_exact_rejection_on_a_larger_network():
@@ -265,8 +265,8 @@ def test_metropolis_matches_exact_rejection_on_a_larger_network():
     # agree on the null mean of every count (within 5 standard errors).
     ws, bs = _clean_random(21, [6, 14, 14, 4], 0.35, True)
     n = 400
-    ca = count_motifs(*sample_null(ws, bs, n=n, seed=1, method="mcmc"))
-    cb = count_motifs(*sample_null(ws, bs, n=n, seed=2, method="rejection"))
+    ca = count_motifs(*sample_null(ws, bs, n_null=n, seed=1, method="mcmc"))
+    cb = count_motifs(*sample_null(ws, bs, n_null=n, seed=2, method="rejection"))
     for m in ("converging2", "chain2", "converging3", "chain3", "bifan", "biparallel"):
         a, b = ca[m].astype(float), cb[m].astype(float)
         se = np.sqrt(a.var() / n + b.var() / n)
@@ -280,9 +280,9 @@ def test_rejection_falls_back_to_the_chain_and_stays_reproducible(monkeypatch):
     # continue as Metropolis chains; results stay valid and chunk independent.
     ws, bs = _clean_random(4, [6, 10, 10, 3], 0.25, True)
     monkeypatch.setattr(nulls, "REJECTION_MAX_ROUNDS", 1)
-    a = sample_null(ws, bs, n=30, seed=5, method="rejection")
+    a = sample_null(ws, bs, n_null=30, seed=5, method="rejection")
     check_layer_edges(ws, bs, *a)
-    b = [sample_null(ws, bs, n=k1 - k0, seed=5, method="rejection", start=k0) for k0, k1 in [(0, 11), (11, 30)]]
+    b = [sample_null(ws, bs, n_null=k1 - k0, seed=5, method="rejection", start=k0) for k0, k1 in [(0, 11), (11, 30)]]
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], np.concatenate([p[0][l] for p in b]))
     blocks = nulls._live_blocks(ws, bs, "layer-edges")
@@ -295,9 +295,9 @@ def test_rejection_batches_do_not_change_samples(monkeypatch):
     import mothlib.nulls as nulls
 
     ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
-    a = sample_null(ws, bs, n=9, seed=8, method="rejection")
+    a = sample_null(ws, bs, n_null=9, seed=8, method="rejection")
     monkeypatch.setattr(nulls, "_REJECTION_BATCH_ELEMENTS", 50)  # about one sample per batch
-    b = sample_null(ws, bs, n=9, seed=8, method="rejection")
+    b = sample_null(ws, bs, n_null=9, seed=8, method="rejection")
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
 
@@ -316,7 +316,7 @@ def test_rejection_batches_do_not_change_samples(monkeypatch):
 def test_torch_engine_draws_the_numpy_samples(sizes, density, bias, null, method, start, seed):
     # The torch engine makes the very same draws: identical null networks to the numpy kernels.
     ws, bs = _clean_random(seed, sizes, density, bias)
-    kw = dict(n=5, null=null, seed=seed, method=method, start=start)
+    kw = dict(n_null=5, null_model=null, seed=seed, method=method, start=start)
     a = sample_null(ws, bs, engine="numpy", **kw)
     b = sample_null(ws, bs, engine="torch", **kw)
     for l in range(len(ws)):
@@ -346,8 +346,8 @@ def test_torch_rejection_batches_do_not_change_samples(monkeypatch):
     import mothlib.nulls as nulls
 
     ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
-    a = sample_null(ws, bs, n=9, seed=8, method="rejection", engine="torch")
+    a = sample_null(ws, bs, n_null=9, seed=8, method="rejection", engine="torch")
     monkeypatch.setattr(nulls, "_REJECTION_BATCH_ELEMENTS", 50)
-    b = sample_null(ws, bs, n=9, seed=8, method="rejection", engine="torch")
+    b = sample_null(ws, bs, n_null=9, seed=8, method="rejection", engine="torch")
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])

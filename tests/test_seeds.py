@@ -77,7 +77,7 @@ def test_public_seeded_functions_use_the_check():
 
     ws = [np.ones((3, 2), dtype=bool), np.ones((1, 3), dtype=bool)]
     with pytest.raises(ValueError, match="seed: must be"):
-        sample_null(ws, None, n=2, seed=0.5)
+        sample_null(ws, None, n_null=2, seed=0.5)
     with pytest.raises(ValueError, match="seed: must be"):
         motif_zscores(ws, None, n_null=2, seed="1")
     with pytest.raises(ValueError, match="seed: must be a non-negative int"):

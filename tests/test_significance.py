@@ -87,8 +87,8 @@ def _net(seed=0, sizes=(5, 8, 8, 3), density=0.4):
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_motif_zscores_chunk_independent_and_reproducible(null):
     ws, bs = _net()
-    a = motif_zscores(ws, bs, n_null=30, null=null, seed=9, chunk_size=7)
-    b = motif_zscores(ws, bs, n_null=30, null=null, seed=9, chunk_size=30)
+    a = motif_zscores(ws, bs, n_null=30, null_model=null, seed=9, chunk_size=7)
+    b = motif_zscores(ws, bs, n_null=30, null_model=null, seed=9, chunk_size=30)
     pd.testing.assert_frame_equal(a, b)
     cw, cb, _ = remove_ineffectual(ws, bs)
     real = count_motifs(cw, cb)
@@ -103,9 +103,9 @@ def test_motif_zscores_chunk_independent_and_reproducible(null):
 def test_motif_zscores_independent_of_threads(null):
     # n_jobs threads draw chunks in any order: sample k is the same network, so the same table.
     ws, bs = _net(3, sizes=(6, 10, 10, 4))
-    a = motif_zscores(ws, bs, n_null=40, null=null, seed=5, chunk_size=40, n_jobs=1)
+    a = motif_zscores(ws, bs, n_null=40, null_model=null, seed=5, chunk_size=40, n_jobs=1)
     for n_jobs, chunk in ((2, 7), (3, 5), (None, 9)):
-        b = motif_zscores(ws, bs, n_null=40, null=null, seed=5, chunk_size=chunk, n_jobs=n_jobs)
+        b = motif_zscores(ws, bs, n_null=40, null_model=null, seed=5, chunk_size=chunk, n_jobs=n_jobs)
         pd.testing.assert_frame_equal(a, b)
     with pytest.raises(ValueError, match="n_jobs"):
         motif_zscores(ws, bs, n_null=4, n_jobs=0)
@@ -117,7 +117,7 @@ def test_motif_zscores_matches_its_definition():
     from mothlib.nulls import sample_null
 
     seq = np.random.SeedSequence(4)
-    nw, nb = sample_null(cw, cb, n=25, seed=seq)
+    nw, nb = sample_null(cw, cb, n_null=25, seed=seq)
     c = count_motifs(nw, nb)
     expect = zscore_table(count_motifs(cw, cb), np.stack([c[m] for m in MOTIFS], axis=1), "layer-edges")
     got = motif_zscores(ws, bs, n_null=25, seed=np.random.SeedSequence(4), chunk_size=4)
@@ -155,7 +155,7 @@ def test_motif_zscores_bad_input():
     with pytest.raises(ValueError, match="chunk_size"):
         motif_zscores(ws, bs, n_null=5, chunk_size=0)
     with pytest.raises(ValueError, match="unknown null model"):
-        motif_zscores(ws, bs, n_null=5, null="erdos")
+        motif_zscores(ws, bs, n_null=5, null_model="erdos")
     with pytest.raises(ValueError, match=r"bias_masks\[0\]"):
         motif_zscores(ws, [np.ones(3)] + bs[1:], n_null=5)
 
@@ -235,7 +235,7 @@ def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
     # A row equals a direct call with the documented seed.
     part = df[(df.strategy == "random") & (df.network == 2) & (df.level == 1) & (df.null_model == "layer-edges")]
     ws, bs = masks[("random", 1)]
-    direct = real_zscores([w[2] for w in ws], [b[2] for b in bs], n_null=6, null="layer-edges",
+    direct = real_zscores([w[2] for w in ws], [b[2] for b in bs], n_null=6, null_model="layer-edges",
                           seed=task_seed(profile["seed"], "random", 2, 1, "layer-edges"))
     pd.testing.assert_frame_equal(part[direct.columns].reset_index(drop=True), direct)
     assert (part.fraction_pruned == 0.3).all()

@@ -26,8 +26,8 @@ def _net(seed=0, sizes=(5, 9, 9, 3), density=0.4):
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_torch_path_on_cpu_equals_numba_path(null):
     ws, bs = _net()
-    a = motif_zscores(ws, bs, n_null=40, null=null, seed=3, chunk_size=16)
-    b = motif_zscores(ws, bs, n_null=40, null=null, seed=3, chunk_size=7, engine="torch", device="cpu")
+    a = motif_zscores(ws, bs, n_null=40, null_model=null, seed=3, chunk_size=16)
+    b = motif_zscores(ws, bs, n_null=40, null_model=null, seed=3, chunk_size=7, engine="torch", device="cpu")
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -37,8 +37,8 @@ def test_torch_and_numba_z_agree_within_monte_carlo_error(null):
     # count that the null does not fix agree within 5 standard errors, and so do the z-scores.
     ws, bs = _net(1, density=0.35)
     n = 300
-    a = motif_zscores(ws, bs, n_null=n, null=null, seed=10, chunk_size=100).set_index("motif")
-    b = motif_zscores(ws, bs, n_null=n, null=null, seed=20, chunk_size=64, engine="torch",
+    a = motif_zscores(ws, bs, n_null=n, null_model=null, seed=10, chunk_size=100).set_index("motif")
+    b = motif_zscores(ws, bs, n_null=n, null_model=null, seed=20, chunk_size=64, engine="torch",
                       device="cpu").set_index("motif")
     free = a.index[a.null_std > 0]
     assert len(free) >= 3
@@ -53,11 +53,11 @@ def test_torch_and_numba_z_agree_within_monte_carlo_error(null):
 def test_torch_path_counts_each_null_on_the_device_it_was_drawn():
     ws, bs = _net(2)
     cw, cb, _ = remove_ineffectual(ws, bs)
-    nw, nb = sig._sample_null(cw, cb, n=6, null="layer-edges", seed=np.random.SeedSequence(1), start=0,
+    nw, nb = sig._sample_null(cw, cb, n_null=6, null_model="layer-edges", seed=np.random.SeedSequence(1), start=0,
                               engine="torch", device=torch.device("cpu"))
     assert all(isinstance(w, torch.Tensor) and w.dtype == torch.bool for w in nw)
     got = sig._count_null(nw, nb, torch.device("cpu"))
-    ref = count_motifs(*sample_null(cw, cb, n=6, seed=np.random.SeedSequence(1), engine="numpy"))
+    ref = count_motifs(*sample_null(cw, cb, n_null=6, seed=np.random.SeedSequence(1), engine="numpy"))
     for m in MOTIFS:
         assert np.array_equal(got[m], ref[m])
 
@@ -68,7 +68,7 @@ def test_memory_bounded_by_chunk_size(monkeypatch):
     real = sig._sample_null
 
     def spy(*args, **kwargs):
-        sizes.append(kwargs["n"])
+        sizes.append(kwargs["n_null"])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sig, "_sample_null", spy)

@@ -236,8 +236,9 @@ def execute_notebook(source: str, parameters: dict[str, Any], kernel: str, env: 
         papermill.execute_notebook(
             str(src), str(out), parameters=parameters, kernel_name=kernel,
             cwd=str(REPO), progress_bar=False, log_output=False,
-            # The kernel's transport warning is noise in the terminal; cell errors still raise.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # The kernel's own log (a transport warning, "KeyboardInterrupt caught" at shutdown) is
+            # noise in the terminal; cell errors still raise through papermill.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
         return out.read_text()
 

@@ -139,6 +139,16 @@ def _environ(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _kernel_env(root: Path, book_mode: bool) -> dict[str, str]:
+    """Environment of a chapter's kernel: the artifact root, book mode, and this environment's
+    kernelspecs first (a stray user-level "python3" kernelspec must not shadow it: papermill
+    issue 251)."""
+    jupyter_path = os.pathsep.join(
+        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
+    )
+    return {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0", "JUPYTER_PATH": jupyter_path}
+
+
 def run_notebooks(
     profile_name: str,
     overrides: Mapping[str, Any] | None = None,
@@ -186,12 +196,7 @@ def run_notebooks(
     root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    # This environment's kernelspecs first: a stray user-level "python3" kernelspec must not
-    # shadow it (papermill issue 251).
-    jupyter_path = os.pathsep.join(
-        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
-    )
-    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1" if book_mode else "0", "JUPYTER_PATH": jupyter_path}
+    env = _kernel_env(root, book_mode)
     runner = runner or Runner()
     pending = {}
     for notebook in notebooks:
@@ -483,10 +488,7 @@ def notebook_jobs(
     from tqdm.auto import tqdm
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    jupyter_path = os.pathsep.join(
-        p for p in (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH")) if p
-    )
-    env = {ROOT_ENV: str(root), "MOTHLIB_BOOK": "1", "JUPYTER_PATH": jupyter_path}
+    env = _kernel_env(root, book_mode=True)
     notebooks = list_notebooks()
     bar = tqdm(total=len(notebooks), desc="notebooks", unit="chapter", disable=not progress)
     one_at_a_time = threading.Lock()

@@ -254,6 +254,27 @@ class EnsembleMLP(nn.Module):
                 self.weights[l].copy_(torch.from_numpy(np.asarray(arrays[f"w{l}"])))
                 self.biases[l].copy_(torch.from_numpy(np.asarray(arrays[f"b{l}"])))
 
+    def subset(self, index: torch.Tensor) -> EnsembleMLP:
+        """A new ensemble holding copies of networks ``index`` (long tensor ``(k,)``), masks included.
+
+        Each network computes as in the full ensemble, up to float rounding (a smaller stack may
+        take another matmul kernel).
+        """
+        sub = EnsembleMLP.__new__(EnsembleMLP)
+        nn.Module.__init__(sub)
+        sub.layer_sizes = list(self.layer_sizes)
+        sub.seeds = [self.seeds[i] for i in index.tolist()]
+        sub.weights = nn.ParameterList([nn.Parameter(w.detach()[index].clone()) for w in self.weights])
+        sub.biases = nn.ParameterList([nn.Parameter(b.detach()[index].clone()) for b in self.biases])
+        sub.set_masks([m[index] for m in self._weight_masks], [m[index] for m in self._bias_masks])
+        return sub
+
+    def write_back(self, sub: EnsembleMLP, index: torch.Tensor) -> None:
+        """Copy the parameters of ``sub`` (made by :meth:`subset` with ``index``) into their rows."""
+        with torch.no_grad():
+            for p, q in zip([*self.weights, *self.biases], [*sub.weights, *sub.biases]):
+                p[index] = q
+
     def to_sequential(self, network: int) -> nn.Sequential:
         """Network ``network`` as a plain ``nn.Sequential`` with prune masks (see :func:`to_sequential`)."""
         if not 0 <= network < self.n_networks:
@@ -327,10 +348,12 @@ class StackedAdam:
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq):
             shape = (-1,) + (1,) * (p.dim() - 1)
             act = active.view(shape)
+            # The same arithmetic as the all-active step, so a network's update does not
+            # depend on whether its companions are still training.
             m.copy_(torch.where(act, torch.lerp(m, g, 1 - b1), m))
-            v.copy_(torch.where(act, v * b2 + (1 - b2) * g * g, v))
+            v.copy_(torch.where(act, torch.addcmul(v * b2, g, g, value=1 - b2), v))
             denom = (v.sqrt() / bc2_sqrt.view(shape)).add_(self.eps)
-            p.copy_(torch.where(act, p - step_size.view(shape) * m / denom, p))
+            p.copy_(torch.where(act, p - m * step_size.view(shape) / denom, p))
 
     def zero_masked(self, masks: Sequence[torch.Tensor]) -> None:
         """Zero the moments of masked entries, so a pruned parameter never moves again."""
@@ -338,6 +361,21 @@ class StackedAdam:
             for m, v, mask in zip(self.exp_avg, self.exp_avg_sq, masks):
                 m.mul_(mask)
                 v.mul_(mask)
+
+    def subset(self, params: Sequence[torch.Tensor], index: torch.Tensor) -> StackedAdam:
+        """The optimiser of a sub-ensemble: ``params`` (its parameters) and copies of rows ``index``."""
+        sub = StackedAdam(params, lr=self.lr, betas=self.betas, eps=self.eps)
+        sub.step_count = self.step_count[index].clone()
+        sub.exp_avg = [m[index].clone() for m in self.exp_avg]
+        sub.exp_avg_sq = [v[index].clone() for v in self.exp_avg_sq]
+        return sub
+
+    def write_back(self, sub: StackedAdam, index: torch.Tensor) -> None:
+        """Copy the state of ``sub`` (made by :meth:`subset` with ``index``) into its rows."""
+        self.step_count[index] = sub.step_count
+        for m, v, sm, sv in zip(self.exp_avg, self.exp_avg_sq, sub.exp_avg, sub.exp_avg_sq):
+            m[index] = sm
+            v[index] = sv
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         out = {"adam_step": self.step_count.cpu().numpy().copy()}
@@ -384,6 +422,15 @@ class EarlyStopping:
     def should_check(self, batches_done: int) -> bool:
         return batches_done > self.min_batches and batches_done % self.check_every == 0
 
+    def first_watched(self, total: int) -> int:
+        """The first batch (1-based) whose validation loss the rule can read in a round of ``total``.
+
+        The first check comes at the first multiple of ``check_every`` past ``min_batches`` and
+        reads the last ``2 * window`` losses; a round that ends before it reads none (``total + 1``).
+        """
+        first_check = (self.min_batches // self.check_every + 1) * self.check_every
+        return first_check - 2 * self.window + 1 if first_check <= total else total + 1
+
     def stop(self, val_history: torch.Tensor) -> torch.Tensor:
         """Which networks stop, given val losses ``(batches_done, E)``; bool ``(E,)``."""
         w = self.window
@@ -398,6 +445,7 @@ class RoundResult:
 
     n_batches: int
     stopped_at: np.ndarray  # (E,), batches done when the network stopped (n_batches if never)
+    # (E,) each network's training and validation loss on the last batch it trained on.
     last_train: np.ndarray = field(default_factory=lambda: np.zeros(0))
     last_val: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -457,18 +505,20 @@ def train_round(
         raise ValueError(f"max_batches_per_round must be at least 1, got {max_batches}")
     E = model.n_networks
     device = model.device
-    params = [*model.weights, *model.biases]
     active = torch.ones(E, dtype=torch.bool, device=device)
     stopped_at = np.full(E, total, dtype=np.int64)
-    val_hist = torch.empty(total, E, device=device)
+    val_hist = torch.full((total, E), float("nan"), device=device)
     train_order = torch.empty(0, batch_size, dtype=torch.long)
     val_order = torch.empty(0, batch_size, dtype=torch.long)
     ti = vi = 0
-    any_stopped = False
-    last_train = torch.zeros(E)
-    # A round that ends before early stopping may act never reads its per-batch validation
-    # losses: only the last batch's is computed (same batches, same result, less work).
-    watch = total > stopping.min_batches
+    last_train = torch.zeros(E, device=device)
+    last_val = torch.zeros(E, device=device)
+    # Only the validation losses early stopping can read are computed (and the last one).
+    watch_from = stopping.first_watched(total)
+    # The networks still training run as a sub-ensemble of their own (``cols`` in the full one),
+    # so a stopped network costs nothing for the rest of the round.
+    net, opt, cols = model, optimizer, None
+    params = [*net.weights, *net.biases]
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     b = 0
     for b in range(1, total + 1):
@@ -481,37 +531,63 @@ def train_round(
         vidx = val_order[vi]
         ti += 1
         vi += 1
-        per_net = model.per_network_loss(Xtr[idx], Ytr[idx], loss)
+        per_net = net.per_network_loss(Xtr[idx], Ytr[idx], loss)
         grads = torch.autograd.grad(per_net.sum(), params)
-        # The all-active fast path skips the per-network selects.
-        optimizer.step(grads, active if any_stopped else None)
-        if watch or b == total:
+        opt.step(grads)
+        if cols is None:
+            last_train = per_net.detach()
+        else:
+            last_train[cols] = per_net.detach()
+        if b >= watch_from or b == total:
             with torch.no_grad():
-                val_hist[b - 1] = model.per_network_loss(Xv[vidx], Yv[vidx], loss)
-        last_train = per_net.detach()
+                v = net.per_network_loss(Xv[vidx], Yv[vidx], loss)
+            if cols is None:
+                val_hist[b - 1] = v
+                last_val = v
+            else:
+                val_hist[b - 1, cols] = v
+                last_val[cols] = v
         if stopping.should_check(b):
             newly = stopping.stop(val_hist[:b]) & active
             if bool(newly.any()):
                 stopped_at[newly.cpu().numpy()] = b
                 active &= ~newly
-                any_stopped = True
+                if bool(active.any()):
+                    net, opt, cols = _regroup(model, optimizer, net, opt, cols, active)
+                    params = [*net.weights, *net.biases]
             if progress:
                 bar.set_postfix(
                     train=f"{float(last_train.median()):.2e}",
-                    val=f"{float(val_hist[b - 1].median()):.2e}",
+                    val=f"{float(last_val.median()):.2e}",
                     active=int(active.sum()),
                 )
             if not bool(active.any()):
                 bar.update(1)
                 break
         bar.update(1)
+    if cols is not None:
+        model.write_back(net, cols)
+        optimizer.write_back(opt, cols)
     bar.close()
     return RoundResult(
         n_batches=b,
         stopped_at=stopped_at,
         last_train=last_train.cpu().numpy(),
-        last_val=val_hist[b - 1].cpu().numpy(),
+        last_val=last_val.cpu().numpy(),
     )
+
+
+def _regroup(
+    model: EnsembleMLP, optimizer: StackedAdam, net: EnsembleMLP, opt: StackedAdam,
+    cols: torch.Tensor | None, active: torch.Tensor,
+) -> tuple[EnsembleMLP, StackedAdam, torch.Tensor]:
+    """Write the running sub-ensemble back and start one of the ``active`` networks only."""
+    if cols is not None:
+        model.write_back(net, cols)
+        optimizer.write_back(opt, cols)
+    cols = active.nonzero()[:, 0]
+    net = model.subset(cols)
+    return net, optimizer.subset([*net.weights, *net.biases], cols), cols
 
 
 def _eval_chunk(model: EnsembleMLP, n_rows: int, chunk: int | None) -> int:

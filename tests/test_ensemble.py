@@ -148,6 +148,28 @@ def test_stacked_adam_step_equals_its_per_parameter_twin_bit_for_bit():
         assert torch.equal(a.detach(), b)
 
 
+def test_masked_step_moves_active_networks_as_the_all_active_step_bit_for_bit():
+    """A network's update does not depend on whether its companions are frozen: the masked step
+    of networks [0, 2, 3] equals the all-active step of a sub-ensemble of just those networks."""
+    gen = torch.Generator().manual_seed(3)
+    shapes = [(5, 7, 4), (5, 3), (5, 9, 11)]
+    params = [torch.randn(s, generator=gen) for s in shapes]
+    opt = StackedAdam(params, lr=1e-2)
+    for _ in range(3):
+        opt.step([torch.randn(s, generator=gen) for s in shapes])
+    active = torch.tensor([True, False, True, True, False])
+    cols = active.nonzero()[:, 0]
+    sub_params = [p[cols].clone() for p in params]
+    sub = opt.subset(sub_params, cols)
+    for _ in range(4):
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+        opt.step(grads, active)
+        sub.step([g[cols] for g in grads])
+    for a, b in zip([*sub_params, *sub.exp_avg, *sub.exp_avg_sq], [*params, *opt.exp_avg, *opt.exp_avg_sq]):
+        assert torch.equal(a, b[cols])
+    assert torch.equal(sub.step_count, opt.step_count[cols])
+
+
 def test_inactive_network_is_frozen_exactly():
     gen = torch.Generator().manual_seed(1)
     model = EnsembleMLP([4, 6, 3], network_seeds(1, 3))
@@ -377,3 +399,106 @@ def test_cuda_request_without_cuda_is_a_clear_error():
     else:
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def _reference_round(model, optimizer, train, val, *, batch_size, data_seed, stopping, max_batches, loss="mse"):
+    """The obviously-correct twin of ``train_round``: every network computed at every batch,
+    every validation loss computed, stopped networks frozen by the optimiser's ``active`` switch."""
+    from mothlib.ensemble import _epoch_order
+
+    (Xtr, Ytr), (Xv, Yv) = train, val
+    gen = np.random.default_rng(np.random.SeedSequence([int(data_seed), 2]))
+    total = len(Xv) // batch_size if max_batches is None else max_batches
+    E = model.n_networks
+    params = [*model.weights, *model.biases]
+    active = torch.ones(E, dtype=torch.bool)
+    stopped_at = np.full(E, total)
+    val_hist = torch.empty(total, E)
+    train_order = val_order = np.empty((0, batch_size), dtype=np.int64)
+    ti = vi = 0
+    b = 0
+    for b in range(1, total + 1):
+        if ti == len(train_order):
+            train_order, ti = _epoch_order(gen, len(Xtr), batch_size), 0
+        if vi == len(val_order):
+            val_order, vi = _epoch_order(gen, len(Xv), batch_size), 0
+        idx, vidx = torch.from_numpy(train_order[ti]), torch.from_numpy(val_order[vi])
+        ti, vi = ti + 1, vi + 1
+        per_net = model.per_network_loss(Xtr[idx], Ytr[idx], loss)
+        grads = torch.autograd.grad(per_net.sum(), params)
+        optimizer.step(grads, active)
+        with torch.no_grad():
+            val_hist[b - 1] = model.per_network_loss(Xv[vidx], Yv[vidx], loss)
+        if stopping.should_check(b):
+            newly = stopping.stop(val_hist[:b]) & active
+            stopped_at[newly.numpy()] = b
+            active &= ~newly
+            if not bool(active.any()):
+                break
+    return b, stopped_at
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_train_round_equals_its_all_networks_twin(case):
+    """Stopped networks leave the computation (and validation losses are computed only where
+    early stopping reads them), yet every network trains as when all are computed: the same
+    stops, and weights and moments equal to float rounding (a smaller stack of networks may
+    take another matmul kernel)."""
+    rng = np.random.default_rng(case)
+    E = int(rng.integers(2, 7))
+    sizes = [4, *rng.integers(3, 12, size=int(rng.integers(1, 4))).tolist(), 3]
+    loss = "cross_entropy" if case % 3 == 2 else "mse"
+    X, Y = _data(700, case, n_out=3)
+    Xv, Yv = _data(300, case + 50, n_out=3)
+    if loss == "cross_entropy":
+        Y, Yv = Y.argmax(dim=1), Yv.argmax(dim=1)
+    window = int(rng.integers(2, 6))
+    stopping = EarlyStopping(check_every=int(rng.integers(1, 4)), min_batches=2 * window + int(rng.integers(0, 5)),
+                             window=window, ratio=float(rng.uniform(1.0, 1.05)))
+    seeds = network_seeds(case, E)
+    out = []
+    for fast in (True, False):
+        model = EnsembleMLP(sizes, seeds, init_std=0.5)
+        model.set_masks(*_random_masks(model, torch.Generator().manual_seed(case)))
+        opt = StackedAdam([*model.weights, *model.biases], lr=1e-2)
+        kwargs = dict(batch_size=16, data_seed=case, stopping=stopping, max_batches=60, loss=loss)
+        if fast:
+            r = train_round(model, opt, (X, Y), (Xv, Yv), progress=False, **kwargs)
+            n_batches, stopped_at = r.n_batches, r.stopped_at
+        else:
+            n_batches, stopped_at = _reference_round(model, opt, (X, Y), (Xv, Yv), **kwargs)
+        out.append((model, opt, n_batches, stopped_at))
+    (a, oa, na, sa), (b, ob, nb, sb) = out
+    assert na == nb
+    np.testing.assert_array_equal(sa, sb)
+    for x, y in zip([*a.weights, *a.biases], [*b.weights, *b.biases]):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+    for x, y in zip(oa.exp_avg_sq, ob.exp_avg_sq):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-9)
+    assert torch.equal(oa.step_count, ob.step_count)
+    for x, y in zip([*a.weight_masks, *a.bias_masks], [*b.weight_masks, *b.bias_masks]):
+        assert torch.equal(x, y)
+
+
+def test_the_twin_cases_stop_networks_at_different_batches():
+    """The twin cases above exercise sub-ensembles: networks stop at different batches."""
+    staggered = 0
+    for case in range(6):
+        rng = np.random.default_rng(case)
+        E = int(rng.integers(2, 7))
+        sizes = [4, *rng.integers(3, 12, size=int(rng.integers(1, 4))).tolist(), 3]
+        loss = "cross_entropy" if case % 3 == 2 else "mse"
+        X, Y = _data(700, case, n_out=3)
+        Xv, Yv = _data(300, case + 50, n_out=3)
+        if loss == "cross_entropy":
+            Y, Yv = Y.argmax(dim=1), Yv.argmax(dim=1)
+        window = int(rng.integers(2, 6))
+        stopping = EarlyStopping(check_every=int(rng.integers(1, 4)), min_batches=2 * window + int(rng.integers(0, 5)),
+                                 window=window, ratio=float(rng.uniform(1.0, 1.05)))
+        model = EnsembleMLP(sizes, network_seeds(case, E), init_std=0.5)
+        model.set_masks(*_random_masks(model, torch.Generator().manual_seed(case)))
+        opt = StackedAdam([*model.weights, *model.biases], lr=1e-2)
+        r = train_round(model, opt, (X, Y), (Xv, Yv), batch_size=16, data_seed=case, stopping=stopping,
+                        max_batches=60, loss=loss, progress=False)
+        staggered += len(set(r.stopped_at.tolist())) > 1
+    assert staggered >= 3

@@ -14,7 +14,9 @@ steps as a sparse one.
   slots (s1, t2), (s2, t1) hold no token, swap (a checkerboard switch; in hole form it is the same
   switch on the complement graph). Degrees stay fixed; symmetric proposal, uniform law.
 
-Step t of chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``. Each kernel has
+Step t of a :func:`moves` chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``;
+step t of a :func:`swaps` chain picks its two tokens with ``two_below(splitmix64(key_c, t), L_c)``
+(one mix and no division per step: the draws are most of that chain's cost). Each kernel has
 a numpy version (vectorised over chains, a Python loop over steps; the readable reference) and a
 numba version (a loop over chains and steps) that makes the very same draws and therefore returns
 identical states; the tests check that they agree.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw
+from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw, splitmix64, two_below
 
 
 # ----------------------------------------------------------------------------- numpy kernels
@@ -86,8 +88,8 @@ def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
     nt, ky = n_t[order], keys[order]
     for t, na in enumerate(running):
         r = np.arange(na)
-        i = (draw(ky[:na], 2 * t) % Lu[:na]).astype(np.int64)
-        j = (draw(ky[:na], 2 * t + 1) % Lu[:na]).astype(np.int64)
+        i, j = two_below(splitmix64(ky[:na], t), Lu[:na])
+        i, j = i.astype(np.int64), j.astype(np.int64)
         a, b = tok_o[r, i], tok_o[r, j]
         ntr = nt[:na]
         sa, ta = a // ntr, a % ntr
@@ -171,6 +173,8 @@ def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
     bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
     one = np.uint64(1)
     low = np.int64(0xFFFFFFFF)
+    low_u = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
     for c in range(tok.shape[0]):
         nt = n_t[c]
         Lu = np.uint64(max(L[c], 1))
@@ -182,9 +186,13 @@ def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
             st[q] = ((x // nt) << 32) | (x % nt)
             bb[x >> 6] |= one << np.uint64(x & 63)
             row[x] = False  # the slots set in the row are the tokens: set again below
+        ctr = key
         for t in range(T[c]):
-            i = np.int64(_draw1(key, 2 * t) % Lu)
-            j = np.int64(_draw1(key, 2 * t + 1) % Lu)
+            # two_below(splitmix64(key, t), L) of mothlib._rng
+            ctr += GOLDEN
+            h = _mix1(ctr)
+            i = np.int64(((h >> s32) * Lu) >> s32)
+            j = np.int64(((h & low_u) * Lu) >> s32)
             pa = st[i]
             pb = st[j]
             sa, ta = pa >> 32, pa & low

@@ -27,7 +27,8 @@ average every edge (or hole) is proposed for a move ``steps_per_token`` times (d
 that the chain and exact rejection agree on null means of a larger network. The samplers run in
 numba (default), in vectorised numpy (the readable reference), or in torch on any device
 (``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
-counter-based draws and return identical samples.
+counter-based draws (:mod:`mothlib._rng`; the swap chain takes one splitmix64 output per step and
+two positions from it by multiply-shift) and return identical samples.
 
 Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
 degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are
@@ -217,6 +218,12 @@ def _run_chains(
     C = sum(s[1] for s in specs)
     if C == 0:
         return []
+    l_big = max(len(s[4]) for s in specs)
+    if l_big >= 2**31:  # the swap chain's multiply-shift draws (mothlib._rng.two_below)
+        raise ValueError(
+            f"weight_masks: a layer block has {l_big} edges (or holes) to move, more than the "
+            f"chains handle (2**31 - 1)"
+        )
     n_max = max(max(blocks[s[0]].grid.size for s in specs), 1)
     l_max = max(max(len(s[4]) for s in specs), 1)
     s_max = max(blocks[s[0]].n_s for s in specs) + 1

@@ -341,6 +341,50 @@ def test_torch_draw_and_mod_match_numpy():
     assert np.array_equal(got, (h % m.astype(np.uint64)).astype(np.int64))
 
 
+def _splitmix64_py(key: int, t: int) -> int:
+    """Output t of splitmix64 seeded with key, in Python integers (the published algorithm)."""
+    m = (1 << 64) - 1
+    z = (key + (t + 1) * 0x9E3779B97F4A7C15) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def test_swap_chain_draws_known_answer():
+    # The swap chain's step t picks tokens (hi32(h) * L) >> 32 and (lo32(h) * L) >> 32 of the
+    # splitmix64 output h number t of the chain's key.
+    from mothlib._rng import splitmix64, two_below
+
+    assert _splitmix64_py(0, 0) == 0xE220A8397B1DCDAF  # splitmix64 seeded 0, first output
+    keys = np.random.default_rng(3).integers(0, 2**64 - 1, size=20, dtype=np.uint64)
+    for t in (0, 1, 2, 999, 2**40):
+        for L in (1, 2, 7, 1000, 21806, 2**31 - 1):
+            h = splitmix64(keys, t)
+            i, j = two_below(h, L)
+            for k, hi, ii, jj in zip(keys, h, i, j):
+                ref = _splitmix64_py(int(k), t)
+                assert int(hi) == ref
+                assert int(ii) == ((ref >> 32) * L) >> 32 and int(jj) == ((ref & 0xFFFFFFFF) * L) >> 32
+                assert 0 <= int(ii) < L and 0 <= int(jj) < L
+
+
+def test_torch_swap_draws_match_numpy():
+    import torch
+
+    from mothlib import nulls_torch
+    from mothlib._rng import splitmix64, two_below
+
+    keys = np.random.default_rng(0).integers(0, 2**64 - 1, size=50, dtype=np.uint64)
+    L = np.array([1, 2, 3, 1000, 2**31 - 1] * 10, dtype=np.int64)
+    for t in (0, 1, 7, 2**40 + 3):
+        h = nulls_torch.splitmix64(nulls_torch.to_int64(keys, "cpu"), t)
+        assert np.array_equal(h.numpy().view(np.uint64), splitmix64(keys, t))
+        got = nulls_torch.two_below(h, torch.from_numpy(L))
+        want = two_below(splitmix64(keys, t), L.astype(np.uint64))
+        for g, w in zip(got, want):
+            assert np.array_equal(g.numpy(), w.astype(np.int64))
+
+
 def test_torch_rejection_batches_do_not_change_samples(monkeypatch):
     # Memory per round is bounded by _REJECTION_BATCH_ELEMENTS; the samples do not depend on it.
     import mothlib.nulls as nulls

@@ -223,7 +223,7 @@ STAGES: dict[str, Stage] = {
         summary="train the ensemble, prune it level by level, record every level",
     ),
     "motifs": Stage(
-        name="motifs", version=2,
+        name="motifs", version=3,
         fields=("seed", "null_models", "n_null", "n_null_degree", "max_loss_threshold"),
         run_fields=("null_chunk_size", "device"),
         inputs=("pruning",), outputs=("motifs.parquet",),
@@ -231,7 +231,7 @@ STAGES: dict[str, Stage] = {
         summary="z-scores of every selectable level against both null models",
     ),
     "training_length": Stage(
-        name="training_length", version=2,
+        name="training_length", version=3,
         fields=(
             "seed", "init_std", "learning_rate", "batch_size", "es_check_every",
             "es_min_batches", "es_window", "es_ratio", "max_batches_dense",

@@ -112,6 +112,9 @@ def test_degree_preserving_rewires_unclean_networks_as_given():
     ws, bs = random_masks(np.random.default_rng(1), [5, 6, 6, 3], 0.3, True)
     nw, nb = sample_null(ws, bs, n_null=20, null_model="degree-preserving", seed=1)
     check_degrees(ws, bs, nw, nb)
+    ref = sample_null(ws, bs, n_null=20, null_model="degree-preserving", seed=1, engine="numpy")
+    for l in range(len(ws)):
+        assert np.array_equal(nw[l], ref[0][l]) and np.array_equal(nb[l], ref[1][l])
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -142,6 +145,27 @@ def test_numpy_and_numba_kernels_agree(null, density, method):
     b = sample_null(ws, bs, engine="numba", **kw)
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
+
+
+@pytest.mark.parametrize("density", [0.2, 0.8])
+def test_swap_kernels_on_bit_arrays_agree(density):
+    # sample_null's numba path writes chains straight into the masks (_mcmc.swaps_into); the
+    # token and bit array kernels of _mcmc.swaps (numba and numpy) make the same chains.
+    import mothlib.nulls as nulls
+    from mothlib._rng import sample_keys, sub_keys
+
+    ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
+    blocks = nulls._live_blocks(ws, bs, "degree-preserving")
+    keys = sample_keys(3, 0, 6, salt=2)
+    jobs = [(i, np.arange(6), sub_keys(keys, i)) for i in range(len(blocks))]
+    got = {e: nulls._run_chains(blocks, jobs, "degree-preserving", 10.0, e) for e in ("numba", "numpy")}
+    masks = sample_null(ws, bs, n_null=6, null_model="degree-preserving", seed=3, engine="numba")
+    for i, blk in enumerate(blocks):
+        assert np.array_equal(got["numba"][i], got["numpy"][i])
+        g = got["numba"][i]
+        assert np.array_equal(masks[0][i][:, blk.tgt[:, None], blk.src[None, :]], g[:, : blk.n_s].transpose(0, 2, 1))
+        if blk.bias_row:
+            assert np.array_equal(masks[1][i][:, blk.tgt], g[:, blk.n_s])
 
 
 # --------------------------------------------------------------------- uniformity by enumeration

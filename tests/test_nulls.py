@@ -163,7 +163,8 @@ def test_swap_kernels_on_bit_arrays_agree(density):
     for i, blk in enumerate(blocks):
         assert np.array_equal(got["numba"][i], got["numpy"][i])
         g = got["numba"][i]
-        assert np.array_equal(masks[0][i][:, blk.tgt[:, None], blk.src[None, :]], g[:, : blk.n_s].transpose(0, 2, 1))
+        live = masks[0][i][:, blk.tgt[:, None], blk.src[None, :]]
+        assert np.array_equal(live, g[:, : blk.n_s].transpose(0, 2, 1))
         if blk.bias_row:
             assert np.array_equal(masks[1][i][:, blk.tgt], g[:, blk.n_s])
 

@@ -14,10 +14,14 @@ steps as a sparse one.
   slots (s1, t2), (s2, t1) hold no token, swap (a checkerboard switch; in hole form it is the same
   switch on the complement graph). Degrees stay fixed; symmetric proposal, uniform law.
 
-Step t of chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``. Each kernel has
+Step t of a :func:`moves` chain c uses the draws ``draw(key_c, 2t)`` and ``draw(key_c, 2t + 1)``;
+step t of a :func:`swaps` chain picks its two tokens with ``two_below(splitmix64(key_c, t), L_c)``
+(one mix and no division per step: the draws are most of that chain's cost). Each kernel has
 a numpy version (vectorised over chains, a Python loop over steps; the readable reference) and a
 numba version (a loop over chains and steps) that makes the very same draws and therefore returns
-identical states; the tests check that they agree.
+identical states; the tests check that they agree. :func:`swaps_into` runs the numba swap chains
+of one block and writes each final grid straight into its sample's full masks (what
+``mothlib.nulls`` uses for engine "numba": no per-chain bool grid, no copies after the chain).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw
+from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw, splitmix64, two_below
 
 
 # ----------------------------------------------------------------------------- numpy kernels
@@ -86,8 +90,8 @@ def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
     nt, ky = n_t[order], keys[order]
     for t, na in enumerate(running):
         r = np.arange(na)
-        i = (draw(ky[:na], 2 * t) % Lu[:na]).astype(np.int64)
-        j = (draw(ky[:na], 2 * t + 1) % Lu[:na]).astype(np.int64)
+        i, j = two_below(splitmix64(ky[:na], t), Lu[:na])
+        i, j = i.astype(np.int64), j.astype(np.int64)
         a, b = tok_o[r, i], tok_o[r, j]
         ntr = nt[:na]
         sa, ta = a // ntr, a % ntr
@@ -161,55 +165,103 @@ def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma
 
 
 @numba.njit(cache=True, nogil=True)
+def _swap_chain(st, bb, nt, n_steps, L, key):  # pragma: no cover
+    # Tokens as row << 32 | column in ``st`` (one cache line per token, no integer division
+    # inside the loop), their slots set in the bitset ``bb`` (1/8 of a bool row: it stays in
+    # the L1 cache). The step is branch-free (a rejected swap changes nothing): the accept
+    # test is a coin flip the CPU cannot predict.
+    one = np.uint64(1)
+    low = np.int64(0xFFFFFFFF)
+    low_u = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    Lu = np.uint64(max(L, 1))
+    ctr = key
+    for t in range(n_steps):
+        # two_below(splitmix64(key, t), L) of mothlib._rng
+        ctr += GOLDEN
+        h = _mix1(ctr)
+        i = np.int64(((h >> s32) * Lu) >> s32)
+        j = np.int64(((h & low_u) * Lu) >> s32)
+        pa = st[i]
+        pb = st[j]
+        sa, ta = pa >> 32, pa & low
+        sb, tb = pb >> 32, pb & low
+        a = sa * nt + ta
+        b = sb * nt + tb
+        x = sa * nt + tb
+        y = sb * nt + ta
+        # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
+        free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
+        ok = (sa != sb) & (ta != tb) & (free == 0)
+        m = np.uint64(ok)
+        # Accepted: a, b, x, y are four distinct slots; rejected: m = 0 changes nothing.
+        bb[a >> 6] &= ~(m << np.uint64(a & 63))
+        bb[b >> 6] &= ~(m << np.uint64(b & 63))
+        bb[x >> 6] |= m << np.uint64(x & 63)
+        bb[y >> 6] |= m << np.uint64(y & 63)
+        # A swap keeps each token's row: only the columns trade.
+        st[i] = (sa << 32) | (tb if ok else ta)
+        st[j] = (sb << 32) | (ta if ok else tb)
+
+
+@numba.njit(cache=True, nogil=True)
 def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-    # Each token's (row, column) kept beside it as one int64, row << 32 | column (one cache
-    # line per token, no integer division inside the loop). The chain reads and writes a
-    # bitset of the slots (1/8 of the bool row: it stays in the L1 cache), copied back to
-    # ``bit`` and ``tok`` at the end. The step is branch-free (a rejected swap changes
-    # nothing): the accept test is a coin flip the CPU cannot predict.
+    # The chain works on its own token and bitset arrays (_swap_chain), copied back to ``bit``
+    # and ``tok`` at the end.
     st = np.empty(tok.shape[1], np.int64)
     bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
     one = np.uint64(1)
     low = np.int64(0xFFFFFFFF)
     for c in range(tok.shape[0]):
         nt = n_t[c]
-        Lu = np.uint64(max(L[c], 1))
         row = bit[c]
         tk = tok[c]
-        key = keys[c]
         for q in range(L[c]):
             x = np.int64(tk[q])
             st[q] = ((x // nt) << 32) | (x % nt)
             bb[x >> 6] |= one << np.uint64(x & 63)
             row[x] = False  # the slots set in the row are the tokens: set again below
-        for t in range(T[c]):
-            i = np.int64(_draw1(key, 2 * t) % Lu)
-            j = np.int64(_draw1(key, 2 * t + 1) % Lu)
-            pa = st[i]
-            pb = st[j]
-            sa, ta = pa >> 32, pa & low
-            sb, tb = pb >> 32, pb & low
-            a = sa * nt + ta
-            b = sb * nt + tb
-            x = sa * nt + tb
-            y = sb * nt + ta
-            # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
-            free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
-            ok = (sa != sb) & (ta != tb) & (free == 0)
-            m = np.uint64(ok)
-            # Accepted: a, b, x, y are four distinct slots; rejected: m = 0 changes nothing.
-            bb[a >> 6] &= ~(m << np.uint64(a & 63))
-            bb[b >> 6] &= ~(m << np.uint64(b & 63))
-            bb[x >> 6] |= m << np.uint64(x & 63)
-            bb[y >> 6] |= m << np.uint64(y & 63)
-            # A swap keeps each token's row: only the columns trade.
-            st[i] = (sa << 32) | (tb if ok else ta)
-            st[j] = (sb << 32) | (ta if ok else tb)
+        _swap_chain(st, bb, nt, T[c], L[c], keys[c])
         for q in range(L[c]):
             x = (st[q] >> 32) * nt + (st[q] & low)
             tk[q] = x
             row[x] = True
             bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
+
+
+@numba.njit(cache=True, nogil=True)
+def _swaps_into_numba(tokens, nt, n_steps, hole, keys, slot_w, slot_b, out_w, out_b):  # pragma: no cover
+    # One block's chains (all start at ``tokens``), each written straight into its sample's
+    # full masks: slot x < len(slot_w) is out_w[c, slot_w[x]], a bias slot out_b[c, slot_b[...]].
+    L = len(tokens)
+    n_w = len(slot_w)
+    n_all = n_w + len(slot_b)
+    st0 = np.empty(max(L, 1), np.int64)
+    bb0 = np.zeros((n_all + 63) // 64 + 1, np.uint64)
+    one = np.uint64(1)
+    low = np.int64(0xFFFFFFFF)
+    for q in range(L):
+        x = np.int64(tokens[q])
+        st0[q] = ((x // nt) << 32) | (x % nt)
+        bb0[x >> 6] |= one << np.uint64(x & 63)
+    st = np.empty_like(st0)
+    bb = np.empty_like(bb0)
+    for c in range(len(keys)):
+        st[:] = st0
+        bb[:] = bb0
+        _swap_chain(st, bb, nt, n_steps, L, keys[c])
+        if hole:  # the edges are the slots without a token
+            for x in range(n_w):
+                out_w[c, slot_w[x]] = True
+            for x in range(n_all - n_w):
+                out_b[c, slot_b[x]] = True
+        v = not hole
+        for q in range(L):
+            x = (st[q] >> 32) * nt + (st[q] & low)
+            if x < n_w:
+                out_w[c, slot_w[x]] = v
+            else:
+                out_b[c, slot_b[x - n_w]] = v
 
 @numba.njit(cache=True)
 def _kth_smallest(vals, lo, hi, m, buf):  # pragma: no cover - compiled
@@ -296,6 +348,17 @@ def moves(*args, engine: str = "auto") -> None:
         _moves_numba(*args)
     else:
         moves_numpy(*args)
+
+
+def swaps_into(tokens, n_t, n_steps, hole, keys, slot_w, slot_b, out_w, out_b) -> None:
+    """One block's "degree-preserving" chains (numba), written into zeroed full masks.
+
+    Every chain starts at the block's ``tokens`` (int64) and runs ``n_steps`` swaps with its key
+    (the chains of :func:`swaps`, the same draws); sample c's final grid goes to ``out_w[c]``
+    (flat weight masks, slot x < len(slot_w) at ``slot_w[x]``) and ``out_b[c]`` (bias slot
+    len(slot_w) + k at ``slot_b[k]``), the complement of the tokens where ``hole``.
+    """
+    _swaps_into_numba(tokens, n_t, n_steps, hole, keys, slot_w, slot_b, out_w, out_b)
 
 
 def swaps(*args, engine: str = "auto") -> None:

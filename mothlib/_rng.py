@@ -5,6 +5,10 @@ numbers may depend on (s, k) only. Rather than one generator object per sample (
 samples), every draw is ``splitmix64(splitmix64(key_k + counter * GOLDEN))``: vectorised over
 any number of samples in numpy, and computable one draw at a time inside a numba kernel with the
 very same result.
+
+The degree-preserving swap chain, whose cost is almost all its draws, uses a cheaper stream:
+step t of a chain takes :func:`splitmix64` output t of its key (one mix) and turns it into two
+positions with :func:`two_below` (multiply-shift instead of a 64-bit division).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 def mix(x: np.ndarray) -> np.ndarray:
@@ -38,6 +44,29 @@ def draw(keys: np.ndarray, counter: np.ndarray | int) -> np.ndarray:
     with np.errstate(over="ignore"):
         c = np.asarray(counter, dtype=np.uint64) * GOLDEN
         return mix(mix(np.asarray(keys, dtype=np.uint64) + c))
+
+
+def splitmix64(keys: np.ndarray, t: np.ndarray | int) -> np.ndarray:
+    """Output ``t`` (from 0) of splitmix64 seeded with each key: ``mix(key + (t + 1) * GOLDEN)``.
+
+    One mix per draw (not :func:`draw`'s two); a compiled loop gets the same numbers from a
+    running counter, ``ctr += GOLDEN; mix(ctr)``.
+    """
+    with np.errstate(over="ignore"):
+        c = (np.asarray(t, dtype=np.uint64) + np.uint64(1)) * GOLDEN
+        return mix(np.asarray(keys, dtype=np.uint64) + c)
+
+
+def two_below(h: np.ndarray, L: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
+    """Two positions in [0, L) from each 64-bit h: ``(hi32 * L) >> 32`` and ``(lo32 * L) >> 32``.
+
+    Multiply-shift of the two 32-bit halves of ``h`` (uint64); ``L`` must be below 2**31 (no
+    overflow). Each position has probability within 2**-32 of 1/L; a chain whose proposal is
+    symmetric whatever the law of its positions keeps its exact stationary law.
+    """
+    h = np.asarray(h, dtype=np.uint64)
+    L = np.asarray(L, dtype=np.uint64)
+    return (h >> _S32) * L >> _S32, (h & _LOW32) * L >> _S32
 
 
 def base_key(seed: SeedLike) -> np.uint64:

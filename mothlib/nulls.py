@@ -27,7 +27,8 @@ average every edge (or hole) is proposed for a move ``steps_per_token`` times (d
 that the chain and exact rejection agree on null means of a larger network. The samplers run in
 numba (default), in vectorised numpy (the readable reference), or in torch on any device
 (``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
-counter-based draws and return identical samples.
+counter-based draws (:mod:`mothlib._rng`; the swap chain takes one splitmix64 output per step and
+two positions from it by multiply-shift) and return identical samples.
 
 Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
 degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are
@@ -173,6 +174,54 @@ def _rejection(
     return out.reshape(-1, n_rows, n_t), done
 
 
+def _check_tokens(n_tokens: int) -> None:
+    if n_tokens >= 2**31:  # the swap chain's multiply-shift draws (mothlib._rng.two_below)
+        raise ValueError(
+            f"weight_masks: a layer block has {n_tokens} edges (or holes) to move, more than the "
+            f"chains handle (2**31 - 1)"
+        )
+
+
+def _block_tokens(grid: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Whether a block's chain moves holes (over half full), and its tokens (flat slots)."""
+    m, n_all = int(grid.sum()), grid.size
+    hole = m > n_all - m
+    flat = grid.ravel()
+    return hole, np.flatnonzero(~flat if hole else flat)
+
+
+def _swaps_into_masks(blocks, jobs, ws, bs, n, steps_per_token):
+    """The "degree-preserving" samples by the numba chains, written straight into full masks.
+
+    The samples of :func:`_run_chains` and :func:`_assemble` (the same chains and draws) without
+    their per-chain bool grids: each chain writes its final edges into its sample's masks.
+    """
+    keys_of = {i: k for i, ids, k in jobs}  # every job of this null holds all n samples
+    out_w, out_b = [], []
+    for i, (blk, w, b) in enumerate(zip(blocks, ws, bs)):
+        fw = np.zeros((n,) + w.shape, dtype=bool)
+        fb = None if b is None else np.zeros((n, b.shape[0]), dtype=bool)
+        if i not in keys_of:
+            # The real block is the only one: the masks as given (a neuron outside the live
+            # grid has no edge in this block).
+            fw[:] = w
+            if fb is not None:
+                fb[:] = b
+        else:
+            hole, tokens = _block_tokens(blk.grid)
+            _check_tokens(len(tokens))
+            slot_w = (blk.tgt[None, :] * w.shape[1] + blk.src[:, None]).ravel().astype(np.int64)
+            slot_b = blk.tgt.astype(np.int64) if blk.bias_row else np.zeros(0, dtype=np.int64)
+            _mcmc.swaps_into(
+                tokens.astype(np.int64), max(blk.n_t, 1), math.ceil(steps_per_token * len(tokens)), hole,
+                keys_of[i], slot_w, slot_b, fw.reshape(n, -1),
+                fb if fb is not None else np.zeros((n, 0), dtype=bool),
+            )
+        out_w.append(fw)
+        out_b.append(fb)
+    return out_w, out_b
+
+
 def _run_chains_torch(blocks, specs, null, arrays, device) -> list[Any]:
     """The chains of :func:`_run_chains` in torch on ``device``; per job grids (P, n_rows, n_t)."""
     import torch
@@ -209,14 +258,13 @@ def _run_chains(
     specs = []
     for b, ids, keys in jobs:
         grid = blocks[b].grid
-        m, n_all = int(grid.sum()), grid.size
-        hole = m > n_all - m
+        hole, tokens = _block_tokens(grid)
         flat = grid.ravel()
-        tokens = np.flatnonzero(~flat if hole else flat)
         specs.append((b, len(ids), keys, hole, tokens, flat, math.ceil(steps_per_token * len(tokens))))
     C = sum(s[1] for s in specs)
     if C == 0:
         return []
+    _check_tokens(max(len(s[4]) for s in specs))
     n_max = max(max(blocks[s[0]].grid.size for s in specs), 1)
     l_max = max(max(len(s[4]) for s in specs), 1)
     s_max = max(blocks[s[0]].n_s for s in specs) + 1
@@ -411,6 +459,10 @@ def _sample(
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))
+    has_bias = any(b is not None for b in bs)
+    if null == "degree-preserving" and engine in ("numba", "auto"):
+        out_w, out_b = _swaps_into_masks(blocks, jobs, ws, bs, n, steps_per_token)
+        return out_w, (out_b if has_bias else None)
     chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
     for (i, ids, _), g in zip(jobs, chains):
         if use_torch:
@@ -421,7 +473,6 @@ def _sample(
             grids[i] = _writeable(grids[i])
             grids[i][ids] = g
 
-    has_bias = any(b is not None for b in bs)
     if use_torch:
         out_w, out_b = _assemble_torch(blocks, grids, ws, bs, n, dev)
     else:

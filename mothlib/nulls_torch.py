@@ -1,11 +1,11 @@
 """The torch engine of the null models: the same samplers as :mod:`mothlib.nulls` and
 :mod:`mothlib._mcmc`, batched over samples in torch, on any device (CPU or CUDA).
 
-Every random number is the counter-based draw of :mod:`mothlib._rng` (splitmix64 of (sample
-key, counter)), computed here in int64 with wrapping multiplication and logical shifts, so the
-torch engine makes bit for bit the draws of the numpy and numba engines and returns the very same
-null networks on every device (the tests check it): null sample k of a seed does not depend on
-the engine, the device or the chunk size.
+Every random number is a counter-based draw of :mod:`mothlib._rng` (``draw``; the swap chain's
+``splitmix64`` and ``two_below``), computed here in int64 with wrapping multiplication and
+logical shifts, so the torch engine makes bit for bit the draws of the numpy and numba engines
+and returns the very same null networks on every device (the tests check it): null sample k of
+a seed does not depend on the engine, the device or the chunk size.
 
 * :func:`rejection`: exact uniform "layer-edges" blocks (the m smallest of one draw per slot);
 * :func:`moves` / :func:`swaps`: the Metropolis chains of "layer-edges" and "degree-preserving",
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["draw", "moves", "rejection", "swaps", "to_int64"]
+__all__ = ["draw", "moves", "rejection", "splitmix64", "swaps", "to_int64", "two_below"]
 
 
 def _signed(x: int) -> int:
@@ -50,6 +50,16 @@ def draw(keys: torch.Tensor, counter: torch.Tensor | int) -> torch.Tensor:
     if isinstance(counter, int):  # Python ints do not wrap: reduce mod 2**64 first
         return _mix(_mix(keys + _signed(counter * 0x9E3779B97F4A7C15 % (1 << 64))))
     return _mix(_mix(keys + counter * _GOLDEN))
+
+
+def splitmix64(keys: torch.Tensor, t: int) -> torch.Tensor:
+    """The 64 bits of :func:`mothlib._rng.splitmix64` (as int64) for one step ``t``."""
+    return _mix(keys + _signed((t + 1) * 0x9E3779B97F4A7C15 % (1 << 64)))
+
+
+def two_below(h: torch.Tensor, L: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`mothlib._rng.two_below` in int64: products below 2**63 as L < 2**31."""
+    return (_shr(h, 32) * L) >> 32, ((h & 0xFFFFFFFF) * L) >> 32
 
 
 def to_int64(keys: np.ndarray, device: Any) -> torch.Tensor:
@@ -161,8 +171,7 @@ def swaps(tok, L, bit, n_t, T, keys) -> None:
     nt, ky = n_t[order], keys[order]
     for t, na in enumerate(running):
         r = torch.arange(na, device=tok.device)
-        i = _mod(draw(ky[:na], 2 * t), Lc[:na])
-        j = _mod(draw(ky[:na], 2 * t + 1), Lc[:na])
+        i, j = two_below(splitmix64(ky[:na], t), Lc[:na])
         a, b = tok_o[r, i], tok_o[r, j]
         ntr = nt[:na]
         sa, ta = a // ntr, a % ntr

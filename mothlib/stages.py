@@ -223,7 +223,7 @@ STAGES: dict[str, Stage] = {
         summary="train the ensemble, prune it level by level, record every level",
     ),
     "motifs": Stage(
-        name="motifs", version=2,
+        name="motifs", version=3,
         fields=("seed", "null_models", "n_null", "n_null_degree", "max_loss_threshold"),
         run_fields=("null_chunk_size", "device"),
         inputs=("pruning",), outputs=("motifs.parquet",),

@@ -112,6 +112,9 @@ def test_degree_preserving_rewires_unclean_networks_as_given():
     ws, bs = random_masks(np.random.default_rng(1), [5, 6, 6, 3], 0.3, True)
     nw, nb = sample_null(ws, bs, n_null=20, null_model="degree-preserving", seed=1)
     check_degrees(ws, bs, nw, nb)
+    ref = sample_null(ws, bs, n_null=20, null_model="degree-preserving", seed=1, engine="numpy")
+    for l in range(len(ws)):
+        assert np.array_equal(nw[l], ref[0][l]) and np.array_equal(nb[l], ref[1][l])
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -142,6 +145,28 @@ def test_numpy_and_numba_kernels_agree(null, density, method):
     b = sample_null(ws, bs, engine="numba", **kw)
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
+
+
+@pytest.mark.parametrize("density", [0.2, 0.8])
+def test_swap_kernels_on_bit_arrays_agree(density):
+    # sample_null's numba path writes chains straight into the masks (_mcmc.swaps_into); the
+    # token and bit array kernels of _mcmc.swaps (numba and numpy) make the same chains.
+    import mothlib.nulls as nulls
+    from mothlib._rng import sample_keys, sub_keys
+
+    ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
+    blocks = nulls._live_blocks(ws, bs, "degree-preserving")
+    keys = sample_keys(3, 0, 6, salt=2)
+    jobs = [(i, np.arange(6), sub_keys(keys, i)) for i in range(len(blocks))]
+    got = {e: nulls._run_chains(blocks, jobs, "degree-preserving", 10.0, e) for e in ("numba", "numpy")}
+    masks = sample_null(ws, bs, n_null=6, null_model="degree-preserving", seed=3, engine="numba")
+    for i, blk in enumerate(blocks):
+        assert np.array_equal(got["numba"][i], got["numpy"][i])
+        g = got["numba"][i]
+        live = masks[0][i][:, blk.tgt[:, None], blk.src[None, :]]
+        assert np.array_equal(live, g[:, : blk.n_s].transpose(0, 2, 1))
+        if blk.bias_row:
+            assert np.array_equal(masks[1][i][:, blk.tgt], g[:, blk.n_s])
 
 
 # --------------------------------------------------------------------- uniformity by enumeration
@@ -339,6 +364,50 @@ def test_torch_draw_and_mod_match_numpy():
     m = np.array([1, 2, 3, 1000, 2**31 - 1] * 10, dtype=np.int64)
     got = nulls_torch._mod(nulls_torch.to_int64(h, "cpu"), torch.from_numpy(m)).numpy()
     assert np.array_equal(got, (h % m.astype(np.uint64)).astype(np.int64))
+
+
+def _splitmix64_py(key: int, t: int) -> int:
+    """Output t of splitmix64 seeded with key, in Python integers (the published algorithm)."""
+    m = (1 << 64) - 1
+    z = (key + (t + 1) * 0x9E3779B97F4A7C15) & m
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & m
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & m
+    return z ^ (z >> 31)
+
+
+def test_swap_chain_draws_known_answer():
+    # The swap chain's step t picks tokens (hi32(h) * L) >> 32 and (lo32(h) * L) >> 32 of the
+    # splitmix64 output h number t of the chain's key.
+    from mothlib._rng import splitmix64, two_below
+
+    assert _splitmix64_py(0, 0) == 0xE220A8397B1DCDAF  # splitmix64 seeded 0, first output
+    keys = np.random.default_rng(3).integers(0, 2**64 - 1, size=20, dtype=np.uint64)
+    for t in (0, 1, 2, 999, 2**40):
+        for L in (1, 2, 7, 1000, 21806, 2**31 - 1):
+            h = splitmix64(keys, t)
+            i, j = two_below(h, L)
+            for k, hi, ii, jj in zip(keys, h, i, j):
+                ref = _splitmix64_py(int(k), t)
+                assert int(hi) == ref
+                assert int(ii) == ((ref >> 32) * L) >> 32 and int(jj) == ((ref & 0xFFFFFFFF) * L) >> 32
+                assert 0 <= int(ii) < L and 0 <= int(jj) < L
+
+
+def test_torch_swap_draws_match_numpy():
+    import torch
+
+    from mothlib import nulls_torch
+    from mothlib._rng import splitmix64, two_below
+
+    keys = np.random.default_rng(0).integers(0, 2**64 - 1, size=50, dtype=np.uint64)
+    L = np.array([1, 2, 3, 1000, 2**31 - 1] * 10, dtype=np.int64)
+    for t in (0, 1, 7, 2**40 + 3):
+        h = nulls_torch.splitmix64(nulls_torch.to_int64(keys, "cpu"), t)
+        assert np.array_equal(h.numpy().view(np.uint64), splitmix64(keys, t))
+        got = nulls_torch.two_below(h, torch.from_numpy(L))
+        want = two_below(splitmix64(keys, t), L.astype(np.uint64))
+        for g, w in zip(got, want):
+            assert np.array_equal(g.numpy(), w.astype(np.int64))
 
 
 def test_torch_rejection_batches_do_not_change_samples(monkeypatch):

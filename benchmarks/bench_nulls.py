@@ -12,8 +12,8 @@ For the 10-400-400-400-16-7 network with biases, magnitude-pruned to 0.9 and 0.9
 2. null networks per second, generation alone and generation + counting, per null model and
    engine (numba on the CPU; torch on ``--device``);
 3. ``motif_zscores`` with ``--n-null`` nulls including generation, both null models (goals on the
-   2-core machine: <= 3 s at 0.9, <= 1 s at 0.98), and the ratio against ``--n-null`` seed-style
-   counts;
+   2-core machine: <= 3 s at 0.9, <= 1 s at 0.98; ``--z-repeats N`` prints the median of N runs),
+   and the ratio against ``--n-null`` seed-style counts;
 4. the projected ``paper`` motif stage (400 networks x 14 levels x (1000 + 1000) nulls) from the
    per-null times measured here: on this machine, on a 16-core CPU machine (the per-core time
    measured here divided by 16: a projection) and on one GPU (only when run with
@@ -76,6 +76,8 @@ def main(argv=None):
     ap.add_argument("--n-null", type=int, default=1000, help="nulls per motif_zscores run (default 1000)")
     ap.add_argument("--chunk", type=int, default=250, help="null networks drawn and counted at once")
     ap.add_argument("--smoke", action="store_true", help="a small network and few nulls (a quick check)")
+    ap.add_argument("--z-repeats", type=int, default=1,
+                    help="motif_zscores runs per null model; the median is printed (default 1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--jobs", type=int, default=None,
                     help="motif_zscores n_jobs: threads over chunks of nulls (default: all cores)")
@@ -161,10 +163,12 @@ def main(argv=None):
         for null in NULL_MODELS:
             motif_zscores(cw, cb, n_null=2, null_model=null, seed=0)  # warm-up
             t_z, df = timed(lambda: motif_zscores(cw, cb, n_null=n_null, null_model=null, seed=1,
-                                                  chunk_size=args.chunk, device="cpu", n_jobs=jobs), 1)
+                                                  chunk_size=args.chunk, device="cpu", n_jobs=jobs),
+                            args.z_repeats)
             assert list(df.motif) == list(MOTIFS)
             per_null[(fraction, null, "zscores-cpu")] = CPU[-1] / n_null
-            print(f"  motif_zscores {null:17s} {n_null} nulls (cpu default path, {jobs} threads): {t_z:7.2f} s "
+            runs = f", median of {args.z_repeats}" if args.z_repeats > 1 else ""
+            print(f"  motif_zscores {null:17s} {n_null} nulls (cpu default path, {jobs} threads{runs}): {t_z:7.2f} s "
                   f"(goal <= {target:g} s for 1000); {n_null} seed-style counts ~{n_null * t_base:8.0f} s, "
                   f"ratio {n_null * t_base / t_z:6.0f}x; CPU {CPU[-1]:7.2f} s, ratio {n_null * c_base / CPU[-1]:6.0f}x")
             if dev.type != "cpu":

@@ -475,7 +475,9 @@ def train_round(
     Training batch ``i`` is paired with validation batch ``i`` (as in the seed). Without
     ``max_batches`` a round is at most one pass over the validation split (the seed's limit);
     with it, the round runs up to ``max_batches`` batches, reshuffling the training and the
-    validation split (both from ``data_seed``) each time one is used up.
+    validation split (both from ``data_seed``) each time one is used up. A network that stops
+    leaves the computation: the others go on as a sub-ensemble (:meth:`EnsembleMLP.subset`),
+    written back into ``model`` and ``optimizer`` when the round ends.
 
     Parameters
     ----------

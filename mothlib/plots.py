@@ -144,6 +144,10 @@ def enable_book_renderer() -> None:
     alt.renderers.enable(BOOK_RENDERER)
 
 
+#: Altair's default limit on the rows a chart may embed (``alt.data_transformers``).
+_ALTAIR_MAX_ROWS = 5000
+
+
 def enable_lab_renderer() -> None:
     """Render charts with JupyterLab's bundled Vega extension (see module docstring)."""
     alt.renderers.enable(LAB_RENDERER)
@@ -282,7 +286,7 @@ def trajectories_chart(frame: pd.DataFrame) -> alt.FacetChart:
 
 @_placeholder_when_empty
 def features_chart(
-    X: np.ndarray, names: Sequence[str], *, title: str = "", max_rows: int = 2000, seed: int = 0
+    X: np.ndarray, names: Sequence[str], *, title: str = "", max_rows: int | None = None, seed: int = 0
 ) -> alt.Chart:
     """Distribution of each column of a data matrix (a random subsample of rows): one box each.
 
@@ -290,10 +294,17 @@ def features_chart(
     ----------
     X : array, shape (n, k)
     names : sequence of k str
+    max_rows : int, optional
+        Rows of ``X`` drawn for the chart. Default: as many as keep its ``k * rows`` values within
+        Altair's default limit of 5000, so the chart works without :func:`setup`.
+    seed : int
+        Seeds the subsample.
     """
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"X must have shape (n, {len(names)}), got {X.shape}")
+    if max_rows is None:
+        max_rows = max(_ALTAIR_MAX_ROWS // max(len(names), 1), 1)
     if len(X) > max_rows:
         X = X[np.random.default_rng(check_seed(seed)).choice(len(X), max_rows, replace=False)]
     frame = pd.DataFrame(X, columns=list(names)).melt(var_name="feature", value_name="value")

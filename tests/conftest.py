@@ -1,7 +1,9 @@
 """Shared fixtures: synthetic study tables with known answers, and one smoke run of the notebooks.
 
 The smoke run (papermill over every notebook with the ``smoke`` profile, in a tmp artifact
-root) is session-scoped so that the notebook tests and the book test share it.
+root) is session-scoped so that the notebook tests and the book test share it. ``make test``
+spreads the tests over two pytest-xdist workers, and each worker that runs a user of the smoke
+run makes its own.
 """
 
 from __future__ import annotations
@@ -116,3 +118,4 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+

@@ -438,12 +438,9 @@ def _reference_round(model, optimizer, train, val, *, batch_size, data_seed, sto
     return b, stopped_at
 
 
-@pytest.mark.parametrize("case", range(6))
-def test_train_round_equals_its_all_networks_twin(case):
-    """Stopped networks leave the computation (and validation losses are computed only where
-    early stopping reads them), yet every network trains as when all are computed: the same
-    stops, and weights and moments equal to float rounding (a smaller stack of networks may
-    take another matmul kernel)."""
+def _twin_case(case: int):
+    """A random small ensemble, data and stopping rule; returns a fresh (model, optimizer) maker
+    and the round's keyword arguments."""
     rng = np.random.default_rng(case)
     E = int(rng.integers(2, 7))
     sizes = [4, *rng.integers(3, 12, size=int(rng.integers(1, 4))).tolist(), 3]
@@ -456,21 +453,30 @@ def test_train_round_equals_its_all_networks_twin(case):
     stopping = EarlyStopping(check_every=int(rng.integers(1, 4)), min_batches=2 * window + int(rng.integers(0, 5)),
                              window=window, ratio=float(rng.uniform(1.0, 1.05)))
     seeds = network_seeds(case, E)
-    out = []
-    for fast in (True, False):
+
+    def fresh():
         model = EnsembleMLP(sizes, seeds, init_std=0.5)
         model.set_masks(*_random_masks(model, torch.Generator().manual_seed(case)))
-        opt = StackedAdam([*model.weights, *model.biases], lr=1e-2)
-        kwargs = dict(batch_size=16, data_seed=case, stopping=stopping, max_batches=60, loss=loss)
-        if fast:
-            r = train_round(model, opt, (X, Y), (Xv, Yv), progress=False, **kwargs)
-            n_batches, stopped_at = r.n_batches, r.stopped_at
-        else:
-            n_batches, stopped_at = _reference_round(model, opt, (X, Y), (Xv, Yv), **kwargs)
-        out.append((model, opt, n_batches, stopped_at))
-    (a, oa, na, sa), (b, ob, nb, sb) = out
-    assert na == nb
-    np.testing.assert_array_equal(sa, sb)
+        return model, StackedAdam([*model.weights, *model.biases], lr=1e-2)
+
+    kwargs = dict(train=(X, Y), val=(Xv, Yv), batch_size=16, data_seed=case, stopping=stopping,
+                  max_batches=60, loss=loss)
+    return fresh, kwargs
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_train_round_equals_its_all_networks_twin(case):
+    """Stopped networks leave the computation (and validation losses are computed only where
+    early stopping reads them), yet every network trains as when all are computed: the same
+    stops, and weights and moments equal to float rounding (a smaller stack of networks may
+    take another matmul kernel)."""
+    fresh, kwargs = _twin_case(case)
+    a, oa = fresh()
+    r = train_round(a, oa, progress=False, **kwargs)
+    b, ob = fresh()
+    nb, sb = _reference_round(b, ob, **kwargs)
+    assert r.n_batches == nb
+    np.testing.assert_array_equal(r.stopped_at, sb)
     for x, y in zip([*a.weights, *a.biases], [*b.weights, *b.biases]):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
     for x, y in zip(oa.exp_avg_sq, ob.exp_avg_sq):
@@ -484,21 +490,8 @@ def test_the_twin_cases_stop_networks_at_different_batches():
     """The twin cases above exercise sub-ensembles: networks stop at different batches."""
     staggered = 0
     for case in range(6):
-        rng = np.random.default_rng(case)
-        E = int(rng.integers(2, 7))
-        sizes = [4, *rng.integers(3, 12, size=int(rng.integers(1, 4))).tolist(), 3]
-        loss = "cross_entropy" if case % 3 == 2 else "mse"
-        X, Y = _data(700, case, n_out=3)
-        Xv, Yv = _data(300, case + 50, n_out=3)
-        if loss == "cross_entropy":
-            Y, Yv = Y.argmax(dim=1), Yv.argmax(dim=1)
-        window = int(rng.integers(2, 6))
-        stopping = EarlyStopping(check_every=int(rng.integers(1, 4)), min_batches=2 * window + int(rng.integers(0, 5)),
-                                 window=window, ratio=float(rng.uniform(1.0, 1.05)))
-        model = EnsembleMLP(sizes, network_seeds(case, E), init_std=0.5)
-        model.set_masks(*_random_masks(model, torch.Generator().manual_seed(case)))
-        opt = StackedAdam([*model.weights, *model.biases], lr=1e-2)
-        r = train_round(model, opt, (X, Y), (Xv, Yv), batch_size=16, data_seed=case, stopping=stopping,
-                        max_batches=60, loss=loss, progress=False)
+        fresh, kwargs = _twin_case(case)
+        model, opt = fresh()
+        r = train_round(model, opt, progress=False, **kwargs)
         staggered += len(set(r.stopped_at.tolist())) > 1
     assert staggered >= 3

@@ -193,8 +193,12 @@ def test_zscore_slider_moves(tables):
 def test_feature_and_split_loss_charts(tables):
     pruning, _ = tables
     X = np.random.default_rng(0).uniform(-0.5, 0.5, (3000, len(plots.INPUT_NAMES)))
-    spec = plots.features_chart(X, plots.INPUT_NAMES).to_dict()
-    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 2000 * len(plots.INPUT_NAMES)
+    # Without plots.setup(): Altair's default row limit holds, as in a user's own session.
+    with alt.data_transformers.enable("default", max_rows=5000):
+        spec = plots.features_chart(X, plots.INPUT_NAMES).to_dict()
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 500 * len(plots.INPUT_NAMES)
+    spec = plots.features_chart(X, plots.INPUT_NAMES, max_rows=100).to_dict()
+    assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 100 * len(plots.INPUT_NAMES)
     _render(plots.features_chart(X, plots.INPUT_NAMES))
     _render(plots.split_loss_chart(pruning))
     with pytest.raises(ValueError, match="shape"):

@@ -18,11 +18,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Two pytest-xdist workers (TEST_WORKERS=0: one process).
-TEST_WORKERS ?= 2
-
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q
 
 # Runs the study at $(PROFILE) (stages whose artifacts are current are skipped), executes
 # the notebooks with papermill and builds the book into _build/html.

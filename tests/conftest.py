@@ -1,9 +1,7 @@
 """Shared fixtures: synthetic study tables with known answers, and one smoke run of the notebooks.
 
 The smoke run (papermill over every notebook with the ``smoke`` profile, in a tmp artifact
-root) is session-scoped so that the notebook tests and the book test share it. ``make test``
-spreads the tests over two pytest-xdist workers, and each worker that runs a user of the smoke
-run makes its own.
+root) is session-scoped so that the notebook tests and the book test share it.
 """
 
 from __future__ import annotations

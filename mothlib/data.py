@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from mothlib._npio import load_npy, load_npz
 from mothlib.cluster import Runner
 from mothlib.seeds import check_seed
 from mothlib.simulator import simulate
@@ -284,8 +285,8 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
     ok_counts, failed_rows = [], []
     offset = 0
     for path in files:
-        with np.load(path) as z:
-            ok = np.isfinite(z["X"]).all(axis=1) & np.isfinite(z["Y"]).all(axis=1)
+        z = load_npz(path)
+        ok = np.isfinite(z["X"]).all(axis=1) & np.isfinite(z["Y"]).all(axis=1)
         ok_counts.append(int(ok.sum()))
         failed_rows.extend((offset + np.nonzero(~ok)[0]).tolist())
         offset += ok.size
@@ -303,8 +304,8 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
     lo_hi = {"X": [np.inf, -np.inf], "Y": [np.inf, -np.inf]}
     pos = 0  # row index among valid rows
     for path in files:
-        with np.load(path) as z:
-            X, Y = z["X"], z["Y"]
+        z = load_npz(path)
+        X, Y = z["X"], z["Y"]
         ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
         arrays = {"X": X[ok], "Y": Y[ok]}
         m = len(arrays["X"])
@@ -406,7 +407,7 @@ def load_splits(
     suffix = "" if scaled else "_raw"
     mode = "r" if mmap else None
     return {
-        s: tuple(np.load(folder / f"{k}_{s}{suffix}.npy", mmap_mode=mode) for k in ("X", "Y"))
+        s: tuple(load_npy(folder / f"{k}_{s}{suffix}.npy", mmap_mode=mode) for k in ("X", "Y"))
         for s in SPLITS
     }
 

@@ -57,6 +57,7 @@ from mothlib.ensemble import (
     to_sequential,
     train_round,
 )
+from mothlib._npio import load_npz
 from mothlib.cluster import Runner
 from mothlib.store import ArtifactStore, atomic_write
 
@@ -243,8 +244,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
+    return load_npz(path)
 
 
 def _level_seed(seed: int, level: int) -> int:

@@ -312,10 +312,9 @@ def _load_path(path: Path) -> Any:
 
         return pd.read_parquet(path)
     if suffix == ".npz":
-        import numpy as np
+        from mothlib._npio import load_npz
 
-        with np.load(path) as npz:
-            return {name: npz[name] for name in npz.files}
+        return load_npz(path)
     if suffix == ".json":
         with open(path) as handle:
             return json.load(handle)

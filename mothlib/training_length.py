@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from mothlib._npio import load_npz
 from mothlib.cluster import Runner
 from mothlib.ensemble import EarlyStopping
 from mothlib.motifs import remove_ineffectual
@@ -294,9 +295,9 @@ def _batches(folder: Path) -> dict[tuple[int, int], int]:
     out = {}
     for path in sorted(folder.glob("level*-net*.npz")):
         level = int(path.name[5:7])
-        with np.load(path) as npz:
-            for n, b in zip(npz["networks"], npz["batches"]):
-                out[(int(n), level)] = int(b)
+        npz = load_npz(path)
+        for n, b in zip(npz["networks"], npz["batches"]):
+            out[(int(n), level)] = int(b)
     return out
 
 
@@ -383,8 +384,7 @@ def compute_training_length(
         for level in sorted(int(x) for x in table["level"].unique()):
             if level == 0:
                 continue  # dense: every edge present, z undefined under both nulls
-            with np.load(folder / "out" / "masks" / STRATEGY / f"level_{int(level):02d}.npz") as npz:
-                wm, bm = unpack_masks({k: npz[k] for k in npz.files})
+            wm, bm = unpack_masks(load_npz(folder / "out" / "masks" / STRATEGY / f"level_{int(level):02d}.npz"))
             for k in range(settings.n_networks):
                 fraction, n_batches, val = info[(k, level)]
                 ws = [np.asarray(w[k]) for w in wm]

@@ -10,7 +10,8 @@ For the 10-400-400-400-16-7 network with biases, magnitude-pruned to 0.9 and 0.9
    method before sparse counting) and the seed-style baseline; ratios (goals: >= 10x at 0.9 and >= 30x
    at 0.98 against the dense method);
 2. null networks per second, generation alone and generation + counting, per null model and
-   engine (numba on the CPU; torch on ``--device``);
+   engine (numba on the CPU; torch on ``--device``; with ``--device cuda`` also the cuda engine,
+   the Markov chains in numba CUDA kernels, one thread per chain, where numba finds the GPU);
 3. ``motif_zscores`` with ``--n-null`` nulls including generation, both null models (goals on the
    2-core machine: <= 3 s at 0.9, <= 1 s at 0.98; ``--z-repeats N`` prints the median of N runs),
    and the ratio against ``--n-null`` seed-style counts;
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bench_motifs  # noqa: E402
 from bench_motifs import baseline_counts  # noqa: E402
 
+from mothlib import _mcmc_cuda  # noqa: E402
 from mothlib._masks import as_masks  # noqa: E402
 from mothlib.motifs import MOTIFS, count_batch, count_motifs, remove_ineffectual  # noqa: E402
 from mothlib.nulls import NULL_MODELS, STEPS_PER_TOKEN, sample_null  # noqa: E402
@@ -72,7 +74,8 @@ def network(fraction, sizes):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--device", default="cpu", help="torch device of the torch engine (cpu or cuda)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device of the torch engine (cpu or cuda; cuda also times the cuda engine)")
     ap.add_argument("--n-null", type=int, default=1000, help="nulls per motif_zscores run (default 1000)")
     ap.add_argument("--chunk", type=int, default=250, help="null networks drawn and counted at once")
     ap.add_argument("--smoke", action="store_true", help="a small network and few nulls (a quick check)")
@@ -135,6 +138,8 @@ def main(argv=None):
 
         # 2. null networks per second
         engines = ["numba", "torch"]
+        if dev.type == "cuda" and _mcmc_cuda.available():
+            engines.append("cuda")  # numba CUDA chains (one thread per chain), counted on dev
         for null in NULL_MODELS:
             for engine in engines:
                 kw = dict(n_null=n_rate, null_model=null, seed=1, engine=engine)
@@ -146,11 +151,11 @@ def main(argv=None):
                         # 1/20 of them and scale (its time is linear in the steps).
                         scale, note = 20, " (chain time extrapolated x20 from 1/20 of the steps)"
                         kw["steps_per_token"] = STEPS_PER_TOKEN / scale
-                if engine == "numba":
-                    sample_null(cw, cb, **{**kw, "n_null": 2})  # warm-up (numba kernels load)
+                if engine in ("numba", "cuda"):
+                    sample_null(cw, cb, **{**kw, "n_null": 2})  # warm-up (numba kernels load or compile)
                 t_gen, (nw, nb) = timed(lambda: sample_null(cw, cb, **kw), 1)
                 t_gen *= scale
-                dev_count = dev if engine == "torch" else None
+                dev_count = dev if engine in ("torch", "cuda") else None
                 t_cnt, _ = timed(lambda: count_batch(nw, [None] * len(nw) if nb is None else nb, dev_count), 1)
                 where = "cpu" if engine == "numba" else str(dev)
                 print(f"  {null:17s} {engine:5s} on {where:4s}: {n_rate / t_gen:8.0f} nulls/s generated, "
@@ -193,6 +198,11 @@ def main(argv=None):
             print(f"  torch engine on the CPU, every level costed like {fraction}: {s / 3600:7.1f} h on one core (wall)")
         else:
             print(f"  torch engine on {dev}, every level costed like {fraction}: {s / 3600:7.2f} h on one GPU (wall)")
+    for fraction in (0.9, 0.98):
+        if (fraction, NULL_MODELS[0], "cuda") in per_null:  # measured only with --device cuda
+            s = sum(PAPER_NULLS[n] * per_null[(fraction, n, "cuda")] for n in NULL_MODELS) * PAPER_TASKS
+            print(f"  cuda engine (numba chains) on {dev}, every level costed like {fraction}: "
+                  f"{s / 3600:7.2f} h on one GPU (wall)")
     if dev.type == "cpu":
         print("  one GPU: not measured (run with --device cuda on a machine with a GPU)")
 

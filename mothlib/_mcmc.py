@@ -22,6 +22,7 @@ numba version (a loop over chains and steps) that makes the very same draws and 
 identical states; the tests check that they agree. :func:`swaps_into` runs the numba swap chains
 of one block and writes each final grid straight into its sample's full masks (what
 ``mothlib.nulls`` uses for engine "numba": no per-chain bool grid, no copies after the chain).
+:mod:`mothlib._mcmc_cuda` runs the numba loops on a CUDA GPU, one thread per chain.
 """
 
 from __future__ import annotations

@@ -25,10 +25,11 @@ the block's live grid (the chain moves holes instead of edges in blocks over hal
 average every edge (or hole) is proposed for a move ``steps_per_token`` times (default
 :data:`STEPS_PER_TOKEN`). The tests check uniformity on networks small enough to enumerate, and
 that the chain and exact rejection agree on null means of a larger network. The samplers run in
-numba (default), in vectorised numpy (the readable reference), or in torch on any device
-(``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples): all engines make the same
-counter-based draws (:mod:`mothlib._rng`; the swap chain takes one splitmix64 output per step and
-two positions from it by multiply-shift) and return identical samples.
+numba (default), in vectorised numpy (the readable reference), in torch on any device
+(``engine="torch"``, :mod:`mothlib.nulls_torch`, batched over samples), or with the chains on a
+CUDA GPU (``engine="cuda"``, :mod:`mothlib._mcmc_cuda`, one thread per chain): all engines make
+the same counter-based draws (:mod:`mothlib._rng`; the swap chain takes one splitmix64 output per
+step and two positions from it by multiply-shift) and return identical samples.
 
 Which counts a null cannot change (:data:`FIXED_COUNTS`): ``edges`` under both; under
 degree-preserving also diverging2, converging2, chain2, diverging3 and converging3, which are
@@ -143,7 +144,7 @@ def _rejection(
     n_w, n_all = n_s * n_t, n_rows * n_t
     m_w = int(block.grid[:n_s].sum())
     m_b = int(block.grid[n_s:].sum())
-    if engine in ("numba", "auto"):
+    if engine in ("numba", "auto", "cuda"):
         out, done = _mcmc.rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds)
         return out.reshape(-1, n_rows, n_t), done
     out = np.zeros((len(keys), n_all), dtype=bool)
@@ -246,24 +247,25 @@ def _run_chains_torch(blocks, specs, null, arrays, device) -> list[Any]:
     return out
 
 
-def _run_chains(
-    blocks: list[_Block], jobs: list[tuple[int, np.ndarray, np.ndarray]], null: str,
-    steps_per_token: float, engine: str, device: Any = None,
-) -> list[Any]:
-    """Run one chain per (block, sample) of ``jobs`` = [(block index, sample ids, keys)].
-
-    Returns per job the final grids (P, n_rows, n_t): numpy, or torch on ``device`` for
-    engine "torch".
-    """
+def _chain_specs(blocks: list[_Block], jobs: list[tuple[int, np.ndarray, np.ndarray]],
+                 steps_per_token: float) -> list[tuple]:
+    """Per job (block, chains, keys, hole, tokens, flat grid, steps) of :func:`_run_chains`."""
     specs = []
     for b, ids, keys in jobs:
         grid = blocks[b].grid
         hole, tokens = _block_tokens(grid)
         flat = grid.ravel()
         specs.append((b, len(ids), keys, hole, tokens, flat, math.ceil(steps_per_token * len(tokens))))
+    return specs
+
+
+def _chain_arrays(blocks: list[_Block], specs: list[tuple]) -> tuple[np.ndarray, ...]:
+    """The chains' state, one row per chain: (tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys).
+
+    The arguments of :func:`mothlib._mcmc.moves` (and, less the degrees, of ``swaps``); ``specs``
+    from :func:`_chain_specs`, at least one chain.
+    """
     C = sum(s[1] for s in specs)
-    if C == 0:
-        return []
     _check_tokens(max(len(s[4]) for s in specs))
     n_max = max(max(blocks[s[0]].grid.size for s in specs), 1)
     l_max = max(max(len(s[4]) for s in specs), 1)
@@ -292,10 +294,34 @@ def _run_chains(
         indeg[sl, : blk.n_t] = blk.grid.sum(axis=0)
         L[sl], T[sl], n_s[sl], n_t[sl], hole[sl], keys[sl] = len(tokens), steps, blk.n_s, max(blk.n_t, 1), h, k
         c0 += count
+    return tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys
+
+
+def _run_chains(
+    blocks: list[_Block], jobs: list[tuple[int, np.ndarray, np.ndarray]], null: str,
+    steps_per_token: float, engine: str, device: Any = None,
+) -> list[Any]:
+    """Run one chain per (block, sample) of ``jobs`` = [(block index, sample ids, keys)].
+
+    Returns per job the final grids (P, n_rows, n_t): numpy, or torch on ``device`` for
+    engine "torch".
+    """
+    specs = _chain_specs(blocks, jobs, steps_per_token)
+    if sum(s[1] for s in specs) == 0:
+        return []
+    arrays = _chain_arrays(blocks, specs)
     if engine == "torch":
-        return _run_chains_torch(blocks, specs, null, (tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys), device)
-    if null == "layer-edges":
-        _mcmc.moves(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys, engine=engine)
+        return _run_chains_torch(blocks, specs, null, arrays, device)
+    tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = arrays
+    if engine == "cuda":
+        from mothlib import _mcmc_cuda  # one CUDA thread per chain, the numba kernels' draws
+
+        if null == "layer-edges":
+            _mcmc_cuda.moves(*arrays)
+        else:
+            _mcmc_cuda.swaps(tok, L, bit, n_t, T, keys)
+    elif null == "layer-edges":
+        _mcmc.moves(*arrays, engine=engine)
     else:
         _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)
     out, c0 = [], 0
@@ -307,7 +333,7 @@ def _run_chains(
     return out
 
 
-ENGINES: tuple[str, ...] = ("auto", "numpy", "numba", "torch")
+ENGINES: tuple[str, ...] = ("auto", "numpy", "numba", "torch", "cuda")
 
 
 def sample_null(
@@ -346,9 +372,11 @@ def sample_null(
         For "layer-edges": per-block choice between exact rejection and the Metropolis chain
         ("auto": rejection where its estimated acceptance is >= REJECTION_MIN_ACCEPT). Ignored by
         "degree-preserving".
-    engine : {"auto", "numpy", "numba", "torch"}
+    engine : {"auto", "numpy", "numba", "torch", "cuda"}
         Sampler kernels; all make the same draws and give identical samples ("auto": numba;
-        "numpy": the readable reference; "torch": :mod:`mothlib.nulls_torch` on ``device``).
+        "numpy": the readable reference; "torch": :mod:`mothlib.nulls_torch` on ``device``;
+        "cuda": the Markov chains on a CUDA GPU with numba, one thread per chain
+        (:mod:`mothlib._mcmc_cuda`), the rest as "numba"; a ValueError where numba finds no GPU).
     device : str or torch.device, optional
         Where the "torch" engine runs (default "cpu"); only used by that engine.
 
@@ -390,6 +418,12 @@ def _sample(
         raise ValueError(f"method: must be 'auto', 'mcmc' or 'rejection', got {method!r}")
     if engine not in ENGINES:
         raise ValueError(f"engine: must be one of {list(ENGINES)}, got {engine!r}")
+    if engine == "cuda":
+        from mothlib import _mcmc_cuda
+
+        reason = _mcmc_cuda.why_unavailable()
+        if reason is not None:
+            raise ValueError(f"engine: 'cuda' needs a GPU that numba's CUDA target can use, and {reason}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n_null: must be a non-negative integer, got {n!r}")
     if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:

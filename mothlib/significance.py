@@ -160,8 +160,10 @@ def motif_zscores(
         Where the null networks are drawn and counted. A CUDA device (or None when CUDA is
         available) uses the torch engine (:mod:`mothlib.nulls_torch`: sampling and dense counting
         batched on the device); the CPU uses the numba samplers and sparse/dense counting
-        (:func:`mothlib.motifs.count_batch`), unless ``engine="torch"`` is passed. Every engine
-        and device draws the same null networks, so the result is the same.
+        (:func:`mothlib.motifs.count_batch`), unless ``engine="torch"`` is passed;
+        ``engine="cuda"`` runs the samplers' Markov chains on the GPU with numba
+        (:mod:`mothlib._mcmc_cuda`) and counts as above on ``device``. Every engine and device
+        draws the same null networks, so the result is the same.
     chunk_size : int
         Null networks drawn and counted at once (bounds memory; results do not depend on it).
     progress : bool
@@ -169,8 +171,8 @@ def motif_zscores(
     n_jobs : int, optional
         Threads that draw and count chunks of null networks at once on the CPU (the numba
         kernels release the GIL); None: every core available to this process. The study's stages
-        pass 1 (their Dask workers are single-threaded). Ignored by the torch engine, which runs
-        the chunks one after the other. Results do not depend on it.
+        pass 1 (their Dask workers are single-threaded). Ignored by the torch and cuda engines,
+        which run the chunks one after the other (on one GPU). Results do not depend on it.
     **sampler_options
         Passed to :func:`mothlib.nulls.sample_null` (``steps_per_token``, ``method``, ``engine``).
 
@@ -217,7 +219,7 @@ def motif_zscores(
         counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
 
     bar = tqdm(total=len(starts), desc=f"{null_model} nulls", disable=not progress, leave=False)
-    if jobs == 1 or engine == "torch" or len(starts) < 2:
+    if jobs == 1 or engine in ("torch", "cuda") or len(starts) < 2:
         for start in starts:
             chunk(start)
             bar.update()

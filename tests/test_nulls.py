@@ -263,7 +263,7 @@ def test_degree_preserving_uniform_on_a_larger_block(engine):
         (dict(n_null=-1), "n_null: must be a non-negative integer"),
         (dict(n_null=2, start=-3), "start: must be"),
         (dict(n_null=2, method="exact"), "method: must be"),
-        (dict(n_null=2, engine="cuda"), "engine: must be"),
+        (dict(n_null=2, engine="opencl"), "engine: must be"),
         (dict(n_null=2, engine="torch", device="no-such-device"), "device: cannot use"),
         (dict(n_null=2, steps_per_token=float("nan")), "steps_per_token"),
     ],

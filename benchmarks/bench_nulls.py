@@ -19,6 +19,13 @@ For the 10-400-400-400-16-7 network with biases, magnitude-pruned to 0.9 and 0.9
    per-null times measured here: on this machine, on a 16-core CPU machine (the per-core time
    measured here divided by 16: a projection) and on one GPU (only when run with
    ``--device cuda``; otherwise printed as not measured).
+
+``--batch-networks K`` times only this: for the torch engine on ``--device``, the ``--n-null``
+nulls of K variants of the 0.98-pruned network (magnitude pruning of K random weight draws),
+drawn by K calls of ``sample_null`` (one network each) and by one ``sample_nulls`` call (every
+chain in one run: what the motif stage's ``motif_tasks_per_call`` does); median seconds of
+``--repeats`` runs of each and their ratio. ``--steps-per-token`` shortens the chains alike on
+both sides (the torch chains are a Python loop over steps, slow on a CPU).
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from bench_motifs import baseline_counts  # noqa: E402
 from mothlib import _mcmc_cuda  # noqa: E402
 from mothlib._masks import as_masks  # noqa: E402
 from mothlib.motifs import MOTIFS, count_batch, count_motifs, remove_ineffectual  # noqa: E402
-from mothlib.nulls import NULL_MODELS, STEPS_PER_TOKEN, sample_null  # noqa: E402
+from mothlib.nulls import NULL_MODELS, STEPS_PER_TOKEN, sample_null, sample_nulls  # noqa: E402
 from mothlib.significance import motif_zscores  # noqa: E402
 
 PAPER_TASKS = 400 * 14  # networks x accurate levels of the `paper` profile
@@ -65,11 +72,32 @@ def timed(fn, repeats):
     return statistics.median(times), out
 
 
-def network(fraction, sizes):
+def network(fraction, sizes, seed=0):
     bench_motifs.SIZES = sizes
-    ws, bs = bench_motifs.magnitude_pruned(fraction)
+    ws, bs = bench_motifs.magnitude_pruned(fraction, seed)
     cw, cb, _ = remove_ineffectual(ws, bs)
     return cw, cb
+
+
+def batch_networks(k, n_null, sizes, dev, repeats, steps_per_token):
+    """K torch-engine sample_null calls (one network each) against one sample_nulls call."""
+    import numpy as np
+
+    nets = [network(0.98, sizes, seed) for seed in range(k)]
+    edges = [count_motifs(*net)["edges"] for net in nets]
+    print(f"{k} networks {'-'.join(map(str, sizes))} magnitude-pruned to 0.98 ({min(edges)}-{max(edges)} "
+          f"edges after cleaning); torch engine on {dev}; {n_null} nulls each; steps_per_token "
+          f"{steps_per_token:g}; median of {repeats}")
+    seeds = list(range(100, 100 + k))
+    for null in NULL_MODELS:
+        kw = dict(n_null=n_null, null_model=null, engine="torch", device=dev, steps_per_token=steps_per_token)
+        sample_nulls(nets[:1], seeds=seeds[:1], **{**kw, "n_null": 2})  # warm-up
+        t_one, one = timed(lambda: [sample_null(w, b, seed=s, **kw) for (w, b), s in zip(nets, seeds)], repeats)
+        t_all, together = timed(lambda: sample_nulls(nets, seeds=seeds, **kw), repeats)
+        for a, b in zip(one, together):  # the same null networks either way
+            assert all(np.array_equal(x, y) for x, y in zip(a[0] + a[1], b[0] + b[1])), "samples differ"
+        print(f"  {null:17s}: {k} calls of one network {t_one:7.2f} s | one call of {k} networks "
+              f"{t_all:7.2f} s | ratio {t_one / t_all:5.2f}x")
 
 
 def main(argv=None):
@@ -84,6 +112,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--jobs", type=int, default=None,
                     help="motif_zscores n_jobs: threads over chunks of nulls (default: all cores)")
+    ap.add_argument("--batch-networks", type=int, default=None, metavar="K",
+                    help="only: torch-engine nulls of K networks, one call each vs one batched call")
+    ap.add_argument("--repeats", type=int, default=3, help="runs per timing of --batch-networks (median)")
+    ap.add_argument("--steps-per-token", type=float, default=STEPS_PER_TOKEN,
+                    help=f"chain length of --batch-networks (default {STEPS_PER_TOKEN:g})")
     ap.add_argument("--crossing", action="store_true",
                     help="only: sparse vs dense counting CPU time at several prunings (sets SPARSE_MAX_DENSITY)")
     args = ap.parse_args(argv)
@@ -105,6 +138,14 @@ def main(argv=None):
 
     torch.set_num_threads(args.threads)
     sizes = [10, 400, 400, 400, 16, 7]
+    if args.batch_networks is not None:
+        if args.batch_networks < 1:
+            ap.error("--batch-networks must be at least 1")
+        dev = torch.device(args.device)
+        torch.empty(0, device=dev)  # a clear error now if the device is not there
+        batch_networks(args.batch_networks, args.n_null, [10, 40, 40, 40, 16, 7] if args.smoke else sizes,
+                       dev, args.repeats, args.steps_per_token)
+        return
     n_null, reps, n_rate = args.n_null, 3, 200
     if args.smoke:
         sizes, n_null, reps, n_rate = [10, 40, 40, 40, 16, 7], 20, 1, 20

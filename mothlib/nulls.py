@@ -37,12 +37,16 @@ functions of the degrees alone. Their z-scores are undefined (null std 0).
 
 Reproducibility: null sample k of a seed depends on (seed, null, k) only, never on how many
 samples are drawn together, so ``sample_null(..., n_null=10, start=0)`` equals the concatenation of
-``n=4, start=0`` and ``n=6, start=4``.
+``n=4, start=0`` and ``n=6, start=4``. Nor does it depend on which networks are drawn together:
+:func:`sample_nulls` runs the chains of several networks in one call of the kernels (which saves
+per-step and per-launch cost on the torch and cuda engines) and returns each network's
+:func:`sample_null` samples.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +59,7 @@ from mothlib.motifs import remove_ineffectual
 
 __all__ = [
     "NULL_MODELS", "FIXED_COUNTS", "STEPS_PER_TOKEN", "REJECTION_MIN_ACCEPT",
-    "REJECTION_MAX_ROUNDS", "ENGINES", "sample_null",
+    "REJECTION_MAX_ROUNDS", "ENGINES", "sample_null", "sample_nulls",
 ]
 
 NULL_MODELS: tuple[str, ...] = ("layer-edges", "degree-preserving")
@@ -389,10 +393,59 @@ def sample_null(
         weight_masks, bias_masks, n_null=n_null, null_model=null_model, seed=seed, start=start,
         steps_per_token=steps_per_token, method=method, engine=engine, device=device,
     )
-    if engine == "torch":
-        out_w = [w.cpu().numpy() for w in out_w]
-        out_b = None if out_b is None else [None if b is None else b.cpu().numpy() for b in out_b]
-    return out_w, out_b
+    return _to_numpy(out_w, out_b) if engine == "torch" else (out_w, out_b)
+
+
+def sample_nulls(
+    networks: Sequence[tuple[Any, Any]],
+    *,
+    n_null: int,
+    null_model: str = "layer-edges",
+    seeds: Sequence[int | np.random.SeedSequence | None],
+    start: int = 0,
+    steps_per_token: float = STEPS_PER_TOKEN,
+    method: str = "auto",
+    engine: str = "auto",
+    device: Any = None,
+) -> list[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+    """Draw the null networks of several networks, their Markov chains in one run.
+
+    Network i's samples are exactly ``sample_null(*networks[i], seed=seeds[i], ...)`` with the
+    same other arguments. The Markov chains of every network's blocks run together, one call of
+    the kernels (rejection-sampled blocks are drawn network by network): with the "torch" and
+    "cuda" engines that shares each step's (or launch's) fixed cost among the networks. The
+    chains' state is padded to the largest block of all networks, so memory grows with the
+    number of networks times ``n_null``.
+
+    Parameters
+    ----------
+    networks : sequence of (weight_masks, bias_masks) pairs
+        Each one network as for :func:`sample_null` (``bias_masks`` may be None); shapes and
+        sparsity may differ between networks.
+    n_null : int
+        Null samples per network.
+    seeds : sequence of (int, SeedSequence or None)
+        One seed per network.
+    null_model, start, steps_per_token, method, engine, device
+        As for :func:`sample_null`, shared by every network.
+
+    Returns
+    -------
+    list of (weight_masks, bias_masks)
+        Per network, as :func:`sample_null` returns: weight masks (n_null, n_out, n_in) per
+        layer, bias masks (n_null, n_out) per layer or None.
+    """
+    out = _sample_many(
+        networks, n_null=n_null, null_model=null_model, seeds=seeds, start=start,
+        steps_per_token=steps_per_token, method=method, engine=engine, device=device,
+    )
+    return [_to_numpy(w, b) for w, b in out] if engine == "torch" else out
+
+
+def _to_numpy(out_w: list[Any], out_b: list[Any] | None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Torch masks as numpy arrays."""
+    out_w = [w.cpu().numpy() for w in out_w]
+    return out_w, None if out_b is None else [None if b is None else b.cpu().numpy() for b in out_b]
 
 
 def _check_device(device: Any) -> Any:
@@ -406,12 +459,8 @@ def _check_device(device: Any) -> Any:
     return dev
 
 
-def _sample(
-    weight_masks: Any, bias_masks: Any, *, n_null: int, null_model: str, seed: Any, start: int,
-    steps_per_token: float, method: str, engine: str, device: Any,
-) -> tuple[list[Any], list[Any] | None]:
-    """:func:`sample_null`; with engine "torch" the masks are torch tensors on ``device``."""
-    n, null = n_null, null_model
+def _check_options(n: Any, start: Any, null: str, method: str, engine: str, steps_per_token: float) -> None:
+    """ValueErrors for the arguments that :func:`sample_null` and :func:`sample_nulls` share."""
     if null not in NULL_MODELS:
         raise ValueError(f"null_model: unknown null model {null!r}; choose one of {list(NULL_MODELS)}")
     if method not in ("auto", "mcmc", "rejection"):
@@ -430,8 +479,10 @@ def _sample(
         raise ValueError(f"start: must be a non-negative integer, got {start!r}")
     if not (np.isfinite(steps_per_token) and steps_per_token >= 0):
         raise ValueError(f"steps_per_token: must be a finite number >= 0, got {steps_per_token!r}")
-    use_torch = engine == "torch"
-    dev = _check_device(device) if use_torch else None
+
+
+def _one_network(weight_masks: Any, bias_masks: Any, null: str) -> tuple[list[np.ndarray], list[Any]]:
+    """One network's masks (no batch axis; ``None`` per layer without biases), checked."""
     ws, bs, batched = as_masks(weight_masks, bias_masks)
     if ws[0].shape[0] != 1:
         raise ValueError(
@@ -449,6 +500,25 @@ def _sample(
                 f"{int(report['dead'].sum())} dead hidden neurons; clean it first with "
                 "mothlib.motifs.remove_ineffectual"
             )
+    return ws, bs
+
+
+@dataclass
+class _Draw:
+    """One network's null sample under way: its blocks, their grids so far and the chain jobs
+    [(block index, sample ids, keys)] still to run."""
+
+    ws: list[np.ndarray]
+    bs: list[Any]
+    blocks: list[_Block]
+    grids: list[Any]  # per block (n, n_rows, n_t): numpy, or torch on the device
+    jobs: list[tuple[int, np.ndarray, np.ndarray]]
+
+
+def _prepare(ws: list[np.ndarray], bs: list[Any], *, n: int, null: str, seed: Any, start: int,
+             method: str, engine: str, dev: Any) -> _Draw:
+    """The blocks of one network, the blocks drawn by rejection, and the chains left to run."""
+    use_torch = engine == "torch"
     blocks = _live_blocks(ws, bs, null)
     keys = sample_keys(seed, int(start), int(start) + int(n), salt=NULL_MODELS.index(null) + 1)
     if use_torch:
@@ -493,25 +563,92 @@ def _sample(
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))
-    has_bias = any(b is not None for b in bs)
-    if null == "degree-preserving" and engine in ("numba", "auto"):
-        out_w, out_b = _swaps_into_masks(blocks, jobs, ws, bs, n, steps_per_token)
-        return out_w, (out_b if has_bias else None)
-    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
-    for (i, ids, _), g in zip(jobs, chains):
-        if use_torch:
-            grids[i][torch.from_numpy(ids).to(dev)] = g
-        elif len(ids) == n:
-            grids[i] = g
-        else:
-            grids[i] = _writeable(grids[i])
-            grids[i][ids] = g
+    return _Draw(ws, bs, blocks, grids, jobs)
 
+
+def _swaps_direct(null: str, engine: str) -> bool:
+    """Whether the numba swap chains write straight into the masks (:func:`_swaps_into_masks`)."""
+    return null == "degree-preserving" and engine in ("numba", "auto")
+
+
+def _finish(d: _Draw, chains: list[Any], n: int, engine: str, dev: Any) -> tuple[list[Any], list[Any] | None]:
+    """The full masks of one network from its grids and its jobs' final chain grids."""
+    use_torch = engine == "torch"
+    for (i, ids, _), g in zip(d.jobs, chains):
+        if use_torch:
+            import torch
+
+            d.grids[i][torch.from_numpy(ids).to(dev)] = g
+        elif len(ids) == n:
+            d.grids[i] = g
+        else:
+            d.grids[i] = _writeable(d.grids[i])
+            d.grids[i][ids] = g
     if use_torch:
-        out_w, out_b = _assemble_torch(blocks, grids, ws, bs, n, dev)
+        out_w, out_b = _assemble_torch(d.blocks, d.grids, d.ws, d.bs, n, dev)
     else:
-        out_w, out_b = _assemble(blocks, grids, ws, bs, n)
-    return out_w, (out_b if has_bias else None)
+        out_w, out_b = _assemble(d.blocks, d.grids, d.ws, d.bs, n)
+    return out_w, (out_b if any(b is not None for b in d.bs) else None)
+
+
+def _sample(
+    weight_masks: Any, bias_masks: Any, *, n_null: int, null_model: str, seed: Any, start: int,
+    steps_per_token: float, method: str, engine: str, device: Any,
+) -> tuple[list[Any], list[Any] | None]:
+    """:func:`sample_null`; with engine "torch" the masks are torch tensors on ``device``."""
+    n, null = n_null, null_model
+    _check_options(n, start, null, method, engine, steps_per_token)
+    dev = _check_device(device) if engine == "torch" else None
+    ws, bs = _one_network(weight_masks, bias_masks, null)
+    d = _prepare(ws, bs, n=n, null=null, seed=seed, start=start, method=method, engine=engine, dev=dev)
+    if _swaps_direct(null, engine):
+        out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, ws, bs, n, steps_per_token)
+        return out_w, (out_b if any(b is not None for b in bs) else None)
+    chains = _run_chains(d.blocks, d.jobs, null, steps_per_token, engine, dev)
+    return _finish(d, chains, n, engine, dev)
+
+
+def _sample_many(
+    networks: Sequence[tuple[Any, Any]], *, n_null: int, null_model: str, seeds: Sequence[Any],
+    start: int, steps_per_token: float, method: str, engine: str, device: Any,
+) -> list[tuple[list[Any], list[Any] | None]]:
+    """:func:`sample_nulls`; with engine "torch" the masks are torch tensors on ``device``."""
+    n, null = n_null, null_model
+    _check_options(n, start, null, method, engine, steps_per_token)
+    networks, seeds = list(networks), list(seeds)
+    if not networks:
+        raise ValueError("networks: expected at least one (weight_masks, bias_masks) pair, got none")
+    if len(seeds) != len(networks):
+        raise ValueError(f"seeds: expected one seed per network ({len(networks)}), got {len(seeds)}")
+    dev = _check_device(device) if engine == "torch" else None
+    draws = []
+    for k, net in enumerate(networks):
+        if not (isinstance(net, tuple) and len(net) == 2):
+            raise ValueError(f"networks[{k}]: expected a (weight_masks, bias_masks) pair, got {type(net).__name__}")
+        try:
+            ws, bs = _one_network(net[0], net[1], null)
+        except ValueError as exc:
+            raise ValueError(f"networks[{k}]: {exc}") from exc
+        draws.append(_prepare(ws, bs, n=n, null=null, seed=seeds[k], start=start, method=method,
+                              engine=engine, dev=dev))
+    if _swaps_direct(null, engine):  # numba on the CPU: one network at a time costs the same
+        out = []
+        for d in draws:
+            out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, d.ws, d.bs, n, steps_per_token)
+            out.append((out_w, out_b if any(b is not None for b in d.bs) else None))
+        return out
+    # Every network's blocks side by side, and every chain in one run of the kernels.
+    blocks, jobs, offset = [], [], 0
+    for d in draws:
+        jobs += [(offset + i, ids, keys) for i, ids, keys in d.jobs]
+        blocks += d.blocks
+        offset += len(d.blocks)
+    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
+    out, j0 = [], 0
+    for d in draws:
+        out.append(_finish(d, chains[j0 : j0 + len(d.jobs)], n, engine, dev))
+        j0 += len(d.jobs)
+    return out
 
 
 def _writeable(g: np.ndarray) -> np.ndarray:
@@ -530,7 +667,7 @@ def _assemble(blocks, grids, ws, bs, n):
         else:
             # One flat index per live slot: a 1-d gather, much faster than a 2-d fancy index.
             flat = (blk.tgt[:, None] * w.shape[1] + blk.src[None, :]).ravel()
-            full.reshape(n, -1)[:, flat] = gt.reshape(n, -1)
+            full.reshape(n, w.size)[:, flat] = gt.reshape(n, flat.size)  # sizes, not -1: n may be 0
         out_w.append(full)
         if b is None:
             out_b.append(None)

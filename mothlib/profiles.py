@@ -71,6 +71,9 @@ _COMMON: dict[str, Any] = {
     "n_null": 1000,
     "n_null_degree": 1000,
     "null_chunk_size": 100,
+    # (network, level) pairs of one strategy and null model per motif task: their null chains
+    # run together on the torch and cuda engines (results do not depend on it; 1: one per task).
+    "motif_tasks_per_call": 1,
     # Levels are scored up to each network's last one under this loss, so any loss_threshold
     # up to it only filters the motif table.
     "max_loss_threshold": 1e-2,
@@ -178,6 +181,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "n_null": 1000,
         "n_null_degree": 1000,
         "null_chunk_size": 250,
+        # Several networks' chains per GPU run amortise the per-step and per-launch cost; 8 is a
+        # guess, not yet measured on a GPU (benchmarks/bench_nulls.py --batch-networks).
+        "motif_tasks_per_call": 8,
         # The seed's size and schedule; factor 1 is one pass over the validation split (the
         # seed's longest round: 1.6 M validation rows / 128).
         "length_base_dense": 12500,

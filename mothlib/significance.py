@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,8 @@ from mothlib.nulls import FIXED_COUNTS, NULL_MODELS, sample_null
 from mothlib.seeds import as_seed_sequence, check_seed
 
 __all__ = [
-    "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "task_seed",
-    "MotifStageSettings", "scored_levels", "collect_tables", "compute_motif_table",
+    "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "motif_zscores_many",
+    "task_seed", "MotifStageSettings", "scored_levels", "collect_tables", "compute_motif_table",
     "load_motif_table",
 ]
 
@@ -182,29 +183,9 @@ def motif_zscores(
         One row per motif of :data:`mothlib.motifs.MOTIFS` (``edges`` included), columns
         ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
     """
-    dev = _zscore_device(device)
-    engine = sampler_options.pop("engine", "auto")
-    if engine == "auto" and dev.type != "cpu":
-        engine = "torch"
-    if null_model not in NULL_MODELS:
-        raise ValueError(f"null_model: unknown null model {null_model!r}; choose one of {list(NULL_MODELS)}")
-    if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
-        raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    dev, engine = _check_zscore_args(device, sampler_options.pop("engine", "auto"), null_model, n_null, chunk_size)
     jobs = _n_jobs(n_jobs)
-    ws, bs, _ = as_masks(weight_masks, bias_masks)
-    if ws[0].shape[0] != 1:
-        raise ValueError(
-            f"weight_masks: motif_zscores takes one network, got a batch of {ws[0].shape[0]}"
-        )
-    ws = [w[0] for w in ws]
-    bs = [None if b is None else b[0] for b in bs]
-    if clean:
-        ws, bs_clean, _ = remove_ineffectual(ws, bs)
-        bs = [None] * len(ws) if bs_clean is None else bs_clean
-    if all(b is None for b in bs):
-        bs = None
+    ws, bs = _zscore_network(weight_masks, bias_masks, clean)
     real = count_motifs(ws, bs)
     # One fixed seed sequence, so that every chunk draws from the same (seed, k) streams.
     seq = as_seed_sequence(seed)
@@ -236,6 +217,108 @@ def motif_zscores(
                 bar.update()
     bar.close()
     return zscore_table(real, counts, null_model)
+
+
+def _check_zscore_args(device: Any, engine: str, null_model: str, n_null: Any, chunk_size: Any) -> tuple[Any, str]:
+    """The torch device and the engine ("auto" off the CPU: "torch") of the z-score functions."""
+    dev = _zscore_device(device)
+    if engine == "auto" and dev.type != "cpu":
+        engine = "torch"
+    if null_model not in NULL_MODELS:
+        raise ValueError(f"null_model: unknown null model {null_model!r}; choose one of {list(NULL_MODELS)}")
+    if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
+        raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    return dev, engine
+
+
+def _zscore_network(weight_masks: Any, bias_masks: Any, clean: bool) -> tuple[list[np.ndarray], Any]:
+    """One network's masks without a batch axis, cleaned when ``clean``; biases None if none."""
+    ws, bs, _ = as_masks(weight_masks, bias_masks)
+    if ws[0].shape[0] != 1:
+        raise ValueError(
+            f"weight_masks: motif_zscores takes one network, got a batch of {ws[0].shape[0]}"
+        )
+    ws = [w[0] for w in ws]
+    bs = [None if b is None else b[0] for b in bs]
+    if clean:
+        ws, bs_clean, _ = remove_ineffectual(ws, bs)
+        bs = [None] * len(ws) if bs_clean is None else bs_clean
+    return ws, (None if all(b is None for b in bs) else bs)
+
+
+def motif_zscores_many(
+    networks: Sequence[tuple[Any, Any]],
+    *,
+    n_null: int = 1000,
+    null_model: str = "layer-edges",
+    seeds: Sequence[int | np.random.SeedSequence | None],
+    clean: bool = True,
+    device: str | None = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+    n_jobs: int | None = None,
+    **sampler_options: Any,
+) -> list[pd.DataFrame]:
+    """:func:`motif_zscores` of several networks: one table per network, each identical to
+    ``motif_zscores(*networks[i], seed=seeds[i], ...)`` with the same other arguments.
+
+    With the torch and cuda engines (the torch engine is the default off the CPU) every chunk of
+    null networks of all networks is drawn in one run of the Markov chains
+    (:func:`mothlib.nulls.sample_nulls`), which shares each step's or launch's fixed cost among
+    the networks; memory then grows with ``len(networks) * chunk_size``. The other engines gain
+    nothing from that and score the networks one after the other.
+
+    Parameters
+    ----------
+    networks : sequence of (weight_masks, bias_masks) pairs
+        Each one network as for :func:`motif_zscores` (``bias_masks`` may be None).
+    seeds : sequence of (int, SeedSequence or None)
+        One null-sample seed per network.
+    n_null, null_model, clean, device, chunk_size, progress, n_jobs, **sampler_options
+        As for :func:`motif_zscores`, shared by every network (``n_jobs`` only matters for the
+        CPU engines, which score one network at a time).
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        Per network, the table of :func:`motif_zscores` (one row per motif).
+    """
+    networks, seeds = list(networks), list(seeds)
+    if not networks:
+        raise ValueError("networks: expected at least one (weight_masks, bias_masks) pair, got none")
+    if len(seeds) != len(networks):
+        raise ValueError(f"seeds: expected one seed per network ({len(networks)}), got {len(seeds)}")
+    for k, net in enumerate(networks):
+        if not (isinstance(net, tuple) and len(net) == 2):
+            raise ValueError(f"networks[{k}]: expected a (weight_masks, bias_masks) pair, got {type(net).__name__}")
+    engine = sampler_options.pop("engine", "auto")
+    dev, engine = _check_zscore_args(device, engine, null_model, n_null, chunk_size)
+    if engine not in ("torch", "cuda"):
+        return [
+            motif_zscores(w, b, n_null=n_null, null_model=null_model, seed=s, clean=clean, device=device,
+                          chunk_size=chunk_size, progress=progress, n_jobs=n_jobs, engine=engine, **sampler_options)
+            for (w, b), s in zip(networks, seeds)
+        ]
+    nets = []
+    for k, (w, b) in enumerate(networks):
+        try:
+            nets.append(_zscore_network(w, b, clean))
+        except ValueError as exc:
+            raise ValueError(f"networks[{k}]: {exc}") from exc
+    reals = [count_motifs(ws, bs) for ws, bs in nets]
+    # One fixed seed sequence per network, as motif_zscores: every chunk draws its (seed, k) streams.
+    seqs = [as_seed_sequence(s, f"seeds[{k}]") for k, s in enumerate(seeds)]
+    counts = np.empty((len(nets), n_null, len(MOTIFS)), dtype=np.int64)
+    for start in tqdm(range(0, n_null, chunk_size), desc=f"{null_model} nulls", disable=not progress, leave=False):
+        size = min(chunk_size, n_null - start)
+        drawn = _sample_nulls(nets, n_null=size, null_model=null_model, seeds=seqs, start=start,
+                              engine=engine, device=dev, **sampler_options)
+        for k, (nw, nb) in enumerate(drawn):
+            c = _count_null(nw, nb, dev)
+            counts[k, start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
+    return [zscore_table(real, c, null_model) for real, c in zip(reals, counts)]
 
 
 def _n_jobs(n_jobs: int | None) -> int:
@@ -275,6 +358,15 @@ def _sample_null(ws: list[np.ndarray], bs: Any, *, engine: str, device: Any, **o
     options.setdefault("steps_per_token", STEPS_PER_TOKEN)
     options.setdefault("method", "auto")
     return _sample(ws, bs, engine=engine, device=device, **options)
+
+
+def _sample_nulls(nets: list[tuple[list[np.ndarray], Any]], *, engine: str, device: Any, **options: Any):
+    """:func:`_sample_null` of several networks, their chains in one run (torch and cuda engines)."""
+    from mothlib.nulls import STEPS_PER_TOKEN, _sample_many
+
+    options.setdefault("steps_per_token", STEPS_PER_TOKEN)
+    options.setdefault("method", "auto")
+    return _sample_many(nets, engine=engine, device=device if engine == "torch" else None, **options)
 
 
 def _count_null(nw: list[Any], nb: list[Any] | None, device: Any) -> dict[str, np.ndarray]:
@@ -327,6 +419,10 @@ class MotifStageSettings:
         A classification task's counterpart of ``max_loss_threshold`` (which it then replaces):
         each network is scored up to its last level whose validation accuracy is within this
         margin of its dense level's, so any ``accuracy_margin`` up to it filters the table.
+    tasks_per_call : int
+        Up to this many (network, level) pairs of one strategy and null model are scored in one
+        task by :func:`motif_zscores_many` (their null chains in one run on the torch and cuda
+        engines); 1 submits each pair alone. The table does not depend on it.
     """
 
     null_models: tuple[str, ...]
@@ -336,6 +432,7 @@ class MotifStageSettings:
     chunk_size: int = 100
     device: str | None = None
     max_accuracy_margin: float | None = None
+    tasks_per_call: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "null_models", tuple(self.null_models))
@@ -352,6 +449,9 @@ class MotifStageSettings:
             raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size!r}")
         if self.max_accuracy_margin is not None and not float(self.max_accuracy_margin) >= 0:
             raise ValueError(f"max_accuracy_margin must be non-negative, got {self.max_accuracy_margin!r}")
+        n = self.tasks_per_call
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"tasks_per_call must be a positive integer, got {n!r}")
 
 
 def scored_levels(
@@ -383,27 +483,48 @@ def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifSta
                          n_jobs=1)  # one thread per task: the Dask workers are single-threaded
 
 
-def collect_tables(runner: Any, queue: Any, pending: dict[Any, tuple[Path, dict[str, Any]]],
+def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], settings: MotifStageSettings,
+                null: str, seeds: list[np.random.SeedSequence]) -> list[pd.DataFrame]:
+    """Task: several networks' z-scores against one null model (their nulls drawn together)."""
+    return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds,
+                              chunk_size=int(settings.chunk_size), device=settings.device, n_jobs=1)
+
+
+class _Pair(NamedTuple):
+    """One (network, level) of the motif stage waiting for its task."""
+
+    ws: list[np.ndarray]
+    bs: list[np.ndarray] | None
+    seed: np.random.SeedSequence
+    ckpt: Path
+    meta: dict[str, Any]
+
+
+def collect_tables(runner: Any, queue: Any, pending: dict[Any, Any],
                    parts: list[pd.DataFrame], *, desc: str, progress: bool) -> None:
     """Collect z-score tasks as they finish: prefix each table with its ``meta`` columns, write
     it to its checkpoint (so a killed client keeps it) and append it to ``parts``.
 
-    ``pending`` maps each future to ``(checkpoint path, meta columns)``; ``parts`` already holds
-    the tables read back from earlier checkpoints.
+    ``pending`` maps each future to ``(checkpoint path, meta columns)``, or, for a task that
+    returns a list of tables, to a list of such pairs in the same order; ``parts`` already holds
+    the tables read back from earlier checkpoints. The bar counts tables.
     """
     from mothlib.store import atomic_write
 
-    with tqdm(total=len(pending) + len(parts), initial=len(parts), desc=desc, unit="task",
+    n_tables = sum(len(v) if isinstance(v, list) else 1 for v in pending.values())
+    with tqdm(total=n_tables + len(parts), initial=len(parts), desc=desc, unit="task",
               disable=not progress) as bar:
         for future in queue:
-            ckpt, meta = pending.pop(future)
-            df = runner.result(future)
-            for i, (name, value) in enumerate(meta.items()):
-                df.insert(i, name, value)
-            with atomic_write(ckpt) as handle:
-                df.to_parquet(handle)
-            parts.append(df)
-            bar.update(1)
+            entry = pending.pop(future)
+            result = runner.result(future)
+            many = isinstance(entry, list)
+            for (ckpt, meta), df in zip(entry if many else [entry], result if many else [result]):
+                for i, (name, value) in enumerate(meta.items()):
+                    df.insert(i, name, value)
+                with atomic_write(ckpt) as handle:
+                    df.to_parquet(handle)
+                parts.append(df)
+                bar.update(1)
 
 
 def compute_motif_table(
@@ -418,8 +539,10 @@ def compute_motif_table(
     """The ``motifs`` stage's work: z-scores of every scored level (:func:`scored_levels`) of
     every network, strategy and null model, as (strategy, network, level, null model) tasks.
 
-    Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished task is
-    checkpointed in ``scratch`` by the client, so an interrupted run resumes.
+    Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished
+    (strategy, network, level, null model) table is checkpointed in ``scratch`` by the client,
+    so an interrupted run resumes. With ``settings.tasks_per_call`` > 1 the pairs still to score
+    are grouped, in order, into tasks of up to that many per (strategy, null model).
     """
     from mothlib.cluster import Runner
     from mothlib.pruning import load_pruning_table
@@ -432,6 +555,25 @@ def compute_motif_table(
     position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
     parts, pending = [], {}
     queue = runner.as_completed()
+    groups: dict[tuple[str, str], list[_Pair]] = {}  # (strategy, null) -> pairs waiting for a task
+
+    def submit(strategy: str, null: str) -> None:
+        group = groups.pop((strategy, null), [])
+        if not group:
+            return
+        first = group[0].meta
+        more = f"-x{len(group)}" if len(group) > 1 else ""
+        key = f"motifs-{strategy}-net{first['network']}-level{first['level']}-{null}{more}-{uuid.uuid4().hex[:8]}"
+        if settings.tasks_per_call == 1:  # one network per task, as before the setting
+            p = group[0]
+            f = runner.submit(_score, p.ws, p.bs, settings, null, p.seed, key=key)
+            pending[f] = (p.ckpt, p.meta)
+        else:
+            f = runner.submit(_score_many, [(p.ws, p.bs) for p in group], settings, null,
+                              [p.seed for p in group], key=key)
+            pending[f] = [(p.ckpt, p.meta) for p in group]
+        queue.add(f)
+
     for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
         masks = None
         for r in rows.itertuples():
@@ -450,10 +592,11 @@ def compute_motif_table(
                 ws = [np.asarray(w[k]) for w in wm]
                 bs = None if bm is None else [np.asarray(b[k]) for b in bm]
                 seed = task_seed(settings.seed, strategy, network, int(level), null)
-                f = runner.submit(_score, ws, bs, settings, null, seed,
-                                  key=f"motifs-{strategy}-net{network}-level{level}-{null}-{uuid.uuid4().hex[:8]}")
-                pending[f] = (ckpt, meta)
-                queue.add(f)
+                groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, ckpt, meta))
+                if len(groups[(strategy, null)]) == settings.tasks_per_call:
+                    submit(strategy, null)
+    for strategy, null in list(groups):  # the last, partly filled groups
+        submit(strategy, null)
     collect_tables(runner, queue, pending, parts, desc="motifs: z-scores", progress=progress)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
     out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")

@@ -2,7 +2,7 @@
 
 Run as a script: ``NUMBA_ENABLE_CUDASIM=1`` must be set before numba.cuda is first imported, so
 this runs in a fresh process. ``python tests/_cuda_sim_check.py GROUP`` with GROUP one of
-"swaps", "moves", "sample_null" (and motif_zscores); prints one line per case and "ok" at the end.
+"swaps", "moves", "sample_null" (and motif_zscores, sample_nulls, motif_zscores_many); prints one line per case and "ok" at the end.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from _nets import random_masks  # noqa: E402
 from mothlib import _mcmc, _mcmc_cuda, nulls  # noqa: E402
 from mothlib._rng import sample_keys, sub_keys  # noqa: E402
 from mothlib.motifs import remove_ineffectual  # noqa: E402
-from mothlib.significance import motif_zscores  # noqa: E402
+from mothlib.significance import motif_zscores, motif_zscores_many  # noqa: E402
 
 # (layer sizes, density, bias, steps per token, samples): sparse blocks move edges, dense ones
 # holes; the blocks of a network have different token counts, so its chains different lengths T.
@@ -82,6 +82,22 @@ def check_sample_null():
         pd.testing.assert_frame_equal(motif_zscores(ws, bs, engine="numba", **kw),
                                       motif_zscores(ws, bs, engine="cuda", **kw))
         print(f"motif_zscores {null}: identical")
+    # Two networks of different shapes, their chains in one run of the kernels.
+    other = remove_ineffectual(*random_masks(np.random.default_rng(6), [4, 5, 3], 0.6, False))[:2]
+    nets = [(ws, bs), other]
+    for null in nulls.NULL_MODELS:
+        kw = dict(n_null=2, null_model=null, start=1, method="mcmc")
+        got = nulls.sample_nulls(nets, seeds=[5, 6], engine="cuda", **kw)
+        for (w, b), s, (gw, gb) in zip(nets, [5, 6], got):
+            rw, rb = nulls.sample_null(w, b, seed=s, engine="numba", **kw)
+            assert all(np.array_equal(x, y) for x, y in zip(rw, gw)), null
+            assert (rb is None) == (gb is None) and all(np.array_equal(x, y) for x, y in zip(rb or [], gb or []))
+        print(f"sample_nulls {null}: identical")
+        kw = dict(n_null=3, null_model=null, chunk_size=2, device="cpu", method="mcmc")
+        tables = motif_zscores_many(nets, seeds=[1, 2], engine="cuda", **kw)
+        for (w, b), s, t in zip(nets, [1, 2], tables):
+            pd.testing.assert_frame_equal(t, motif_zscores(w, b, seed=s, engine="numba", **kw))
+        print(f"motif_zscores_many {null}: identical")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ def test_cuda_engine_samples_equal_numba_engine_in_the_simulator():
         assert f"sample_null {null}: identical" in out, out
     for null in ("layer-edges", "degree-preserving"):
         assert f"motif_zscores {null}: identical" in out, out
+        assert f"sample_nulls {null}: identical" in out, out
+        assert f"motif_zscores_many {null}: identical" in out, out
 
 
 needs_no_gpu = pytest.mark.skipif(_mcmc_cuda.available(), reason="a CUDA GPU is present")

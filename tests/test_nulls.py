@@ -15,7 +15,7 @@ from scipy.stats import chisquare
 
 from mothlib import _mcmc
 from mothlib.motifs import count_motifs, remove_ineffectual
-from mothlib.nulls import FIXED_COUNTS, sample_null
+from mothlib.nulls import FIXED_COUNTS, sample_null, sample_nulls
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import random_masks  # noqa: E402
@@ -420,3 +420,73 @@ def test_torch_rejection_batches_do_not_change_samples(monkeypatch):
     b = sample_null(ws, bs, n_null=9, seed=8, method="rejection", engine="torch")
     for l in range(len(ws)):
         assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l])
+
+
+# ------------------------------------------------------------------ several networks at once
+def _assert_same_masks(a, b):
+    assert len(a[0]) == len(b[0]) and (a[1] is None) == (b[1] is None)
+    for x, y in zip(a[0], b[0]):
+        assert x.dtype == y.dtype == bool and np.array_equal(x, y)
+    for x, y in zip(a[1] or [], b[1] or []):
+        assert (x is None and y is None) or np.array_equal(x, y)
+
+
+_network = st.tuples(
+    st.lists(st.integers(1, 7), min_size=2, max_size=4),  # layer sizes
+    st.floats(0.1, 0.95),  # density
+    st.booleans(),  # biases
+)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba", "torch"])
+@settings(max_examples=15, deadline=None)
+@given(
+    nets=st.lists(_network, min_size=1, max_size=4),
+    null=st.sampled_from(["layer-edges", "degree-preserving"]),
+    method=st.sampled_from(["auto", "mcmc", "rejection"]),
+    start=st.integers(0, 1000),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sample_nulls_draws_each_network_as_sample_null(engine, nets, null, method, start, seed):
+    # Networks of different shapes and sparsity, their chains in one run: network i gets
+    # exactly sample_null's samples with its own seed.
+    networks = [_clean_random(seed + i, *net) for i, net in enumerate(nets)]
+    seeds = [seed + 7 * i for i in range(len(networks))]
+    kw = dict(n_null=4, null_model=null, method=method, start=start, engine=engine)
+    got = sample_nulls(networks, seeds=seeds, **kw)
+    assert len(got) == len(networks)
+    for (ws, bs), s, g in zip(networks, seeds, got):
+        _assert_same_masks(g, sample_null(ws, bs, seed=s, **kw))
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba", "torch"])
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_sample_nulls_on_larger_networks(engine, null):
+    # Long chains of different lengths (sparse blocks move edges, dense ones holes), a network
+    # without biases, and one seed given twice (the same samples twice).
+    networks = [_clean_random(1, [6, 12, 12, 4], 0.3, True), _clean_random(2, [5, 9, 3], 0.8, False),
+                _clean_random(3, [4, 10, 10, 10, 3], 0.5, True), _clean_random(1, [6, 12, 12, 4], 0.3, True)]
+    seeds = [10, np.random.SeedSequence(11), 12, 10]
+    got = sample_nulls(networks, n_null=6, null_model=null, seeds=seeds, method="mcmc", engine=engine)
+    for (ws, bs), s, g in zip(networks, seeds, got):
+        _assert_same_masks(g, sample_null(ws, bs, n_null=6, null_model=null, seed=s, method="mcmc", engine=engine))
+    _assert_same_masks(got[0], got[3])
+    assert len({got[2][0][1][k].tobytes() for k in range(6)}) > 1  # the chains moved
+
+
+def test_sample_nulls_bad_input():
+    net = _clean_random(0, [3, 4, 2], 0.6, True)
+    with pytest.raises(ValueError, match="networks: expected at least one"):
+        sample_nulls([], n_null=2, seeds=[])
+    with pytest.raises(ValueError, match=r"seeds: expected one seed per network \(2\), got 1"):
+        sample_nulls([net, net], n_null=2, seeds=[0])
+    with pytest.raises(ValueError, match=r"networks\[1\]: expected a \(weight_masks, bias_masks\) pair"):
+        sample_nulls([net, net[0]], n_null=2, seeds=[0, 1])
+    ghost = ([np.array([[1, 0], [0, 0]]), np.array([[1, 1]])], None)
+    with pytest.raises(ValueError, match=r"networks\[1\]: .*remove_ineffectual"):
+        sample_nulls([net, ghost], n_null=2, seeds=[0, 1])
+    with pytest.raises(ValueError, match="engine: must be"):
+        sample_nulls([net], n_null=2, seeds=[0], engine="opencl")
+    with pytest.raises(ValueError, match="n_null"):
+        sample_nulls([net], n_null=-1, seeds=[0])
+    assert [w.shape for w in sample_nulls([net], n_null=0, seeds=[0])[0][0]] == [(0, 4, 3), (0, 2, 4)]

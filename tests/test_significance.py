@@ -268,3 +268,37 @@ def test_structured_network_is_significant():
     assert df.loc["bifan", "z"] > 3 and df.loc["biparallel", "z"] > 3
     assert df.loc["bifan", "p_value"] == pytest.approx(1 / 201)
     assert df.loc["bifan", "sp"] > 0
+
+
+def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, monkeypatch):
+    # The 20 (network, level, null) pairs of SELECTED in tasks of up to 3 pairs of one strategy
+    # and null model, their nulls drawn together by the torch engine: the table of one pair per
+    # task (numba). An interrupted grouped run resumes from its per-pair checkpoints.
+    profile, store1, masks = _fake_pruning(tmp_path / "one", SELECTED)
+    _, store3, _ = _fake_pruning(tmp_path / "three", SELECTED)  # the same masks (seeded)
+    monkeypatch.setattr(sig, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
+    real_many = sig.motif_zscores_many
+    sizes, interrupt = [], [True]
+
+    def batched(nets, **kwargs):
+        sizes.append(len(nets))
+        if len(sizes) == 3 and interrupt:
+            interrupt.clear()
+            raise KeyboardInterrupt  # an interrupted run: two tasks (6 pairs) were checkpointed
+        return real_many(nets, engine="torch", **kwargs)
+
+    monkeypatch.setattr(sig, "motif_zscores_many", batched)
+    grouped = {**profile, "motif_tasks_per_call": 3}
+    with pytest.raises(KeyboardInterrupt):
+        build_motif_table(grouped, store3)
+    assert sizes == [3, 3, 3]
+    sizes.clear()
+    build_motif_table(grouped, store3)
+    # Left: magnitude 1 per null (its first 3 per null were done), random 3 + 3 per null.
+    assert sorted(sizes) == [1, 1, 3, 3, 3, 3]
+    build_motif_table(profile, store1)
+    a, b = (pd.read_parquet(s.path("motifs.parquet")) for s in (store1, store3))
+    assert len(a) == 20 * len(MOTIFS)
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(ValueError, match="tasks_per_call"):
+        build_motif_table({**profile, "motif_tasks_per_call": 0}, store1)

@@ -83,3 +83,50 @@ def test_default_device_is_cuda_only_when_available(monkeypatch):
     assert sig._zscore_device(None).type == "cuda"
     with pytest.raises(ValueError, match="device"):
         sig._zscore_device("no-such-device")
+
+
+# ------------------------------------------------------------------ several networks at once
+def _nets():
+    """Networks of different shapes and sparsity, one without biases, one unclean."""
+    return [_net(4), _net(5, sizes=(4, 7, 3), density=0.7), _net(6, sizes=(6, 10, 10, 4), density=0.25),
+            (random_masks(np.random.default_rng(7), [5, 8, 3], 0.5, False)[0], None)]
+
+
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
+def test_motif_zscores_many_equals_one_call_per_network(null, engine):
+    nets, seeds = _nets(), [3, 4, np.random.SeedSequence(5), 6]
+    got = sig.motif_zscores_many(nets, n_null=14, null_model=null, seeds=seeds, chunk_size=5,
+                                 engine=engine, device="cpu")
+    assert len(got) == len(nets)
+    for (ws, bs), seed, table in zip(nets, seeds, got):
+        ref = motif_zscores(ws, bs, n_null=14, null_model=null, seed=seed, chunk_size=14)
+        pd.testing.assert_frame_equal(table, ref)
+
+
+def test_motif_zscores_many_batches_the_torch_engine_and_loops_the_others(monkeypatch):
+    nets = _nets()[:3]
+    calls = []
+    real = sig._sample_nulls
+    monkeypatch.setattr(sig, "_sample_nulls", lambda nets, **kw: (calls.append(len(nets)), real(nets, **kw))[1])
+    sig.motif_zscores_many(nets, n_null=7, seeds=[0, 1, 2], chunk_size=3, engine="torch", device="cpu")
+    assert calls == [3, 3, 3]  # one draw of all three networks per chunk
+    calls.clear()
+    sig.motif_zscores_many(nets, n_null=7, seeds=[0, 1, 2], chunk_size=3, device="cpu")
+    assert calls == []  # numba: one motif_zscores per network
+
+
+def test_motif_zscores_many_bad_input():
+    nets = _nets()[:2]
+    with pytest.raises(ValueError, match="networks: expected at least one"):
+        sig.motif_zscores_many([], n_null=2, seeds=[])
+    with pytest.raises(ValueError, match=r"seeds: expected one seed per network \(2\), got 3"):
+        sig.motif_zscores_many(nets, n_null=2, seeds=[0, 1, 2])
+    with pytest.raises(ValueError, match=r"networks\[0\]: expected a \(weight_masks, bias_masks\) pair"):
+        sig.motif_zscores_many([nets[0][0]], n_null=2, seeds=[0])
+    with pytest.raises(ValueError, match="chunk_size"):
+        sig.motif_zscores_many(nets, n_null=2, seeds=[0, 1], chunk_size=0, engine="torch", device="cpu")
+    clean = tuple(remove_ineffectual(*nets[0])[:2])
+    with pytest.raises(ValueError, match=r"networks\[1\]: .*remove_ineffectual"):
+        sig.motif_zscores_many([clean, _net(2, density=0.25)], n_null=2, seeds=[0, 1], clean=False,
+                               engine="torch", device="cpu")

@@ -74,6 +74,9 @@ _COMMON: dict[str, Any] = {
     # (network, level) pairs of one strategy and null model per motif task: their null chains
     # run together on the torch and cuda engines (results do not depend on it; 1: one per task).
     "motif_tasks_per_call": 1,
+    # Null sampler of the motif stage (mothlib.nulls.ENGINES): "auto" is numba on the CPU and
+    # torch on a GPU; "cuda" runs the Markov chains as numba CUDA kernels. Same samples on all.
+    "null_engine": "auto",
     # Levels are scored up to each network's last one under this loss, so any loss_threshold
     # up to it only filters the motif table.
     "max_loss_threshold": 1e-2,

@@ -423,6 +423,9 @@ class MotifStageSettings:
         Up to this many (network, level) pairs of one strategy and null model are scored in one
         task by :func:`motif_zscores_many` (their null chains in one run on the torch and cuda
         engines); 1 submits each pair alone. The table does not depend on it.
+    engine : str
+        Null sampler (:data:`mothlib.nulls.ENGINES`; "auto": numba on the CPU, torch on a GPU).
+        Every engine draws the same null networks, so the table does not depend on it.
     """
 
     null_models: tuple[str, ...]
@@ -433,6 +436,7 @@ class MotifStageSettings:
     device: str | None = None
     max_accuracy_margin: float | None = None
     tasks_per_call: int = 1
+    engine: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "null_models", tuple(self.null_models))
@@ -452,6 +456,10 @@ class MotifStageSettings:
         n = self.tasks_per_call
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"tasks_per_call must be a positive integer, got {n!r}")
+        from mothlib.nulls import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"null_engine must be one of {list(ENGINES)}, got {self.engine!r}")
 
 
 def scored_levels(
@@ -480,6 +488,7 @@ def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifSta
     """Task: one network's z-scores against one null model."""
     return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null,
                          chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
+                         engine=settings.engine,
                          n_jobs=1)  # one thread per task: the Dask workers are single-threaded
 
 
@@ -487,7 +496,8 @@ def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], se
                 null: str, seeds: list[np.random.SeedSequence]) -> list[pd.DataFrame]:
     """Task: several networks' z-scores against one null model (their nulls drawn together)."""
     return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds,
-                              chunk_size=int(settings.chunk_size), device=settings.device, n_jobs=1)
+                              chunk_size=int(settings.chunk_size), device=settings.device,
+                              engine=settings.engine, n_jobs=1)
 
 
 class _Pair(NamedTuple):

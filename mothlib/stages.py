@@ -158,6 +158,7 @@ def _motif_settings(p: dict[str, Any]) -> Any:
         # A classification task scores levels by accuracy (max_loss_threshold is then unused).
         max_accuracy_margin=None if _task(p) == "moth" else float(p["max_accuracy_margin"]),
         tasks_per_call=int(p["motif_tasks_per_call"]),
+        engine=str(p["null_engine"]),
     )
 
 
@@ -226,7 +227,7 @@ STAGES: dict[str, Stage] = {
     "motifs": Stage(
         name="motifs", version=3,
         fields=("seed", "null_models", "n_null", "n_null_degree", "max_loss_threshold"),
-        run_fields=("null_chunk_size", "device", "motif_tasks_per_call"),
+        run_fields=("null_chunk_size", "device", "motif_tasks_per_call", "null_engine"),
         inputs=("pruning",), outputs=("motifs.parquet",),
         settings=_motif_settings, compute=_motif_compute,
         summary="z-scores of every selectable level against both null models",

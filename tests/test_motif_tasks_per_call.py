@@ -1,4 +1,4 @@
-"""The motif stage's table does not depend on ``motif_tasks_per_call``, on the smoke study's
+"""The motif stage's table does not depend on ``motif_tasks_per_call`` or ``null_engine``, on the smoke study's
 pruned networks (the session's smoke run; only the motif work is redone here)."""
 
 from __future__ import annotations
@@ -17,18 +17,21 @@ def test_grouped_batched_motif_tasks_give_the_smoke_runs_table(smoke_run, tmp_pa
     # 3 pairs per task, their null chains run together by the torch engine (as on a GPU).
     assert get_profile("smoke")["motif_tasks_per_call"] == 1
     store = ArtifactStore("smoke", root=smoke_run.artifacts)
-    settings = stages.STAGES["motifs"].settings(get_profile("smoke", motif_tasks_per_call=3))
-    real, sizes = sig.motif_zscores_many, []
+    settings = stages.STAGES["motifs"].settings(
+        get_profile("smoke", motif_tasks_per_call=3, null_engine="torch"))
+    real, sizes, engines = sig.motif_zscores_many, [], set()
 
-    def batched_on_torch(nets, **kwargs):
+    def recorded(nets, **kwargs):
         sizes.append(len(nets))
-        return real(nets, engine="torch", **kwargs)
+        engines.add(kwargs["engine"])
+        return real(nets, **kwargs)
 
-    monkeypatch.setattr(sig, "motif_zscores_many", batched_on_torch)
+    monkeypatch.setattr(sig, "motif_zscores_many", recorded)
     work, scratch = tmp_path / "work", tmp_path / "scratch"
     work.mkdir()
     scratch.mkdir()
     sig.compute_motif_table(settings, store, work, scratch, Runner(), progress=False)
     got = pd.read_parquet(work / "motifs.parquet")
     pd.testing.assert_frame_equal(got, pd.read_parquet(store.path("motifs.parquet")))
+    assert engines == {"torch"}
     assert max(sizes) == 3 and sum(sizes) * got["motif"].nunique() == len(got)

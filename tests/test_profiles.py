@@ -59,7 +59,8 @@ def test_every_profile_makes_valid_settings(name):
 def test_selection_and_run_fields_are_in_no_cache_key():
     base = get_profile("smoke")
     for field, value in [("loss_threshold", 0.2), ("networks_per_task", 1), ("train_threads", 2),
-                         ("data_chunk_size", 17), ("null_chunk_size", 3), ("motif_tasks_per_call", 3)]:
+                         ("data_chunk_size", 17), ("null_chunk_size", 3), ("motif_tasks_per_call", 3),
+                         ("null_engine", "numpy")]:
         other = get_profile("smoke", **{field: value})
         for stage in STAGES:
             assert stage_params(base, stage) == stage_params(other, stage), (field, stage)

@@ -285,10 +285,11 @@ def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, mo
         if len(sizes) == 3 and interrupt:
             interrupt.clear()
             raise KeyboardInterrupt  # an interrupted run: two tasks (6 pairs) were checkpointed
-        return real_many(nets, engine="torch", **kwargs)
+        assert kwargs["engine"] == "torch"
+        return real_many(nets, **kwargs)
 
     monkeypatch.setattr(sig, "motif_zscores_many", batched)
-    grouped = {**profile, "motif_tasks_per_call": 3}
+    grouped = {**profile, "motif_tasks_per_call": 3, "null_engine": "torch"}
     with pytest.raises(KeyboardInterrupt):
         build_motif_table(grouped, store3)
     assert sizes == [3, 3, 3]
@@ -302,3 +303,9 @@ def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, mo
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(ValueError, match="tasks_per_call"):
         build_motif_table({**profile, "motif_tasks_per_call": 0}, store1)
+
+
+def test_motif_stage_settings_name_an_unknown_null_engine():
+    with pytest.raises(ValueError, match="null_engine must be one of"):
+        sig.MotifStageSettings(null_models=("layer-edges",), n_null={"layer-edges": 5},
+                               max_loss_threshold=0.1, seed=0, engine="opencl")

@@ -102,11 +102,13 @@ def check_sample_null():
 
 if __name__ == "__main__":
     assert _mcmc_cuda.available(), _mcmc_cuda.why_unavailable()
-    group = sys.argv[1]
-    if group == "swaps":
-        check_kernels("degree-preserving")
-    elif group == "moves":
-        check_kernels("layer-edges")
-    else:
-        check_sample_null()
+    groups = sys.argv[1:] or ["swaps", "moves", "sample_null"]
+    for group in groups:
+        print(f"== {group}")
+        if group == "swaps":
+            check_kernels("degree-preserving")
+        elif group == "moves":
+            check_kernels("layer-edges")
+        else:
+            check_sample_null()
     print("ok")

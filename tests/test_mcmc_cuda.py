@@ -19,24 +19,27 @@ REPO = Path(__file__).resolve().parents[1]
 SIM_CHECK = Path(__file__).resolve().parent / "_cuda_sim_check.py"
 
 
-def _simulated(group: str) -> str:
+@pytest.fixture(scope="module")
+def simulated() -> dict[str, str]:
+    """Every check of the simulator script, run once in a fresh process: its output per group."""
     # A fresh process: NUMBA_ENABLE_CUDASIM only works if set before numba.cuda is imported,
     # and this process may have imported it already.
     env = {**os.environ, "PYTHONPATH": str(REPO), "NUMBA_ENABLE_CUDASIM": "1"}
-    res = subprocess.run([sys.executable, str(SIM_CHECK), group], capture_output=True, text=True,
+    res = subprocess.run([sys.executable, str(SIM_CHECK)], capture_output=True, text=True,
                          env=env, timeout=300, cwd=REPO)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    return res.stdout
+    assert res.stdout.rstrip().endswith("ok"), res.stdout
+    parts = res.stdout.split("== ")[1:]
+    return {p.split("\n", 1)[0]: p for p in parts}
 
 
 @pytest.mark.parametrize("group", ["swaps", "moves"])
-def test_cuda_kernels_equal_numba_kernels_in_the_simulator(group):
-    out = _simulated(group)
-    assert out.count("identical") == 5 and out.rstrip().endswith("ok"), out
+def test_cuda_kernels_equal_numba_kernels_in_the_simulator(simulated, group):
+    assert simulated[group].count("identical") == 5, simulated[group]
 
 
-def test_cuda_engine_samples_equal_numba_engine_in_the_simulator():
-    out = _simulated("sample_null")
+def test_cuda_engine_samples_equal_numba_engine_in_the_simulator(simulated):
+    out = simulated["sample_null"]
     for null in ("layer-edges mcmc", "layer-edges auto", "degree-preserving auto"):
         assert f"sample_null {null}: identical" in out, out
     for null in ("layer-edges", "degree-preserving"):

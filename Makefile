@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Two pytest-xdist workers, each test file on one of them (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Runs the study at $(PROFILE) (stages whose artifacts are current are skipped), executes
 # the notebooks with papermill and builds the book into _build/html.

@@ -1,7 +1,9 @@
 """Shared fixtures: synthetic study tables with known answers, and one smoke run of the notebooks.
 
 The smoke run (papermill over every notebook with the ``smoke`` profile, in a tmp artifact
-root) is session-scoped so that the notebook tests and the book test share it.
+root) is session-scoped so that the notebook tests and the book test share it. Under
+pytest-xdist (``make test`` runs two workers) the first worker that needs it makes it in the
+folder the workers share, under a file lock, and the others read it: one smoke run per session.
 """
 
 from __future__ import annotations
@@ -91,20 +93,41 @@ def tables():
 # -- one smoke run of every notebook, shared by the notebook and book tests ------------------
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
+def smoke_run(tmp_path_factory, request):
     """Run the smoke study as make book does (stages and chapters side by side on a local
     cluster of two workers, papermill in book mode) in a tmp tree."""
+    import json
+    import shutil
     from types import SimpleNamespace
+
+    from filelock import FileLock
 
     from mothlib import pipeline
 
-    root = tmp_path_factory.mktemp("smoke-run")
-    artifacts, executed = root / "artifacts", root / "executed"
-    seconds = pipeline.execute_study("smoke", artifacts_root=artifacts, output_dir=executed,
-                                     progress=False, scheduler="local", n_workers=2)
-    paths = [executed / p.name for p in pipeline.list_notebooks()]
-    return SimpleNamespace(root=root, artifacts=artifacts, executed=executed, paths=paths,
-                           stage_seconds=seconds)
+    def result(root: Path, seconds: dict) -> SimpleNamespace:
+        executed = root / "executed"
+        return SimpleNamespace(root=root, artifacts=root / "artifacts", executed=executed,
+                               paths=[executed / p.name for p in pipeline.list_notebooks()],
+                               stage_seconds=seconds)
+
+    def run(root: Path) -> dict:
+        return pipeline.execute_study("smoke", artifacts_root=root / "artifacts",
+                                      output_dir=root / "executed", progress=False,
+                                      scheduler="local", n_workers=2)
+
+    if not hasattr(request.config, "workerinput"):  # one process: no sharing needed
+        root = tmp_path_factory.mktemp("smoke-run")
+        return result(root, run(root))
+    # pytest-xdist: the workers' base temp folders share a parent.
+    root = tmp_path_factory.getbasetemp().parent / "smoke-run"
+    done = root / "stage_seconds.json"
+    with FileLock(str(root) + ".lock"):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)  # a half-made run of a crashed worker
+            root.mkdir()
+            seconds = run(root)
+            done.write_text(json.dumps({k: list(v) for k, v in seconds.items()}))
+    return result(root, {k: tuple(v) for k, v in json.loads(done.read_text()).items()})
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import register_jitable
 
 from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN, draw, splitmix64, two_below
 
@@ -114,7 +115,9 @@ def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
 
 
 # ----------------------------------------------------------------------------- numba kernels
-@numba.njit(cache=True, inline="always")
+# The per-chain loops below are ``register_jitable``: the same source compiles into the numba
+# CPU kernels here and into the CUDA kernels of mothlib._mcmc_cuda (one thread per chain).
+@register_jitable(inline="always")
 def _mix1(x):
     """:func:`mothlib._rng.mix` on one uint64 (the same constants, so the same draws)."""
     x = x ^ (x >> _S30)
@@ -124,48 +127,52 @@ def _mix1(x):
     return x ^ (x >> _S31)
 
 
-@numba.njit(cache=True, inline="always")
+@register_jitable(inline="always")
 def _draw1(key, counter):
     return _mix1(_mix1(key + np.uint64(counter) * GOLDEN))
+
+
+@register_jitable
+def _move_chain(tok, bit, outdeg, indeg, ns, nt, hole, n_steps, L, key):  # pragma: no cover
+    """One "layer-edges" chain in place: its rows of the arrays of :func:`moves`."""
+    nw = ns * nt
+    Lu = np.uint64(max(L, 1))
+    for t in range(n_steps):
+        i = np.int64(_draw1(key, 2 * t) % Lu)
+        h2 = _draw1(key, 2 * t + 1)
+        a = np.int64(tok[i])
+        if a >= nw:
+            f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
+        else:
+            f = np.int64(h2 % np.uint64(max(nw, 1)))
+        if bit[f]:
+            continue
+        if hole:
+            rem, add = f, a
+        else:
+            rem, add = a, f
+        sr, tr = rem // nt, rem % nt
+        sa, ta = add // nt, add % nt
+        if sr != ns and sa != sr and outdeg[sr] < 2:
+            continue
+        if ta != tr and indeg[tr] < 2:
+            continue
+        bit[a] = False
+        bit[f] = True
+        tok[i] = f
+        outdeg[sr] -= 1
+        outdeg[sa] += 1
+        indeg[tr] -= 1
+        indeg[ta] += 1
 
 
 @numba.njit(cache=True, nogil=True)
 def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
     for c in range(tok.shape[0]):
-        nt = n_t[c]
-        ns = n_s[c]
-        nw = ns * nt
-        Lu = np.uint64(max(L[c], 1))
-        for t in range(T[c]):
-            i = np.int64(_draw1(keys[c], 2 * t) % Lu)
-            h2 = _draw1(keys[c], 2 * t + 1)
-            a = tok[c, i]
-            if a >= nw:
-                f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
-            else:
-                f = np.int64(h2 % np.uint64(max(nw, 1)))
-            if bit[c, f]:
-                continue
-            if hole[c]:
-                rem, add = f, a
-            else:
-                rem, add = a, f
-            sr, tr = rem // nt, rem % nt
-            sa, ta = add // nt, add % nt
-            if sr != ns and sa != sr and outdeg[c, sr] < 2:
-                continue
-            if ta != tr and indeg[c, tr] < 2:
-                continue
-            bit[c, a] = False
-            bit[c, f] = True
-            tok[c, i] = f
-            outdeg[c, sr] -= 1
-            outdeg[c, sa] += 1
-            indeg[c, tr] -= 1
-            indeg[c, ta] += 1
+        _move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
 
 
-@numba.njit(cache=True, nogil=True)
+@register_jitable
 def _swap_chain(st, bb, nt, n_steps, L, key):  # pragma: no cover
     # Tokens as row << 32 | column in ``st`` (one cache line per token, no integer division
     # inside the loop), their slots set in the bitset ``bb`` (1/8 of a bool row: it stays in
@@ -205,29 +212,34 @@ def _swap_chain(st, bb, nt, n_steps, L, key):  # pragma: no cover
         st[j] = (sb << 32) | (ta if ok else tb)
 
 
-@numba.njit(cache=True, nogil=True)
-def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
-    # The chain works on its own token and bitset arrays (_swap_chain), copied back to ``bit``
-    # and ``tok`` at the end.
-    st = np.empty(tok.shape[1], np.int64)
-    bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
+@register_jitable
+def _swap_tokens(tk, row, st, bb, nt, n_steps, L, key):  # pragma: no cover
+    """One "degree-preserving" chain in place on its rows ``tk`` (tokens) and ``row`` (bitmap).
+
+    The chain runs on the scratch ``st`` (tokens as row << 32 | column) and ``bb`` (a zeroed
+    bitset of the slots, zero again on return).
+    """
     one = np.uint64(1)
     low = np.int64(0xFFFFFFFF)
+    for q in range(L):
+        x = np.int64(tk[q])
+        st[q] = ((x // nt) << 32) | (x % nt)
+        bb[x >> 6] |= one << np.uint64(x & 63)
+        row[x] = False  # the slots set in the row are the tokens: set again below
+    _swap_chain(st, bb, nt, n_steps, L, key)
+    for q in range(L):
+        x = (st[q] >> 32) * nt + (st[q] & low)
+        tk[q] = x
+        row[x] = True
+        bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
+
+
+@numba.njit(cache=True, nogil=True)
+def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
+    st = np.empty(tok.shape[1], np.int64)
+    bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
     for c in range(tok.shape[0]):
-        nt = n_t[c]
-        row = bit[c]
-        tk = tok[c]
-        for q in range(L[c]):
-            x = np.int64(tk[q])
-            st[q] = ((x // nt) << 32) | (x % nt)
-            bb[x >> 6] |= one << np.uint64(x & 63)
-            row[x] = False  # the slots set in the row are the tokens: set again below
-        _swap_chain(st, bb, nt, T[c], L[c], keys[c])
-        for q in range(L[c]):
-            x = (st[q] >> 32) * nt + (st[q] & low)
-            tk[q] = x
-            row[x] = True
-            bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
+        _swap_tokens(tok[c], bit[c], st, bb, n_t[c], T[c], L[c], keys[c])
 
 
 @numba.njit(cache=True, nogil=True)

@@ -2,10 +2,10 @@
 
 The torch engine (:mod:`mothlib.nulls_torch`) vectorises the chains over samples but loops over
 the ~10^5 steps in Python: on a GPU every step is a handful of tiny kernel launches, so it is
-bound by launch latency, not by the GPU. Here each CUDA thread runs one whole chain, the very
-loop of the numba CPU kernels (:func:`mothlib._mcmc._swap_chain` / ``_swaps_numba`` for
-"degree-preserving", ``_moves_numba`` for "layer-edges"), with the same counter-based draws
-(:mod:`mothlib._rng`), so it returns the numba engine's samples bit for bit. Each thread keeps
+bound by launch latency, not by the GPU. Here each CUDA thread runs one whole chain: the very
+source of the numba CPU kernels (``mothlib._mcmc._swap_tokens`` for "degree-preserving",
+``_move_chain`` for "layer-edges", both ``register_jitable`` so that they compile for either
+target), with the same counter-based draws, so it returns the numba engine's samples bit for bit. Each thread keeps
 its chain's state in its own rows of global memory: tokens (chains, L) and bitset (chains, words).
 
 Chains of one layer block have the same length and lie next to each other (as
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mothlib._rng import _M1, _M2, _S27, _S30, _S31, GOLDEN
+from mothlib._mcmc import _move_chain, _swap_tokens
 
 #: Threads per CUDA block: one warp. Chains are few (samples x blocks, thousands), so small
 #: blocks spread them over every multiprocessor.
@@ -62,113 +62,22 @@ def _kernels() -> tuple[Any, Any]:
 
     cuda = numba_cuda
 
-    @cuda.jit(device=True)
-    def mix1(x):
-        # mothlib._rng.mix / _mcmc._mix1: the same constants, so the same draws
-        x = x ^ (x >> _S30)
-        x = x * _M1
-        x = x ^ (x >> _S27)
-        x = x * _M2
-        return x ^ (x >> _S31)
-
-    @cuda.jit(device=True)
-    def draw1(key, counter):
-        return mix1(mix1(key + np.uint64(counter) * GOLDEN))
-
-    @cuda.jit(device=True)
-    def swap_chain(st, bb, nt, n_steps, L, key):
-        # _mcmc._swap_chain line for line: tokens as row << 32 | column in ``st``, their slots
-        # in the bitset ``bb``; a rejected swap changes nothing (branch-free step).
-        one = np.uint64(1)
-        low = np.int64(0xFFFFFFFF)
-        low_u = np.uint64(0xFFFFFFFF)
-        s32 = np.uint64(32)
-        Lu = np.uint64(max(L, 1))
-        ctr = key
-        for t in range(n_steps):
-            ctr += GOLDEN
-            h = mix1(ctr)
-            i = np.int64(((h >> s32) * Lu) >> s32)
-            j = np.int64(((h & low_u) * Lu) >> s32)
-            pa = st[i]
-            pb = st[j]
-            sa, ta = pa >> 32, pa & low
-            sb, tb = pb >> 32, pb & low
-            a = sa * nt + ta
-            b = sb * nt + tb
-            x = sa * nt + tb
-            y = sb * nt + ta
-            free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
-            ok = (sa != sb) & (ta != tb) & (free == 0)
-            m = np.uint64(ok)
-            bb[a >> 6] &= ~(m << np.uint64(a & 63))
-            bb[b >> 6] &= ~(m << np.uint64(b & 63))
-            bb[x >> 6] |= m << np.uint64(x & 63)
-            bb[y >> 6] |= m << np.uint64(y & 63)
-            st[i] = (sa << 32) | (tb if ok else ta)
-            st[j] = (sb << 32) | (ta if ok else tb)
-
     @cuda.jit
     def swaps_kernel(tok, L, bit, n_t, T, keys, st, bb):
-        # _mcmc._swaps_numba for chain c = this thread, on its own rows st[c], bb[c]
+        # _mcmc._swaps_numba for chain c = this thread, on its own scratch rows st[c], bb[c]
         c = cuda.grid(1)
-        if c >= tok.shape[0]:
-            return
-        one = np.uint64(1)
-        low = np.int64(0xFFFFFFFF)
-        nt = n_t[c]
-        stc = st[c]
-        bbc = bb[c]
-        for w in range(bbc.shape[0]):
-            bbc[w] = 0
-        for q in range(L[c]):
-            x = np.int64(tok[c, q])
-            stc[q] = ((x // nt) << 32) | (x % nt)
-            bbc[x >> 6] |= one << np.uint64(x & 63)
-            bit[c, x] = False  # the tokens' slots: set again at their final places below
-        swap_chain(stc, bbc, nt, T[c], L[c], keys[c])
-        for q in range(L[c]):
-            x = (stc[q] >> 32) * nt + (stc[q] & low)
-            tok[c, q] = x
-            bit[c, x] = True
+        if c < tok.shape[0]:
+            bbc = bb[c]
+            for w in range(bbc.shape[0]):  # device memory starts uninitialised
+                bbc[w] = 0
+            _swap_tokens(tok[c], bit[c], st[c], bbc, n_t[c], T[c], L[c], keys[c])
 
     @cuda.jit
     def moves_kernel(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):
         # _mcmc._moves_numba for chain c = this thread
         c = cuda.grid(1)
-        if c >= tok.shape[0]:
-            return
-        nt = n_t[c]
-        ns = n_s[c]
-        nw = ns * nt
-        Lu = np.uint64(max(L[c], 1))
-        for t in range(T[c]):
-            i = np.int64(draw1(keys[c], 2 * t) % Lu)
-            h2 = draw1(keys[c], 2 * t + 1)
-            a = np.int64(tok[c, i])
-            if a >= nw:
-                f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
-            else:
-                f = np.int64(h2 % np.uint64(max(nw, 1)))
-            if bit[c, f]:
-                continue
-            if hole[c]:
-                rem, add = f, a
-            else:
-                rem, add = a, f
-            sr, tr = rem // nt, rem % nt
-            sa, ta = add // nt, add % nt
-            if sr != ns and sa != sr and outdeg[c, sr] < 2:
-                continue
-            if ta != tr and indeg[c, tr] < 2:
-                continue
-            bit[c, a] = False
-            bit[c, f] = True
-            tok[c, i] = f
-            outdeg[c, sr] -= 1
-            outdeg[c, sa] += 1
-            indeg[c, tr] -= 1
-            indeg[c, ta] += 1
+        if c < tok.shape[0]:
+            _move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
 
     return swaps_kernel, moves_kernel
 

@@ -212,20 +212,27 @@ def _swap_chain(st, bb, nt, n_steps, L, key):  # pragma: no cover
         st[j] = (sb << 32) | (ta if ok else tb)
 
 
+@register_jitable(inline="always")
+def _pack_tokens(tokens, L, nt, st, bb):  # pragma: no cover
+    """The chain state of :func:`_swap_chain`: tokens (flat slots) as row << 32 | column in
+    ``st``, their slots set in the (zeroed) bitset ``bb``."""
+    one = np.uint64(1)
+    for q in range(L):
+        x = np.int64(tokens[q])
+        st[q] = ((x // nt) << 32) | (x % nt)
+        bb[x >> 6] |= one << np.uint64(x & 63)
+
+
 @register_jitable
 def _swap_tokens(tk, row, st, bb, nt, n_steps, L, key):  # pragma: no cover
     """One "degree-preserving" chain in place on its rows ``tk`` (tokens) and ``row`` (bitmap).
 
-    The chain runs on the scratch ``st`` (tokens as row << 32 | column) and ``bb`` (a zeroed
-    bitset of the slots, zero again on return).
+    The chain runs on the scratch ``st`` and ``bb`` (zeroed; zero again on return).
     """
-    one = np.uint64(1)
     low = np.int64(0xFFFFFFFF)
+    _pack_tokens(tk, L, nt, st, bb)
     for q in range(L):
-        x = np.int64(tk[q])
-        st[q] = ((x // nt) << 32) | (x % nt)
-        bb[x >> 6] |= one << np.uint64(x & 63)
-        row[x] = False  # the slots set in the row are the tokens: set again below
+        row[tk[q]] = False  # the slots set in the row are the tokens: set again below
     _swap_chain(st, bb, nt, n_steps, L, key)
     for q in range(L):
         x = (st[q] >> 32) * nt + (st[q] & low)
@@ -251,12 +258,8 @@ def _swaps_into_numba(tokens, nt, n_steps, hole, keys, slot_w, slot_b, out_w, ou
     n_all = n_w + len(slot_b)
     st0 = np.empty(max(L, 1), np.int64)
     bb0 = np.zeros((n_all + 63) // 64 + 1, np.uint64)
-    one = np.uint64(1)
     low = np.int64(0xFFFFFFFF)
-    for q in range(L):
-        x = np.int64(tokens[q])
-        st0[q] = ((x // nt) << 32) | (x % nt)
-        bb0[x >> 6] |= one << np.uint64(x & 63)
+    _pack_tokens(tokens, L, nt, st0, bb0)
     st = np.empty_like(st0)
     bb = np.empty_like(bb0)
     for c in range(len(keys)):

@@ -592,51 +592,80 @@ def _finish(d: _Draw, chains: list[Any], n: int, engine: str, dev: Any) -> tuple
 
 
 def _sample(
-    weight_masks: Any, bias_masks: Any, *, n_null: int, null_model: str, seed: Any, start: int,
-    steps_per_token: float, method: str, engine: str, device: Any,
+    weight_masks: Any, bias_masks: Any, *, n_null: int, null_model: str, seed: Any, start: int = 0,
+    steps_per_token: float = STEPS_PER_TOKEN, method: str = "auto", engine: str, device: Any,
 ) -> tuple[list[Any], list[Any] | None]:
     """:func:`sample_null`; with engine "torch" the masks are torch tensors on ``device``."""
-    n, null = n_null, null_model
-    _check_options(n, start, null, method, engine, steps_per_token)
+    _check_options(n_null, start, null_model, method, engine, steps_per_token)
     dev = _check_device(device) if engine == "torch" else None
-    ws, bs = _one_network(weight_masks, bias_masks, null)
-    d = _prepare(ws, bs, n=n, null=null, seed=seed, start=start, method=method, engine=engine, dev=dev)
-    if _swaps_direct(null, engine):
-        out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, ws, bs, n, steps_per_token)
-        return out_w, (out_b if any(b is not None for b in bs) else None)
-    chains = _run_chains(d.blocks, d.jobs, null, steps_per_token, engine, dev)
-    return _finish(d, chains, n, engine, dev)
+    nets = [_one_network(weight_masks, bias_masks, null_model)]
+    return _draw_all(nets, [seed], n=n_null, null=null_model, start=start,
+                     steps_per_token=steps_per_token, method=method, engine=engine, dev=dev)[0]
 
 
-def _sample_many(
-    networks: Sequence[tuple[Any, Any]], *, n_null: int, null_model: str, seeds: Sequence[Any],
-    start: int, steps_per_token: float, method: str, engine: str, device: Any,
-) -> list[tuple[list[Any], list[Any] | None]]:
-    """:func:`sample_nulls`; with engine "torch" the masks are torch tensors on ``device``."""
-    n, null = n_null, null_model
-    _check_options(n, start, null, method, engine, steps_per_token)
+def _check_networks(networks: Sequence[Any], seeds: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """``networks`` and ``seeds`` as lists: at least one (weight_masks, bias_masks) pair, one seed each.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument (``networks`` or ``seeds``) that is wrong.
+    """
     networks, seeds = list(networks), list(seeds)
     if not networks:
         raise ValueError("networks: expected at least one (weight_masks, bias_masks) pair, got none")
     if len(seeds) != len(networks):
         raise ValueError(f"seeds: expected one seed per network ({len(networks)}), got {len(seeds)}")
-    dev = _check_device(device) if engine == "torch" else None
-    draws = []
     for k, net in enumerate(networks):
         if not (isinstance(net, tuple) and len(net) == 2):
             raise ValueError(f"networks[{k}]: expected a (weight_masks, bias_masks) pair, got {type(net).__name__}")
+    return networks, seeds
+
+
+def _sample_many(
+    networks: Sequence[tuple[Any, Any]], *, n_null: int, null_model: str, seeds: Sequence[Any],
+    start: int = 0, steps_per_token: float = STEPS_PER_TOKEN, method: str = "auto", engine: str,
+    device: Any,
+) -> list[tuple[list[Any], list[Any] | None]]:
+    """:func:`sample_nulls`; with engine "torch" the masks are torch tensors on ``device``."""
+    _check_options(n_null, start, null_model, method, engine, steps_per_token)
+    networks, seeds = _check_networks(networks, seeds)
+    dev = _check_device(device) if engine == "torch" else None
+    nets = []
+    for k, (w, b) in enumerate(networks):
         try:
-            ws, bs = _one_network(net[0], net[1], null)
+            nets.append(_one_network(w, b, null_model))
         except ValueError as exc:
             raise ValueError(f"networks[{k}]: {exc}") from exc
-        draws.append(_prepare(ws, bs, n=n, null=null, seed=seeds[k], start=start, method=method,
-                              engine=engine, dev=dev))
+    return _draw_all(nets, seeds, n=n_null, null=null_model, start=start,
+                     steps_per_token=steps_per_token, method=method, engine=engine, dev=dev)
+
+
+def _draw_all(
+    nets: list[tuple[list[np.ndarray], list[Any]]], seeds: list[Any], *, n: int, null: str,
+    start: int, steps_per_token: float, method: str, engine: str, dev: Any,
+) -> list[tuple[list[Any], list[Any] | None]]:
+    """The null samples of checked networks (:func:`_one_network`), every chain in one run."""
+    draws = [_prepare(ws, bs, n=n, null=null, seed=seed, start=start, method=method, engine=engine, dev=dev)
+             for (ws, bs), seed in zip(nets, seeds)]
     if _swaps_direct(null, engine):  # numba on the CPU: one network at a time costs the same
         out = []
         for d in draws:
             out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, d.ws, d.bs, n, steps_per_token)
             out.append((out_w, out_b if any(b is not None for b in d.bs) else None))
         return out
+    # Every network's blocks side by side, and every chain in one run of the kernels.
+    blocks, jobs, offset = [], [], 0
+    for d in draws:
+        jobs += [(offset + i, ids, keys) for i, ids, keys in d.jobs]
+        blocks += d.blocks
+        offset += len(d.blocks)
+    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
+    out, j0 = [], 0
+    for d in draws:
+        out.append(_finish(d, chains[j0 : j0 + len(d.jobs)], n, engine, dev))
+        j0 += len(d.jobs)
+    return out
     # Every network's blocks side by side, and every chain in one run of the kernels.
     blocks, jobs, offset = [], [], 0
     for d in draws:

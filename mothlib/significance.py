@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from mothlib._masks import as_masks
 from mothlib.motifs import MOTIF_ORDER, MOTIFS, count_motifs, remove_ineffectual
-from mothlib.nulls import FIXED_COUNTS, NULL_MODELS, sample_null
+from mothlib.nulls import FIXED_COUNTS, NULL_MODELS, _check_networks, sample_null
 from mothlib.seeds import as_seed_sequence, check_seed
 
 __all__ = [
@@ -285,14 +285,7 @@ def motif_zscores_many(
     list of pandas.DataFrame
         Per network, the table of :func:`motif_zscores` (one row per motif).
     """
-    networks, seeds = list(networks), list(seeds)
-    if not networks:
-        raise ValueError("networks: expected at least one (weight_masks, bias_masks) pair, got none")
-    if len(seeds) != len(networks):
-        raise ValueError(f"seeds: expected one seed per network ({len(networks)}), got {len(seeds)}")
-    for k, net in enumerate(networks):
-        if not (isinstance(net, tuple) and len(net) == 2):
-            raise ValueError(f"networks[{k}]: expected a (weight_masks, bias_masks) pair, got {type(net).__name__}")
+    networks, seeds = _check_networks(networks, seeds)
     engine = sampler_options.pop("engine", "auto")
     dev, engine = _check_zscore_args(device, engine, null_model, n_null, chunk_size)
     if engine not in ("torch", "cuda"):
@@ -353,19 +346,15 @@ def _sample_null(ws: list[np.ndarray], bs: Any, *, engine: str, device: Any, **o
     """Null networks as numpy masks, or as torch tensors on ``device`` for the torch engine."""
     if engine != "torch":
         return sample_null(ws, bs, engine=engine, **options)
-    from mothlib.nulls import STEPS_PER_TOKEN, _sample
+    from mothlib.nulls import _sample
 
-    options.setdefault("steps_per_token", STEPS_PER_TOKEN)
-    options.setdefault("method", "auto")
     return _sample(ws, bs, engine=engine, device=device, **options)
 
 
 def _sample_nulls(nets: list[tuple[list[np.ndarray], Any]], *, engine: str, device: Any, **options: Any):
     """:func:`_sample_null` of several networks, their chains in one run (torch and cuda engines)."""
-    from mothlib.nulls import STEPS_PER_TOKEN, _sample_many
+    from mothlib.nulls import _sample_many
 
-    options.setdefault("steps_per_token", STEPS_PER_TOKEN)
-    options.setdefault("method", "auto")
     return _sample_many(nets, engine=engine, device=device if engine == "torch" else None, **options)
 
 

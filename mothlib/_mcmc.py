@@ -359,8 +359,13 @@ def rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds):
 
 
 def moves(*args, engine: str = "auto") -> None:
-    """"layer-edges" chains in place; ``engine`` is "numpy", "numba" or "auto" (numba)."""
-    if engine in ("numba", "auto"):
+    """"layer-edges" chains in place; ``engine`` is "numpy", "numba", "auto" (numba) or "cuda"
+    (:mod:`mothlib._mcmc_cuda`, one GPU thread per chain)."""
+    if engine == "cuda":
+        from mothlib import _mcmc_cuda
+
+        _mcmc_cuda.moves(*args)
+    elif engine in ("numba", "auto"):
         _moves_numba(*args)
     else:
         moves_numpy(*args)
@@ -379,7 +384,11 @@ def swaps_into(tokens, n_t, n_steps, hole, keys, slot_w, slot_b, out_w, out_b) -
 
 def swaps(*args, engine: str = "auto") -> None:
     """"degree-preserving" chains in place (see :func:`moves` for ``engine``)."""
-    if engine in ("numba", "auto"):
+    if engine == "cuda":
+        from mothlib import _mcmc_cuda
+
+        _mcmc_cuda.swaps(*args)
+    elif engine in ("numba", "auto"):
         _swaps_numba(*args)
     else:
         swaps_numpy(*args)

@@ -317,14 +317,7 @@ def _run_chains(
     if engine == "torch":
         return _run_chains_torch(blocks, specs, null, arrays, device)
     tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = arrays
-    if engine == "cuda":
-        from mothlib import _mcmc_cuda  # one CUDA thread per chain, the numba kernels' draws
-
-        if null == "layer-edges":
-            _mcmc_cuda.moves(*arrays)
-        else:
-            _mcmc_cuda.swaps(tok, L, bit, n_t, T, keys)
-    elif null == "layer-edges":
+    if null == "layer-edges":
         _mcmc.moves(*arrays, engine=engine)
     else:
         _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)

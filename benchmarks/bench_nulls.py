@@ -79,6 +79,11 @@ def network(fraction, sizes, seed=0):
     return cw, cb
 
 
+def paper_seconds(per_null, fraction, path):
+    """Projected seconds of the `paper` motif stage from one path's per-null seconds at ``fraction``."""
+    return sum(PAPER_NULLS[n] * per_null[(fraction, n, path)] for n in NULL_MODELS) * PAPER_TASKS
+
+
 def batch_networks(k, n_null, sizes, dev, repeats, steps_per_token):
     """K torch-engine sample_null calls (one network each) against one sample_nulls call."""
     import numpy as np
@@ -229,19 +234,19 @@ def main(argv=None):
     for fraction in (0.9, 0.98):
         # The CPU seconds of motif_zscores per null (generation, counting, summary): robust to
         # the machine being shared, unlike the wall clock.
-        s = sum(PAPER_NULLS[n] * per_null[(fraction, n, "zscores-cpu")] for n in NULL_MODELS) * PAPER_TASKS
+        s = paper_seconds(per_null, fraction, "zscores-cpu")
         print(f"  CPU default path (numba samplers, sparse counting), every level costed like {fraction}, "
               f"from motif_zscores CPU seconds: one core {s / 3600:7.1f} h; this 2-core machine "
               f"{s / 2 / 3600:7.1f} h; a 16-core CPU machine {s / 16 / 3600:7.2f} h (perfect scaling over tasks)")
     for fraction in (0.9, 0.98):
-        s = sum(PAPER_NULLS[n] * per_null[(fraction, n, "torch")] for n in NULL_MODELS) * PAPER_TASKS
+        s = paper_seconds(per_null, fraction, "torch")
         if dev.type == "cpu":
             print(f"  torch engine on the CPU, every level costed like {fraction}: {s / 3600:7.1f} h on one core (wall)")
         else:
             print(f"  torch engine on {dev}, every level costed like {fraction}: {s / 3600:7.2f} h on one GPU (wall)")
     for fraction in (0.9, 0.98):
         if (fraction, NULL_MODELS[0], "cuda") in per_null:  # measured only with --device cuda
-            s = sum(PAPER_NULLS[n] * per_null[(fraction, n, "cuda")] for n in NULL_MODELS) * PAPER_TASKS
+            s = paper_seconds(per_null, fraction, "cuda")
             print(f"  cuda engine (numba chains) on {dev}, every level costed like {fraction}: "
                   f"{s / 3600:7.2f} h on one GPU (wall)")
     if dev.type == "cpu":

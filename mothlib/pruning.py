@@ -243,10 +243,6 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(handle, **arrays)
 
 
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    return load_npz(path)
-
-
 def _level_seed(seed: int, level: int) -> int:
     return int(np.random.SeedSequence([int(seed), 4, int(level)]).generate_state(1)[0])
 
@@ -585,7 +581,7 @@ def compute_pruning(
         return scratch / f"shard{k:03d}" / (strategy or "dense")
 
     def finished(path: Path) -> ShardState | None:
-        return ShardState.from_arrays(_load_npz(path)) if path.exists() else None
+        return ShardState.from_arrays(load_npz(path)) if path.exists() else None
 
     n_tasks = len(shards) * (1 + len(settings.strategies) * (n_levels - 1))
     pending: dict[Any, tuple[int, str]] = {}
@@ -641,7 +637,7 @@ def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], fol
     rows = []
     for strategy in settings.strategies:
         for level in range(len(settings.fractions)):
-            records = [_load_npz(folder(k, strategy) / f"level_{level:02d}.npz") for k in range(len(shards))]
+            records = [load_npz(folder(k, strategy) / f"level_{level:02d}.npz") for k in range(len(shards))]
             wms, bms = zip(*(unpack_masks(r) for r in records))
             n_layers = len(wms[0])
             _save_npz(workdir / "masks" / strategy / f"level_{level:02d}.npz", pack_masks(
@@ -778,7 +774,7 @@ def load_masks(
     path = store.path("masks") / strategy / f"level_{int(level):02d}.npz"
     if not path.exists():
         raise FileNotFoundError(f"no masks for strategy {strategy!r} at level {level} ({path} missing)")
-    return unpack_masks(_load_npz(path))
+    return unpack_masks(load_npz(path))
 
 
 def load_weights(store: ArtifactStore, strategy: str, level: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -790,7 +786,7 @@ def load_weights(store: ArtifactStore, strategy: str, level: int) -> tuple[list[
     biases : list of float32 arrays (n_networks, n_out)
     """
     wms, bms = load_masks(store, strategy, level)
-    kept = _load_npz(store.path("weights") / strategy / f"level_{int(level):02d}.npz")
+    kept = load_npz(store.path("weights") / strategy / f"level_{int(level):02d}.npz")
 
     def fill(masks: list[np.ndarray], prefix: str) -> list[np.ndarray]:
         out = []

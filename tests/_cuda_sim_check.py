@@ -1,8 +1,11 @@
 """The CUDA engine against the numba engine in numba's CUDA simulator (run by test_mcmc_cuda.py).
 
 Run as a script: ``NUMBA_ENABLE_CUDASIM=1`` must be set before numba.cuda is first imported, so
-this runs in a fresh process. ``python tests/_cuda_sim_check.py GROUP`` with GROUP one of
-"swaps", "moves", "sample_null" (and motif_zscores, sample_nulls, motif_zscores_many); prints one line per case and "ok" at the end.
+this runs in a fresh process. ``python tests/_cuda_sim_check.py [GROUP ...]`` with GROUPs among
+"swaps", "moves", "sample_null" (the last also checks motif_zscores, sample_nulls and
+motif_zscores_many; default: all three); prints one line per case and "ok" at the end. The
+simulator is the default; ``NUMBA_ENABLE_CUDASIM=0`` on a machine with a GPU checks the real
+kernels instead.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import os
 import sys
 import warnings
 
-os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 # The simulator runs the kernels on numpy scalars, which warn on the (intended) uint64 wrap-around.
 warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
 

@@ -213,7 +213,7 @@ STAGES: dict[str, Stage] = {
         summary="simulate wingstrokes, split and scale them",
     ),
     "pruning": Stage(
-        name="pruning", version=4,
+        name="pruning", version=5,
         fields=(
             "seed", "n_networks", "hidden_sizes", "init_std", "learning_rate", "batch_size",
             "es_check_every", "es_min_batches", "es_window", "es_ratio", "max_batches_per_round",
@@ -233,7 +233,7 @@ STAGES: dict[str, Stage] = {
         summary="z-scores of every selectable level against both null models",
     ),
     "training_length": Stage(
-        name="training_length", version=3,
+        name="training_length", version=4,
         fields=(
             "seed", "init_std", "learning_rate", "batch_size", "es_check_every",
             "es_min_batches", "es_window", "es_ratio", "max_batches_dense",

@@ -122,30 +122,32 @@ def test_stacked_adam_equals_torch_adam():
     torch.testing.assert_close(model.biases[0][1], twin[0].bias, rtol=1e-5, atol=1e-6)
 
 
-def test_stacked_adam_step_equals_its_per_parameter_twin_bit_for_bit():
-    """The all-active step applies each element-wise operation to every parameter in one
-    torch._foreach call; the plain per-parameter loop must give identical bits."""
+@pytest.mark.parametrize("staggered", [False, True])
+def test_each_network_steps_as_torch_fused_adam_alone_bit_for_bit(staggered):
+    """Every network's parameters, moments and step count are those of torch.optim.Adam
+    (fused=True) run on that network alone; with ``staggered`` the networks are frozen at
+    different steps, so their bias corrections differ."""
     model = EnsembleMLP([4, 6, 5, 3], network_seeds(1, 3))
     opt = StackedAdam([*model.weights, *model.biases], lr=3e-3)
-    params = [p.detach().clone() for p in opt.params]
-    m = [torch.zeros_like(p) for p in params]
-    v = [torch.zeros_like(p) for p in params]
+    alone = [[nn.Parameter(p[e].detach().clone()) for p in opt.params] for e in range(3)]
+    topts = [torch.optim.Adam(ps, lr=3e-3, fused=True) for ps in alone]
     gen = torch.Generator().manual_seed(2)
-    b1, b2 = opt.betas
     for t in range(1, 26):
-        grads = [torch.randn(p.shape, generator=gen) for p in params]
-        opt.step(grads)
-        count = torch.full((3,), float(t), dtype=torch.float64)
-        step_size = (opt.lr / (1 - b1 ** count).clamp_min(1e-300)).to(torch.float32)
-        bc2_sqrt = (1 - b2 ** count).clamp_min(1e-300).sqrt().to(torch.float32)
-        for p, g, mm, vv in zip(params, grads, m, v):
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            mm.lerp_(g, 1 - b1)
-            vv.mul_(b2).addcmul_(g, g, value=1 - b2)
-            denom = (vv.sqrt() / bc2_sqrt.view(shape)).add_(opt.eps)
-            p.sub_(step_size.view(shape) * mm / denom)
-    for a, b in zip([*opt.params, *opt.exp_avg, *opt.exp_avg_sq], [*params, *m, *v]):
-        assert torch.equal(a.detach(), b)
+        grads = [torch.randn(p.shape, generator=gen) for p in opt.params]
+        active = torch.tensor([True, t % 3 != 0, t < 10]) if staggered else None
+        opt.step(grads, active)
+        for e in range(3):
+            if active is None or active[e]:
+                for q, g in zip(alone[e], grads):
+                    q.grad = g[e].clone()
+                topts[e].step()
+    for e in range(3):
+        state = [topts[e].state[q] for q in alone[e]]
+        assert opt.step_count[e] == state[0]["step"]
+        for k, q in enumerate(alone[e]):
+            assert torch.equal(opt.params[k][e], q.detach())
+            assert torch.equal(opt.exp_avg[k][e], state[k]["exp_avg"])
+            assert torch.equal(opt.exp_avg_sq[k][e], state[k]["exp_avg_sq"])
 
 
 def test_masked_step_moves_active_networks_as_the_all_active_step_bit_for_bit():
@@ -495,3 +497,68 @@ def test_the_twin_cases_stop_networks_at_different_batches():
         r = train_round(model, opt, progress=False, **kwargs)
         staggered += len(set(r.stopped_at.tolist())) > 1
     assert staggered >= 3
+
+
+class _ProductForward(EnsembleMLP):
+    """The ``torch.nn.utils.prune`` way, as the ensemble once computed: the masks multiply the
+    parameters in every forward pass and no gradient hook is needed."""
+
+    def _hook_gradients(self) -> None:
+        pass
+
+    def forward(self, x):
+        ws, bs = self.effective()
+        h = torch.einsum("bi,eoi->ebo", x, ws[0]) + bs[0].unsqueeze(1)
+        for l in range(1, len(ws)):
+            h = torch.baddbmm(bs[l].unsqueeze(1), torch.tanh(h), ws[l].transpose(1, 2))
+        return h
+
+
+@settings(max_examples=15, deadline=None)
+@given(case=st.integers(0, 10**6))
+def test_pre_zeroed_parameters_with_gradient_hooks_train_as_mask_products_bit_for_bit(case):
+    fresh, kwargs = _twin_case(case)
+    a, oa = fresh()
+    b = _ProductForward(a.layer_sizes, a.seeds, init_std=0.5)
+    b.set_masks(*_random_masks(b, torch.Generator().manual_seed(case)))
+    ob = StackedAdam([*b.weights, *b.biases], lr=1e-2)
+    ra = train_round(a, oa, progress=False, **kwargs)
+    rb = train_round(b, ob, progress=False, **kwargs)
+    assert ra.n_batches == rb.n_batches
+    np.testing.assert_array_equal(ra.stopped_at, rb.stopped_at)
+    np.testing.assert_array_equal(ra.last_val, rb.last_val)
+    for x, y in zip([*a.weights, *a.biases, *oa.exp_avg, *oa.exp_avg_sq],
+                    [*b.weights, *b.biases, *ob.exp_avg, *ob.exp_avg_sq]):
+        assert torch.equal(x, y)
+    for p, m in zip([*a.weights, *a.biases], [*a.weight_masks, *a.bias_masks]):
+        assert not p[~m].any()
+    X = kwargs["train"][0]
+    np.testing.assert_array_equal(evaluate(a, X, kwargs["train"][1], loss=kwargs["loss"]),
+                                  evaluate(b, X, kwargs["train"][1], loss=kwargs["loss"]))
+
+
+def test_gradient_of_a_pruned_entry_is_zero_for_any_autograd_user():
+    """backward() and torch.autograd.grad, on the ensemble and on a sub-ensemble, after a re-mask."""
+    model = EnsembleMLP([3, 5, 4, 2], network_seeds(1, 3))
+    gen = torch.Generator().manual_seed(1)
+    model.set_masks(*_random_masks(model, gen))
+    model.set_masks(*_random_masks(model, gen))  # a second set_masks: one hook per parameter still
+    x, y = torch.randn(6, 3, generator=gen), torch.randn(6, 2, generator=gen)
+    model.per_network_mse(x, y).sum().backward()
+    sub = model.subset(torch.tensor([2, 0]))
+    grads = torch.autograd.grad(sub.per_network_mse(x, y).sum(), [*sub.weights, *sub.biases])
+    for net, gs in ((model, [p.grad for p in [*model.weights, *model.biases]]), (sub, grads)):
+        for g, m in zip(gs, [*net.weight_masks, *net.bias_masks]):
+            assert not g[~m].any()
+            assert g[m].abs().sum() > 0
+    assert len(model.weights[0]._backward_hooks) == 1
+
+
+def test_loaded_arrays_are_zeroed_under_their_masks():
+    model = EnsembleMLP([3, 5, 2], network_seeds(2, 2))
+    arrays = model.state_arrays()
+    arrays["wm0"][:, 0, :] = False
+    arrays["w0"][:] = 1.0  # values under the mask, as a file from elsewhere may hold
+    model.load_state_arrays(arrays)
+    assert not model.weights[0][:, 0, :].any()
+    assert (model.weights[0][:, 1:, :] == 1.0).all()

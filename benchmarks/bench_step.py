@@ -1,6 +1,7 @@
 """Benchmark: one training round of a profile's shard, today's step against the step before it.
 
-Today :class:`~mothlib.ensemble.EnsembleMLP` runs on pre-zeroed parameters with gradient hooks
+Today :class:`~mothlib.ensemble.EnsembleMLP` runs on pre-zeroed parameters with gradient hooks,
+its activations transposed (``W @ h``: weight gradients come out contiguous),
 and :class:`~mothlib.ensemble.StackedAdam` is torch's fused Adam kernel over per-network views.
 The baseline, written out below, is the step they replaced: the masks multiply the parameters
 in every forward pass and Adam runs as nine ``torch._foreach_*`` passes. Both train the same

@@ -215,14 +215,13 @@ class EnsembleMLP(nn.Module):
         """
         # Pruned entries are already 0 (set_masks) and their gradients are masked by hooks.
         ws, bs = list(self.weights), list(self.biases)
-        n_layers = len(ws)
-        if x.dim() == 2:
-            h = torch.einsum("bi,eoi->ebo", x, ws[0]) + bs[0].unsqueeze(1)
-        else:
-            h = torch.baddbmm(bs[0].unsqueeze(1), x, ws[0].transpose(1, 2))
-        for l in range(1, n_layers):
-            h = torch.baddbmm(bs[l].unsqueeze(1), torch.tanh(h), ws[l].transpose(1, 2))
-        return h
+        # Activations run transposed, (E, width, B): W @ h, so each weight's gradient comes out
+        # of one batched matmul already in the weight's own (contiguous) layout.
+        xt = x.T.expand(len(ws[0]), -1, -1) if x.dim() == 2 else x.transpose(1, 2)
+        h = torch.baddbmm(bs[0].unsqueeze(2), ws[0], xt)
+        for l in range(1, len(ws)):
+            h = torch.baddbmm(bs[l].unsqueeze(2), ws[l], torch.tanh(h))
+        return h.transpose(1, 2)
 
     def per_network_mse(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean squared error of each network on ``(x, y)``, shape ``(E,)``."""

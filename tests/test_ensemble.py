@@ -508,10 +508,10 @@ class _ProductForward(EnsembleMLP):
 
     def forward(self, x):
         ws, bs = self.effective()
-        h = torch.einsum("bi,eoi->ebo", x, ws[0]) + bs[0].unsqueeze(1)
+        h = torch.baddbmm(bs[0].unsqueeze(2), ws[0], x.T.expand(len(ws[0]), -1, -1))
         for l in range(1, len(ws)):
-            h = torch.baddbmm(bs[l].unsqueeze(1), torch.tanh(h), ws[l].transpose(1, 2))
-        return h
+            h = torch.baddbmm(bs[l].unsqueeze(2), ws[l], torch.tanh(h))
+        return h.transpose(1, 2)
 
 
 @settings(max_examples=15, deadline=None)

@@ -90,6 +90,16 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return device
 
 
+class _MaskGradient:
+    """Gradient hook of parameter ``index`` of ``module``: the gradient times its current mask."""
+
+    def __init__(self, module: EnsembleMLP, index: int) -> None:
+        self.module, self.index = module, index
+
+    def __call__(self, grad: torch.Tensor) -> torch.Tensor:
+        return grad * self.module._mask_values[self.index]
+
+
 class EnsembleMLP(nn.Module):
     """``E`` fully connected tanh networks with identical architecture, stacked.
 
@@ -179,11 +189,11 @@ class EnsembleMLP(nn.Module):
         that same product, so training on the raw (pre-zeroed) parameters is bit for bit training
         on masked ones, one element-wise product per parameter fewer in each forward pass.
         """
-        hooked = self.__dict__.setdefault("_hooked", set())
         for i, p in enumerate([*self.weights, *self.biases]):
-            if id(p) not in hooked:
-                p.register_hook(lambda grad, i=i: grad * self._mask_values[i])
-                hooked.add(id(p))
+            # Looked up on the tensor itself: a deep copy or unpickled model has no hooks.
+            hooks = (p._backward_hooks or {}).values()
+            if not any(isinstance(h, _MaskGradient) and h.module is self for h in hooks):
+                p.register_hook(_MaskGradient(self, i))
 
     @property
     def weight_masks(self) -> list[torch.Tensor]:
@@ -214,6 +224,8 @@ class EnsembleMLP(nn.Module):
         tensor, shape (E, B, n_out)
         """
         # Pruned entries are already 0 (set_masks) and their gradients are masked by hooks.
+        if torch.is_grad_enabled():
+            self._hook_gradients()
         ws, bs = list(self.weights), list(self.biases)
         # Activations run transposed, (E, width, B): W @ h, so each weight's gradient comes out
         # of one batched matmul already in the weight's own (contiguous) layout.
@@ -355,7 +367,7 @@ class StackedAdam:
     def step(self, grads: Sequence[torch.Tensor], active: torch.Tensor | None = None) -> None:
         """Apply one update; ``active`` is a bool tensor ``(E,)`` (``None``: all active)."""
         params, exp_avg, exp_avg_sq, steps = self._network_views()
-        # The fused kernel reads its tensors as dense (einsum's gradients may come strided).
+        # The fused kernel reads its tensors as dense (a caller's gradients may come strided).
         grad_views = [v for g in grads for v in g.contiguous().unbind(0)]
         if active is None or bool(active.all()):
             self.step_count += 1

@@ -554,6 +554,23 @@ def test_gradient_of_a_pruned_entry_is_zero_for_any_autograd_user():
     assert len(model.weights[0]._backward_hooks) == 1
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+def test_a_copied_ensemble_masks_its_gradients_too(how):
+    """Tensor hooks are not copied with a tensor: the copy hooks its own parameters."""
+    import copy
+    import pickle
+
+    model = EnsembleMLP([3, 5, 2], network_seeds(3, 2))
+    gen = torch.Generator().manual_seed(3)
+    model.set_masks(*_random_masks(model, gen))
+    twin = copy.deepcopy(model) if how == "deepcopy" else pickle.loads(pickle.dumps(model))
+    twin(torch.randn(4, 3, generator=gen)).sum().backward()
+    for p, m in zip([*twin.weights, *twin.biases], [*twin.weight_masks, *twin.bias_masks]):
+        assert not p.grad[~m].any()
+        assert len(p._backward_hooks) == 1
+    assert model.weights[0].grad is None  # the original's parameters are untouched
+
+
 def test_loaded_arrays_are_zeroed_under_their_masks():
     model = EnsembleMLP([3, 5, 2], network_seeds(2, 2))
     arrays = model.state_arrays()

@@ -173,17 +173,23 @@ class EnsembleMLP(nn.Module):
                 raise ValueError(f"mask shape {tuple(m.shape)} does not match parameter {tuple(p.shape)}")
         self._weight_masks = [torch.as_tensor(m, device=self.device).bool() for m in weight_masks]
         self._bias_masks = [torch.as_tensor(m, device=self.device).bool() for m in bias_masks]
-        # The masks as 0/1 in the parameters' dtype: multiplying by a bool mask would convert it
-        # on every forward and backward pass (same products either way).
+        # The masks as 0/1 in the parameters' dtype: the gradient hooks multiply by them on every
+        # backward pass, and a bool mask would be converted each time (same products either way).
         self._mask_values = [m.to(p.dtype) for m, p in zip([*self._weight_masks, *self._bias_masks],
                                                            [*self.weights, *self.biases])]
+        self._zero_pruned()
+
+    def _zero_pruned(self) -> None:
+        """Set every pruned parameter entry to 0 (the forward pass reads the parameters as they are)."""
         with torch.no_grad():
-            for p, m in zip([*self.weights, *self.biases], [*self._weight_masks, *self._bias_masks]):
+            for p, m in zip([*self.weights, *self.biases], self._mask_values):
                 p.mul_(m)
-        self._hook_gradients()
 
     def _hook_gradients(self) -> None:
         """Give each parameter (once) a hook that multiplies its gradient by its current mask.
+
+        Called by every forward pass that records gradients, so a model made any way (a subset,
+        a deep copy, an unpickled one: tensors lose their hooks when copied) gets its hooks.
 
         The gradient of ``p * mask`` with respect to ``p`` is ``grad * mask``: the hook computes
         that same product, so training on the raw (pre-zeroed) parameters is bit for bit training
@@ -281,9 +287,8 @@ class EnsembleMLP(nn.Module):
             for l in range(n):
                 self.weights[l].copy_(torch.from_numpy(np.asarray(arrays[f"w{l}"])))
                 self.biases[l].copy_(torch.from_numpy(np.asarray(arrays[f"b{l}"])))
-            # Arrays from elsewhere may hold values under the masks: pruned entries must be 0.
-            for p, m in zip([*self.weights, *self.biases], self._mask_values):
-                p.mul_(m)
+        # Arrays from elsewhere may hold values under the masks: pruned entries must be 0.
+        self._zero_pruned()
 
     def subset(self, index: torch.Tensor) -> EnsembleMLP:
         """A new ensemble holding copies of networks ``index`` (long tensor ``(k,)``), masks included.

@@ -13,8 +13,8 @@ import contextlib
 import time
 from collections import defaultdict
 from pathlib import Path
-import mothlib.pipeline as P
-from mothlib.cluster import open_runner as real_open
+import mothlib.report.book as P
+from mothlib.study.cluster import open_runner as real_open
 from distributed import get_task_stream
 
 rec = {}

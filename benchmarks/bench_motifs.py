@@ -29,8 +29,8 @@ from scipy.special import comb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual  # noqa: E402
-from mothlib.significance import motif_zscores  # noqa: E402
+from mothlib.motifs.counts import MOTIFS, count_motifs, remove_ineffectual  # noqa: E402
+from mothlib.motifs.significance import motif_zscores  # noqa: E402
 
 SIZES = [10, 400, 400, 400, 16, 7]
 

@@ -43,11 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import bench_motifs  # noqa: E402
 from bench_motifs import baseline_counts  # noqa: E402
 
-from mothlib import _mcmc_cuda  # noqa: E402
-from mothlib._masks import as_masks  # noqa: E402
-from mothlib.motifs import MOTIFS, count_batch, count_motifs, remove_ineffectual  # noqa: E402
-from mothlib.nulls import NULL_MODELS, STEPS_PER_TOKEN, sample_null, sample_nulls  # noqa: E402
-from mothlib.significance import motif_zscores  # noqa: E402
+from mothlib.motifs import _mcmc_cuda  # noqa: E402
+from mothlib.core.masks import as_masks  # noqa: E402
+from mothlib.motifs.counts import MOTIFS, count_batch, count_motifs, remove_ineffectual  # noqa: E402
+from mothlib.motifs.nulls import NULL_MODELS, STEPS_PER_TOKEN, sample_null, sample_nulls  # noqa: E402
+from mothlib.motifs.significance import motif_zscores  # noqa: E402
 
 PAPER_TASKS = 400 * 14  # networks x accurate levels of the `paper` profile
 PAPER_NULLS = {"layer-edges": 1000, "degree-preserving": 1000}
@@ -129,7 +129,7 @@ def main(argv=None):
 
     if args.crossing:
         torch.set_num_threads(args.threads)
-        from mothlib.motifs import density
+        from mothlib.motifs.counts import density
 
         for fraction in (0.0, 0.3, 0.5, 0.7, 0.8):
             vw, vb, _ = as_masks(*network(fraction, [10, 400, 400, 400, 16, 7]))
@@ -156,7 +156,7 @@ def main(argv=None):
         sizes, n_null, reps, n_rate = [10, 40, 40, 40, 16, 7], 20, 1, 20
     dev = torch.device(args.device)
     torch.empty(0, device=dev)  # a clear error now if the device is not there
-    from mothlib.significance import _n_jobs
+    from mothlib.motifs.significance import _n_jobs
 
     jobs = _n_jobs(args.jobs)
     print(f"network {'-'.join(map(str, sizes))} with biases; torch threads {args.threads}; "

@@ -26,12 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from mothlib import pruning  # noqa: E402
-from mothlib.data import load_splits  # noqa: E402
-from mothlib.profiles import get_profile  # noqa: E402
-from mothlib import stages  # noqa: E402
-from mothlib.stages import _pruning_settings  # noqa: E402
-from mothlib.store import ArtifactStore  # noqa: E402
+from mothlib.networks import pruning  # noqa: E402
+from mothlib.study.data import load_splits  # noqa: E402
+from mothlib.study.profiles import get_profile  # noqa: E402
+from mothlib.study import stages  # noqa: E402
+from mothlib.study.stages import _pruning_settings  # noqa: E402
+from mothlib.study.store import ArtifactStore  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

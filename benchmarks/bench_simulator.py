@@ -1,4 +1,4 @@
-"""Throughput of mothlib.simulator.simulate against the seed study's approach, same samples, same cores.
+"""Throughput of mothlib.simulation.simulator.simulate against the seed study's approach, same samples, same cores.
 
 Seed approach: one ``scipy.integrate.odeint`` (LSODA, default settings) call per sample with a
 ``numba.njit`` right-hand side, spread over a ``multiprocessing.Pool`` with one worker per core.
@@ -30,11 +30,11 @@ import numba
 import numpy as np
 from scipy.integrate import odeint, solve_ivp
 
-from mothlib import _moth_numba
-from mothlib.data import sample_conditions
-from mothlib.flight_model import FROM_INTERNAL, TO_INTERNAL, FlightModel
-from mothlib.rosenbrock import RODAS_STAGES, integrate
-from mothlib.simulator import DEFAULT_ATOL, DEFAULT_RTOL, FILTER_RATE, MothParams, simulate
+from mothlib.simulation import _moth_numba
+from mothlib.study.data import sample_conditions
+from mothlib.simulation.flight_model import FROM_INTERNAL, TO_INTERNAL, FlightModel
+from mothlib.simulation.rosenbrock import RODAS_STAGES, integrate
+from mothlib.simulation.simulator import DEFAULT_ATOL, DEFAULT_RTOL, FILTER_RATE, MothParams, simulate
 
 _p = MothParams.at_scale(1.0)
 # Module-level floats, which numba freezes into the compiled function as constants.

@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mothlib import stages
-from mothlib.cluster import open_runner
-from mothlib.pipeline import parse_overrides
-from mothlib.profiles import get_profile
-from mothlib.store import ArtifactStore
+from mothlib.study import stages
+from mothlib.study.cluster import open_runner
+from mothlib.report.book import parse_overrides
+from mothlib.study.profiles import get_profile
+from mothlib.study.store import ArtifactStore
 
 
 def run(profile: dict, names: list[str], workers: int, root: Path) -> dict[str, float]:

@@ -1,8 +1,8 @@
 """Benchmark: one training round of a profile's shard, today's step against the step before it.
 
-Today :class:`~mothlib.ensemble.EnsembleMLP` runs on pre-zeroed parameters with gradient hooks,
+Today :class:`~mothlib.networks.ensemble.EnsembleMLP` runs on pre-zeroed parameters with gradient hooks,
 its activations transposed (``W @ h``: weight gradients come out contiguous),
-and :class:`~mothlib.ensemble.StackedAdam` is torch's fused Adam kernel over per-network views.
+and :class:`~mothlib.networks.ensemble.StackedAdam` is torch's fused Adam kernel over per-network views.
 The baseline, written out below, is the step they replaced: the masks multiply the parameters
 in every forward pass and Adam runs as nine ``torch._foreach_*`` passes. Both train the same
 pruned shard (``networks_per_task`` networks of the profile's widths, half of every weight
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from mothlib.ensemble import EarlyStopping, EnsembleMLP, StackedAdam, network_seeds, train_round  # noqa: E402
-from mothlib.profiles import get_profile  # noqa: E402
+from mothlib.networks.ensemble import EarlyStopping, EnsembleMLP, StackedAdam, network_seeds, train_round  # noqa: E402
+from mothlib.study.profiles import get_profile  # noqa: E402
 
 
 class ProductForwardMLP(EnsembleMLP):

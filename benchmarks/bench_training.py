@@ -4,12 +4,12 @@ Both sides run the same number of Adam steps on the same batches (synthetic data
 a profile). Each (mode, repeat) runs in its own subprocess so that its peak resident memory
 (``ru_maxrss``) is its own. Prints the median seconds of each mode, the ratio and peak memory.
 
-``--eval-chunks`` times :func:`mothlib.ensemble.evaluate` (one level's losses: the whole
+``--eval-chunks`` times :func:`mothlib.networks.ensemble.evaluate` (one level's losses: the whole
 250,000-row data set) for a shard of the profile (``networks_per_task`` networks) at several
 chunk sizes, interleaved, one thread, and prints each median and its ratio to the default.
 
 ``--gpu`` instead times one pruning round of the ``paper`` profile's training (400 networks of
-10-400-400-400-16-7 by default) on CUDA with :func:`mothlib.ensemble.train_round`, and prints
+10-400-400-400-16-7 by default) on CUDA with :func:`mothlib.networks.ensemble.train_round`, and prints
 steps/s and ``torch.cuda.max_memory_allocated``; without CUDA it stops with a clear message.
 
 Usage::
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mothlib.ensemble import EarlyStopping, EnsembleMLP, StackedAdam, network_seeds, train_round  # noqa: E402
-from mothlib.profiles import get_profile  # noqa: E402
+from mothlib.networks.ensemble import EarlyStopping, EnsembleMLP, StackedAdam, network_seeds, train_round  # noqa: E402
+from mothlib.study.profiles import get_profile  # noqa: E402
 
 
 def _data(n: int, n_in: int, n_out: int, seed: int = 0, device: str = "cpu"):
@@ -109,7 +109,7 @@ def gpu(args: argparse.Namespace) -> None:
 
 
 def eval_chunks(args: argparse.Namespace) -> None:
-    from mothlib.ensemble import EnsembleMLP, _eval_chunk, evaluate
+    from mothlib.networks.ensemble import EnsembleMLP, _eval_chunk, evaluate
 
     torch.set_num_threads(1)
     profile = get_profile(args.profile)

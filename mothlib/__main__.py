@@ -20,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mothlib import motifs_cli
+from mothlib.cli import motifs as motifs_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,7 +66,7 @@ def pd_options():
 
 
 def _verify(profile: dict) -> int:
-    from mothlib.stages import verify
+    from mothlib.study.stages import verify
 
     status = 0
     for stage, bad in verify(profile).items():
@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "motifs":
         return motifs_cli.run(args)
-    from mothlib import pipeline
-    from mothlib.profiles import get_profile
+    from mothlib.report import book as pipeline
+    from mothlib.study.profiles import get_profile
 
     try:
         overrides = pipeline.parse_overrides(args.overrides)
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "study":
             stages = [s.strip() for s in args.stages.split(",") if s.strip()]
             if args.estimate:
-                from mothlib.estimate import estimate_profile
+                from mothlib.study.estimate import estimate_profile
 
                 table = estimate_profile(profile, scheduler=args.scheduler, n_workers=args.workers)
                 print(f"Projected time of the {args.profile} profile on {table.attrs['workers']} worker(s), "

@@ -24,10 +24,12 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import random_masks  # noqa: E402
 
-from mothlib import _mcmc, _mcmc_cuda, nulls  # noqa: E402
-from mothlib._rng import sample_keys, sub_keys  # noqa: E402
-from mothlib.motifs import remove_ineffectual  # noqa: E402
-from mothlib.significance import motif_zscores, motif_zscores_many  # noqa: E402
+from mothlib.motifs import _mcmc  # noqa: E402
+from mothlib.motifs import _mcmc_cuda  # noqa: E402
+from mothlib.motifs import nulls  # noqa: E402
+from mothlib.core.streams import sample_keys, sub_keys  # noqa: E402
+from mothlib.motifs.counts import remove_ineffectual  # noqa: E402
+from mothlib.motifs.significance import motif_zscores, motif_zscores_many  # noqa: E402
 
 # (layer sizes, density, bias, steps per token, samples): sparse blocks move edges, dense ones
 # holes; the blocks of a network have different token counts, so its chains different lengths T.

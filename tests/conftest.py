@@ -102,7 +102,7 @@ def smoke_run(tmp_path_factory, request):
 
     from filelock import FileLock
 
-    from mothlib import pipeline
+    from mothlib.report import book as pipeline
 
     def result(root: Path, seconds: dict) -> SimpleNamespace:
         executed = root / "executed"

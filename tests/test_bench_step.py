@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from mothlib.ensemble import EnsembleMLP, StackedAdam, network_seeds
+from mothlib.networks.ensemble import EnsembleMLP, StackedAdam, network_seeds
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "bench_step.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mothlib import pipeline
+from mothlib.report import book as pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM_FLAGS = [

@@ -20,12 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mothlib import stages
-from mothlib.cluster import Runner, open_runner
-from mothlib.data import load_splits
-from mothlib.profiles import get_profile
-from mothlib.pruning import load_masks, load_weights
-from mothlib.store import ArtifactStore
+from mothlib.study import stages
+from mothlib.study.cluster import Runner, open_runner
+from mothlib.study.data import load_splits
+from mothlib.study.profiles import get_profile
+from mothlib.networks.pruning import load_masks, load_weights
+from mothlib.study.store import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -195,7 +195,7 @@ def test_unreachable_scheduler_fails_fast_and_clearly(tmp_path):
 
 
 def test_scheduler_from_environment(monkeypatch):
-    from mothlib.cluster import resolve_scheduler
+    from mothlib.study.cluster import resolve_scheduler
 
     monkeypatch.setenv("MOTHLIB_SCHEDULER", "none")
     assert resolve_scheduler(None) == "none"

@@ -1,12 +1,12 @@
-"""Tests of the data stage (mothlib.data) on a small smoke profile in a temporary store."""
+"""Tests of the data stage (mothlib.study.data) on a small smoke profile in a temporary store."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import mothlib.data as data
-from mothlib.data import (
+import mothlib.study.data as data
+from mothlib.study.data import (
     GENERATOR_BLOCK,
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
@@ -18,10 +18,10 @@ from mothlib.data import (
     load_splits,
     sample_conditions,
 )
-from mothlib import stages
-from mothlib.profiles import get_profile
-from mothlib.simulator import simulate
-from mothlib.store import ArtifactStore
+from mothlib.study import stages
+from mothlib.study.profiles import get_profile
+from mothlib.simulation.simulator import simulate
+from mothlib.study.store import ArtifactStore
 
 N = 600
 

@@ -14,9 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mothlib import digits, findings, stages
-from mothlib.data import SPLITS, Scaler, load_metadata, load_splits, split_sizes
-from mothlib.ensemble import (
+from mothlib.study import digits
+from mothlib.study import findings
+from mothlib.study import stages
+from mothlib.study.data import SPLITS, Scaler, load_metadata, load_splits, split_sizes
+from mothlib.networks.ensemble import (
     EarlyStopping,
     EnsembleMLP,
     StackedAdam,
@@ -26,8 +28,8 @@ from mothlib.ensemble import (
     network_seeds,
     train_round,
 )
-from mothlib.profiles import PROFILES, get_profile
-from mothlib.pruning import (
+from mothlib.study.profiles import PROFILES, get_profile
+from mothlib.networks.pruning import (
     ACCURACY_COLUMNS,
     COLUMNS,
     PruningSettings,
@@ -36,8 +38,8 @@ from mothlib.pruning import (
     mark_selected_by_accuracy,
     select,
 )
-from mothlib.significance import load_motif_table
-from mothlib.store import ArtifactStore
+from mothlib.motifs.significance import load_motif_table
+from mothlib.study.store import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -375,10 +377,10 @@ def test_smoke_study_is_cached(digits_study):
     assert {s: store.manifest(s)["key"] for s in names} == before
 
 
-# -- the chapter's comparisons (mothlib.task_plots) on hand-made tables ------------------------
+# -- the chapter's comparisons (mothlib.report.task_plots) on hand-made tables ------------------------
 
-from mothlib import task_plots  # noqa: E402
-from mothlib.findings import ZSCORED_MOTIFS  # noqa: E402
+from mothlib.report import task_plots  # noqa: E402
+from mothlib.study.findings import ZSCORED_MOTIFS  # noqa: E402
 
 
 def _sel_rows(profiles: dict[int, list[float]], column: str = "sp") -> pd.DataFrame:

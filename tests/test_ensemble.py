@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils import prune
 
-from mothlib._masks import as_masks
-from mothlib.ensemble import (
+from mothlib.core.masks import as_masks
+from mothlib.networks.ensemble import (
     EarlyStopping,
     EnsembleMLP,
     StackedAdam,
@@ -406,7 +406,7 @@ def test_cuda_request_without_cuda_is_a_clear_error():
 def _reference_round(model, optimizer, train, val, *, batch_size, data_seed, stopping, max_batches, loss="mse"):
     """The obviously-correct twin of ``train_round``: every network computed at every batch,
     every validation loss computed, stopped networks frozen by the optimiser's ``active`` switch."""
-    from mothlib.ensemble import _epoch_order
+    from mothlib.networks.ensemble import _epoch_order
 
     (Xtr, Ytr), (Xv, Yv) = train, val
     gen = np.random.default_rng(np.random.SeedSequence([int(data_seed), 2]))

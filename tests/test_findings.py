@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from _nets import iterative_clean
 from conftest import synthetic_tables
-from mothlib import findings, motifs, reference
+from mothlib.study import findings
+from mothlib.motifs import counts as motifs
+from mothlib.study import reference
 
 
 def _holds(table: pd.DataFrame) -> dict[int, bool]:
@@ -300,7 +302,7 @@ def _small_pruning(n_networks=3, n_levels=4, selected=(2, 3, None)):
 
 
 def test_motif_count_table_matches_count_motifs_on_cleaned_masks():
-    from mothlib.motifs import count_motifs, remove_ineffectual
+    from mothlib.motifs.counts import count_motifs, remove_ineffectual
 
     load, pruning = _fake_loader(), _small_pruning()
     counts, removed = findings.motif_count_table(load, pruning)
@@ -314,17 +316,17 @@ def test_motif_count_table_matches_count_motifs_on_cleaned_masks():
 
 
 def test_chain_definition_table_values_match_enumeration(monkeypatch):
-    import mothlib.nulls
+    import mothlib.motifs.nulls
 
     drawn = []  # the null samples of each (network, level), in the table's order
-    real_sample_null = mothlib.nulls.sample_null
+    real_sample_null = mothlib.motifs.nulls.sample_null
 
     def recording(*args, **kwargs):
         out = real_sample_null(*args, **kwargs)
         drawn.append(out)
         return out
 
-    monkeypatch.setattr(mothlib.nulls, "sample_null", recording)
+    monkeypatch.setattr(mothlib.motifs.nulls, "sample_null", recording)
     load, pruning = _fake_loader(), _small_pruning()
     table = findings.chain_definition_table(load, pruning, n_null=6, seed=2)
     cells = list(dict.fromkeys(zip(table["network"], table["level"])))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mothlib.jobs import Job, run_jobs
+from mothlib.study.jobs import Job, run_jobs
 
 
 def test_jobs_start_after_their_needs_and_independent_ones_overlap():

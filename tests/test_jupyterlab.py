@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 import nbformat
 import pytest
 
-from mothlib import plots
-from mothlib.plots import LAB_MIME_TYPE
+from mothlib.report import plots
+from mothlib.report.plots import LAB_MIME_TYPE
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = "06_motif_significance.ipynb"

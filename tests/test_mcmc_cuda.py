@@ -1,4 +1,4 @@
-"""The CUDA engine (mothlib._mcmc_cuda): the numba engine's samples, checked in numba's CUDA
+"""The CUDA engine (mothlib.motifs._mcmc_cuda): the numba engine's samples, checked in numba's CUDA
 simulator; a clear error where there is no GPU."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mothlib import _mcmc_cuda
-from mothlib.nulls import sample_null
-from mothlib.significance import motif_zscores
+from mothlib.motifs import _mcmc_cuda
+from mothlib.motifs.nulls import sample_null
+from mothlib.motifs.significance import motif_zscores
 
 REPO = Path(__file__).resolve().parents[1]
 SIM_CHECK = Path(__file__).resolve().parent / "_cuda_sim_check.py"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-import mothlib.significance as sig
-from mothlib import stages
-from mothlib.cluster import Runner
-from mothlib.profiles import get_profile
-from mothlib.store import ArtifactStore
+import mothlib.motifs.significance as sig
+from mothlib.study import stages
+from mothlib.study.cluster import Runner
+from mothlib.study.profiles import get_profile
+from mothlib.study.store import ArtifactStore
 
 
 def test_grouped_batched_motif_tasks_give_the_smoke_runs_table(smoke_run, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mothlib.motifs import MOTIF_ORDER, MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
+from mothlib.motifs.counts import MOTIF_ORDER, MOTIFS, SECOND_ORDER, THIRD_ORDER, count_motifs, remove_ineffectual
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import PATTERNS, enumerate_counts, ghost_dead_by_paths, iterative_clean, random_masks  # noqa: E402
@@ -192,7 +192,7 @@ def test_remove_ineffectual_batched_has_network_column():
 
 
 def test_one_network_and_a_batch_return_the_same_kinds():
-    from mothlib.motifs import chain_counts
+    from mothlib.motifs.counts import chain_counts
 
     ws, bs = random_masks(np.random.default_rng(5), [3, 4, 4, 2], 0.6, True, batch=2)
     one_w, one_b = [w[1] for w in ws], [b[1] for b in bs]
@@ -233,7 +233,7 @@ def test_bad_input_names_the_layer(ws, bs, match):
 
 
 def test_float64_and_int64_fallbacks(monkeypatch):
-    import mothlib.motifs as motifs
+    import mothlib.motifs.counts as motifs
 
     ws, bs = random_masks(np.random.default_rng(8), [5, 7, 6, 4], 0.6, True, batch=2)
     expect = count_motifs(ws, bs)
@@ -249,9 +249,9 @@ def test_float64_and_int64_fallbacks(monkeypatch):
 # ----------------------------------------------------------------- sparse (edge-list) counting
 def _sparse_dense_enum(ws, bs, batched):
     """Counts by every method and accumulator mode; all must be equal."""
-    from mothlib._count_sparse import COLUMNS, count_sparse
-    from mothlib._masks import as_masks
-    from mothlib.motifs import count_batch
+    from mothlib.motifs._count_sparse import COLUMNS, count_sparse
+    from mothlib.core.masks import as_masks
+    from mothlib.motifs.counts import count_batch
 
     vw, vb, _ = as_masks(ws, bs)
     dense = count_batch(vw, vb, method="dense")
@@ -327,8 +327,8 @@ def test_sparse_counts_with_degrees_over_255(density):
 
 
 def test_sparse_counts_golden_and_dense_seed_network():
-    from mothlib._masks import as_masks
-    from mothlib.motifs import count_batch
+    from mothlib.core.masks import as_masks
+    from mothlib.motifs.counts import count_batch
 
     for case in json.loads((DATA / "motif_counts.json").read_text()):
         ws, bs = _lists(case)
@@ -344,8 +344,8 @@ def test_sparse_counts_golden_and_dense_seed_network():
 
 
 def test_count_batch_method_choice_and_errors():
-    from mothlib._masks import as_masks
-    from mothlib.motifs import SPARSE_MAX_DENSITY, count_batch, density
+    from mothlib.core.masks import as_masks
+    from mothlib.motifs.counts import SPARSE_MAX_DENSITY, count_batch, density
 
     vw, vb, _ = as_masks([np.ones((3, 2)), np.eye(3)[:1]], [np.ones(3), None])
     assert density(vw, vb) == pytest.approx((6 + 1 + 3) / (6 + 3 + 3))

@@ -1,4 +1,4 @@
-"""The ``motifs`` command and mothlib.netfile: files written here, read back safely, results
+"""The ``motifs`` command and mothlib.networks.netfile: files written here, read back safely, results
 checked against the library (module_masks + motif_zscores), and every bad input refused with one
 line."""
 
@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn.utils import prune
 
 from mothlib.__main__ import main
-from mothlib._masks import module_masks
-from mothlib.netfile import read_network, read_tensors
-from mothlib.significance import motif_zscores
+from mothlib.core.masks import module_masks
+from mothlib.networks.netfile import read_network, read_tensors
+from mothlib.motifs.significance import motif_zscores
 
 REPO = Path(__file__).resolve().parents[1]
 NUMERIC = ["count", "null_mean", "null_std", "z", "p_value", "sp"]

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from mothlib import pipeline
+from mothlib.report import book as pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -31,7 +31,7 @@ def test_the_arc_is_complete_and_ordered():
 def test_make_book_starts_each_chapter_after_every_stage_it_reads():
     """make book runs a chapter once the stages of pipeline.NOTEBOOK_STAGES are current: a
     chapter reading another stage would compute it itself, beside the cluster."""
-    from mothlib import stages
+    from mothlib.study import stages
 
     assert set(pipeline.NOTEBOOK_STAGES) == {p.stem for p in NOTEBOOKS}
     for path in NOTEBOOKS:
@@ -181,7 +181,7 @@ def test_rerunning_one_notebook_reuses_current_stages(smoke_run, tmp_path):
 
 
 def test_notebook_profile_in_notebooks_folder_uses_the_repository_artifacts(monkeypatch):
-    from mothlib.store import ROOT_ENV
+    from mothlib.study.store import ROOT_ENV
 
     monkeypatch.delenv(ROOT_ENV, raising=False)
     monkeypatch.chdir(REPO / "notebooks")
@@ -192,7 +192,7 @@ def test_notebook_profile_in_notebooks_folder_uses_the_repository_artifacts(monk
 @pytest.mark.book
 def test_cli_study_skips_current_stages(smoke_run, monkeypatch, capsys):
     from mothlib.__main__ import main
-    from mothlib.store import ROOT_ENV
+    from mothlib.study.store import ROOT_ENV
 
     monkeypatch.setenv(ROOT_ENV, str(smoke_run.artifacts))
     manifests = {s: (smoke_run.artifacts / "smoke" / f"{s}.manifest.json").read_text()
@@ -220,9 +220,9 @@ def test_a_new_threshold_reruns_no_stage_and_changes_the_selection(smoke_run, tm
     """loss_threshold through papermill and through --set: every manifest untouched, and the
     chapter's selection is the one the stored table gives for that threshold."""
     from mothlib.__main__ import main
-    from mothlib.pruning import load_pruning_table
-    from mothlib.store import ROOT_ENV, ArtifactStore
-    from mothlib.threshold import selection_summary
+    from mothlib.networks.pruning import load_pruning_table
+    from mothlib.study.store import ROOT_ENV, ArtifactStore
+    from mothlib.report.threshold import selection_summary
 
     store_dir = smoke_run.artifacts / "smoke"
     before = {p.name: p.read_text() for p in store_dir.glob("*.manifest.json")}

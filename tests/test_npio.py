@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mothlib
-from mothlib import _npio
-from mothlib import pruning
-from mothlib.store import _load_path
+from mothlib.core import npio as _npio
+from mothlib.networks import pruning
+from mothlib.study.store import _load_path
 
 
 @pytest.fixture
@@ -59,4 +59,4 @@ def test_no_module_calls_np_load_directly() -> None:
         p.name for p in root.glob("*.py")
         if p.name != "_npio.py" and re.search(r"\bnp\.load\(|numpy\.load\(", p.read_text())
     ]
-    assert offenders == [], f"read arrays through mothlib._npio, not np.load: {offenders}"
+    assert offenders == [], f"read arrays through mothlib.core.npio, not np.load: {offenders}"

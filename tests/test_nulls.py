@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from mothlib import _mcmc
-from mothlib.motifs import count_motifs, remove_ineffectual
-from mothlib.nulls import FIXED_COUNTS, sample_null, sample_nulls
+from mothlib.motifs import _mcmc
+from mothlib.motifs.counts import count_motifs, remove_ineffectual
+from mothlib.motifs.nulls import FIXED_COUNTS, sample_null, sample_nulls
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import random_masks  # noqa: E402
@@ -151,8 +151,8 @@ def test_numpy_and_numba_kernels_agree(null, density, method):
 def test_swap_kernels_on_bit_arrays_agree(density):
     # sample_null's numba path writes chains straight into the masks (_mcmc.swaps_into); the
     # token and bit array kernels of _mcmc.swaps (numba and numpy) make the same chains.
-    import mothlib.nulls as nulls
-    from mothlib._rng import sample_keys, sub_keys
+    import mothlib.motifs.nulls as nulls
+    from mothlib.core.streams import sample_keys, sub_keys
 
     ws, bs = _clean_random(7, [5, 10, 10, 3], density, True)
     blocks = nulls._live_blocks(ws, bs, "degree-preserving")
@@ -299,7 +299,7 @@ def test_metropolis_matches_exact_rejection_on_a_larger_network():
 
 
 def test_rejection_falls_back_to_the_chain_and_stays_reproducible(monkeypatch):
-    import mothlib.nulls as nulls
+    import mothlib.motifs.nulls as nulls
 
     # Sparse enough that some candidates miss a neuron: with one round allowed, those samples
     # continue as Metropolis chains; results stay valid and chunk independent.
@@ -317,7 +317,7 @@ def test_rejection_falls_back_to_the_chain_and_stays_reproducible(monkeypatch):
 
 
 def test_rejection_batches_do_not_change_samples(monkeypatch):
-    import mothlib.nulls as nulls
+    import mothlib.motifs.nulls as nulls
 
     ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
     a = sample_null(ws, bs, n_null=9, seed=8, method="rejection")
@@ -353,8 +353,8 @@ def test_torch_engine_draws_the_numpy_samples(sizes, density, bias, null, method
 def test_torch_draw_and_mod_match_numpy():
     import torch
 
-    from mothlib import nulls_torch
-    from mothlib._rng import draw
+    from mothlib.motifs import nulls_torch
+    from mothlib.core.streams import draw
 
     keys = np.random.default_rng(0).integers(0, 2**64 - 1, size=50, dtype=np.uint64)
     for counter in (0, 1, 7, 2**40 + 3):
@@ -378,7 +378,7 @@ def _splitmix64_py(key: int, t: int) -> int:
 def test_swap_chain_draws_known_answer():
     # The swap chain's step t picks tokens (hi32(h) * L) >> 32 and (lo32(h) * L) >> 32 of the
     # splitmix64 output h number t of the chain's key.
-    from mothlib._rng import splitmix64, two_below
+    from mothlib.core.streams import splitmix64, two_below
 
     assert _splitmix64_py(0, 0) == 0xE220A8397B1DCDAF  # splitmix64 seeded 0, first output
     keys = np.random.default_rng(3).integers(0, 2**64 - 1, size=20, dtype=np.uint64)
@@ -396,8 +396,8 @@ def test_swap_chain_draws_known_answer():
 def test_torch_swap_draws_match_numpy():
     import torch
 
-    from mothlib import nulls_torch
-    from mothlib._rng import splitmix64, two_below
+    from mothlib.motifs import nulls_torch
+    from mothlib.core.streams import splitmix64, two_below
 
     keys = np.random.default_rng(0).integers(0, 2**64 - 1, size=50, dtype=np.uint64)
     L = np.array([1, 2, 3, 1000, 2**31 - 1] * 10, dtype=np.int64)
@@ -412,7 +412,7 @@ def test_torch_swap_draws_match_numpy():
 
 def test_torch_rejection_batches_do_not_change_samples(monkeypatch):
     # Memory per round is bounded by _REJECTION_BATCH_ELEMENTS; the samples do not depend on it.
-    import mothlib.nulls as nulls
+    import mothlib.motifs.nulls as nulls
 
     ws, bs = _clean_random(6, [5, 9, 9, 3], 0.5, True)
     a = sample_null(ws, bs, n_null=9, seed=8, method="rejection", engine="torch")

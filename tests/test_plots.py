@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mothlib import findings, plots, reference
+from mothlib.study import findings
+from mothlib.report import plots
+from mothlib.study import reference
 
 
 def _render(chart) -> str:
@@ -150,7 +152,7 @@ def test_vega_bundle_defines_vega_embed_in_an_iife():
 
 
 def test_network_explorer_follows_its_controls(tables):
-    from mothlib import widgets
+    from mothlib.report import widgets
 
     _, motifs = tables
     rng = np.random.default_rng(0)
@@ -181,7 +183,7 @@ def test_network_explorer_follows_its_controls(tables):
 
 
 def test_zscore_slider_moves(tables):
-    from mothlib import widgets
+    from mothlib.report import widgets
 
     _, motifs = tables
     box = widgets.zscore_slider(motifs)

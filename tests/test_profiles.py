@@ -2,8 +2,8 @@
 
 import pytest
 
-from mothlib.profiles import PROFILES, SEED_SCHEDULE, get_profile
-from mothlib.stages import STAGES, stage_params
+from mothlib.study.profiles import PROFILES, SEED_SCHEDULE, get_profile
+from mothlib.study.stages import STAGES, stage_params
 
 
 def test_seed_schedule_has_seventeen_prunes_then_the_unrecorded_one():

@@ -1,7 +1,7 @@
 """Pruning: mask rules vs sort-based twins, selection, the stage's outputs, cache and kill-resume.
 
 The ``data`` stage is replaced by a fake one (synthetic arrays in a tmp store, read by a fake
-``mothlib.data`` module), so these tests depend on nothing upstream.
+``mothlib.study.data`` module), so these tests depend on nothing upstream.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mothlib.pruning as pruning
-from mothlib.ensemble import EnsembleMLP, masks_from_module, network_seeds
-from mothlib.profiles import get_profile
-from mothlib import stages
-from mothlib.pruning import (
+import mothlib.networks.pruning as pruning
+from mothlib.networks.ensemble import EnsembleMLP, masks_from_module, network_seeds
+from mothlib.study.profiles import get_profile
+from mothlib.study import stages
+from mothlib.networks.pruning import (
     load_masks,
     load_pruning_table,
     mark_selected,
@@ -40,7 +40,7 @@ from mothlib.pruning import (
     unpack_masks,
     validate_schedule,
 )
-from mothlib.store import ArtifactStore
+from mothlib.study.store import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,20 +67,20 @@ def load_splits(store):
     with np.load(store.path("data") / "splits.npz") as z:
         return {k: (z[k + "_X"], z[k + "_Y"]) for k in ("train", "val", "test")}
 
-fake = types.ModuleType("mothlib.data")
+fake = types.ModuleType("mothlib.study.data")
 fake.load_splits = load_splits
-sys.modules["mothlib.data"] = fake
+sys.modules["mothlib.study.data"] = fake
 '''
 
 
 def _install_fake_data(monkeypatch):
-    import mothlib.data
+    import mothlib.study.data
 
     # Recorded first, so that the real module is back after the test (FAKE_DATA replaces it).
-    monkeypatch.setitem(sys.modules, "mothlib.data", mothlib.data)
+    monkeypatch.setitem(sys.modules, "mothlib.study.data", mothlib.study.data)
     namespace: dict = {}
     exec(FAKE_DATA, namespace)  # noqa: S102 - our own source, shared with the subprocess
-    monkeypatch.setitem(sys.modules, "mothlib.data", namespace["fake"])
+    monkeypatch.setitem(sys.modules, "mothlib.study.data", namespace["fake"])
 
 
 def _splits(seed=0, sizes=(2000, 600, 600), nan=False):
@@ -426,10 +426,10 @@ def test_bad_data(tmp_path, splits, match):
 RUNNER = FAKE_DATA + '''
 import json
 import time
-import mothlib.pruning as pruning
-from mothlib.profiles import get_profile
-from mothlib import stages
-from mothlib.store import ArtifactStore
+import mothlib.networks.pruning as pruning
+from mothlib.study.profiles import get_profile
+from mothlib.study import stages
+from mothlib.study.store import ArtifactStore
 # A pause after every round keeps the run alive long enough to be killed mid-way on a fast
 # machine; it changes no result.
 _round = pruning.train_round

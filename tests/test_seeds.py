@@ -7,10 +7,10 @@ import zlib
 import numpy as np
 import pytest
 
-from mothlib import seeds
-from mothlib.ensemble import network_seeds
-from mothlib.pruning import STRATEGIES, _level_seed
-from mothlib.significance import task_seed
+from mothlib.core import seeds
+from mothlib.networks.ensemble import network_seeds
+from mothlib.networks.pruning import STRATEGIES, _level_seed
+from mothlib.motifs.significance import task_seed
 
 
 def _state(seq: np.random.SeedSequence) -> tuple[int, ...]:
@@ -71,9 +71,9 @@ def test_integer_seeds_and_streams_reject_the_rest():
 
 
 def test_public_seeded_functions_use_the_check():
-    from mothlib.digits import DigitsSettings
-    from mothlib.nulls import sample_null
-    from mothlib.significance import motif_zscores
+    from mothlib.study.digits import DigitsSettings
+    from mothlib.motifs.nulls import sample_null
+    from mothlib.motifs.significance import motif_zscores
 
     ws = [np.ones((3, 2), dtype=bool), np.ones((1, 3), dtype=bool)]
     with pytest.raises(ValueError, match="seed: must be"):

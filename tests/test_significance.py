@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-import mothlib.significance as sig
-from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual
-from mothlib import stages
-from mothlib.profiles import get_profile
-from mothlib.significance import STAGE_COLUMNS, load_motif_table, motif_zscores, task_seed, zscore_table
-from mothlib.stages import stage_params
-from mothlib.store import ArtifactStore
+import mothlib.motifs.significance as sig
+from mothlib.motifs.counts import MOTIFS, count_motifs, remove_ineffectual
+from mothlib.study import stages
+from mothlib.study.profiles import get_profile
+from mothlib.motifs.significance import STAGE_COLUMNS, load_motif_table, motif_zscores, task_seed, zscore_table
+from mothlib.study.stages import stage_params
+from mothlib.study.store import ArtifactStore
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import random_masks  # noqa: E402
@@ -114,7 +114,7 @@ def test_motif_zscores_independent_of_threads(null):
 def test_motif_zscores_matches_its_definition():
     ws, bs = _net(1)
     cw, cb, _ = remove_ineffectual(ws, bs)
-    from mothlib.nulls import sample_null
+    from mothlib.motifs.nulls import sample_null
 
     seq = np.random.SeedSequence(4)
     nw, nb = sample_null(cw, cb, n_null=25, seed=seq)

@@ -1,4 +1,4 @@
-"""Tests of mothlib.simulator: golden vectors, an independent scipy twin, the API's promises."""
+"""Tests of mothlib.simulation.simulator: golden vectors, an independent scipy twin, the API's promises."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
-from mothlib import _moth_numba
-from mothlib.flight_model import TO_INTERNAL, FlightModel
-from mothlib.rosenbrock import (
+from mothlib.simulation import _moth_numba
+from mothlib.simulation.flight_model import TO_INTERNAL, FlightModel
+from mothlib.simulation.rosenbrock import (
     A_MAT,
     C_MAT,
     ERR_ORDER,
@@ -34,7 +34,7 @@ from mothlib.rosenbrock import (
     integrate,
     rodas_step,
 )
-from mothlib.simulator import (
+from mothlib.simulation.simulator import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
     FILTER_RATE,
@@ -376,7 +376,7 @@ def test_hypothesis_engines_agree(samples, scale):
 
 
 class _Scalar:
-    """y' = lam y + y^2 (one component) in the model interface of mothlib.rosenbrock."""
+    """y' = lam y + y^2 (one component) in the model interface of mothlib.simulation.rosenbrock."""
 
     lam = -3.0
 

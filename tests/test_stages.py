@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mothlib import stages
-from mothlib.profiles import get_profile
-from mothlib.store import ArtifactStore
+from mothlib.study import stages
+from mothlib.study.profiles import get_profile
+from mothlib.study.store import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = get_profile("smoke", n_samples=300, data_chunk_size=100)
@@ -79,7 +79,7 @@ def test_bad_stage_and_settings_are_named():
 
 
 def test_estimate_projects_every_stage():
-    from mothlib.estimate import estimate_profile
+    from mothlib.study.estimate import estimate_profile
 
     table = estimate_profile(get_profile("smoke"), scheduler="none", samples=200, batches=5, nulls=4)
     assert table["stage"].tolist() == ["data", "pruning", "motifs"]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mothlib.store import ArtifactStore, atomic_write, atomic_write_json, hash_params, load
+from mothlib.study.store import ArtifactStore, atomic_write, atomic_write_json, hash_params, load
 
 
 def _writer(calls, value=1.0, fail=False):

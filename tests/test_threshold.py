@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mothlib.threshold import selection_summary, threshold_explorer
+from mothlib.report.threshold import selection_summary, threshold_explorer
 
 # Three networks, four levels: network 2 never gets under 1e-3.
 VAL = {0: [1e-4, 2e-4, 8e-4, 5e-3], 1: [2e-4, 9e-4, 2e-3, 4e-2], 2: [2e-3, 3e-3, 4e-3, 5e-3]}

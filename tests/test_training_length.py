@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mothlib.pruning as pruning
-import mothlib.training_length as tl
-from mothlib import stages
-from mothlib.data import load_splits
-from mothlib.ensemble import EarlyStopping
-from mothlib.profiles import get_profile
-from mothlib.stages import stage_params
-from mothlib.store import ArtifactStore
-from mothlib.training_length import (
+import mothlib.networks.pruning as pruning
+import mothlib.study.training_length as tl
+from mothlib.study import stages
+from mothlib.study.data import load_splits
+from mothlib.networks.ensemble import EarlyStopping
+from mothlib.study.profiles import get_profile
+from mothlib.study.stages import stage_params
+from mothlib.study.store import ArtifactStore
+from mothlib.study.training_length import (
     REFERENCE,
     LengthSettings,
     compute_training_length,
@@ -207,7 +207,7 @@ def test_stage_key_and_reader(tmp_path):
 def test_arms_at_once_on_a_dask_cluster_match_in_process(reference_run, splits, tmp_path):
     # On a cluster the arms' pruning runs concurrently (threads sharing the client); the tables
     # must equal the in-process run's.
-    from mothlib.cluster import open_runner
+    from mothlib.study.cluster import open_runner
 
     (tmp_path / "out").mkdir()
     with open_runner("local", n_workers=2) as runner:
@@ -256,8 +256,8 @@ def test_length_effect_by_hand():
 
 
 def test_findings_per_arm_use_the_findings_code(reference_run):
-    from mothlib.findings import findings_table
-    from mothlib.pruning import mark_selected
+    from mothlib.study.findings import findings_table
+    from mothlib.networks.pruning import mark_selected
 
     z, levels = reference_run["z"], reference_run["levels"]
     by_arm = tl.findings_by_arm(z, levels, 1.0)

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-import mothlib.significance as sig
-from mothlib.motifs import MOTIFS, count_motifs, remove_ineffectual
-from mothlib.nulls import sample_null
-from mothlib.significance import motif_zscores
+import mothlib.motifs.significance as sig
+from mothlib.motifs.counts import MOTIFS, count_motifs, remove_ineffectual
+from mothlib.motifs.nulls import sample_null
+from mothlib.motifs.significance import motif_zscores
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _nets import random_masks  # noqa: E402

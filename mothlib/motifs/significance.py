@@ -1,0 +1,671 @@
+"""Motif significance against a null model (z-scores, empirical p-values, significance profiles),
+and the study's ``motifs`` stage.
+
+z = (N - mean) / std over the null sample (Milo et al. 2002; std with ddof=0); the empirical
+two-sided p-value is (1 + #{k : |N_k - mean| >= |N - mean|}) / (n + 1); the significance
+profile ``sp`` divides the finite z of one order (2nd: three motifs, 3rd: five) by their
+Euclidean norm. ``edges`` is the only first-order motif, so its ``sp`` is always NaN (a unit
+vector of one entry carries no information). Where the null std is 0 (e.g. a count that the null
+model fixes, see :data:`mothlib.motifs.nulls.FIXED_COUNTS`) z and sp are NaN and ``z_note`` says why.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from mothlib.core.masks import as_masks
+from mothlib.motifs.counts import MOTIF_ORDER, MOTIFS, count_motifs, remove_ineffectual
+from mothlib.motifs.nulls import FIXED_COUNTS, NULL_MODELS, _check_networks, sample_null
+from mothlib.core.seeds import as_seed_sequence, check_seed
+
+__all__ = [
+    "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "motif_zscores_many",
+    "task_seed", "MotifStageSettings", "scored_levels", "collect_tables", "compute_motif_table",
+    "load_motif_table",
+]
+
+COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "sp", "z_note"]
+STAGE_COLUMNS = ["network", "level", "fraction_pruned", "strategy", "null_model", "n_null"] + COLUMNS
+
+
+def null_moments(count: np.ndarray, null_counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Null mean, null std (ddof 0), z-score and two-sided p-value of each count.
+
+    Parameters
+    ----------
+    count : int ndarray (k,)
+        The real network's counts.
+    null_counts : int ndarray (n, k)
+        The counts of n null samples.
+
+    Returns
+    -------
+    mean, std, z, p_value : float ndarrays (k,)
+        ``z`` is NaN where it is undefined (fewer than 2 samples, or a null std of 0); all four
+        are NaN without samples. ``p_value`` = (1 + #samples at least as far from the null mean)
+        / (n + 1).
+    """
+    count = np.asarray(count)
+    null_counts = np.asarray(null_counts)
+    k, n = count.shape[0], null_counts.shape[0]
+    if n == 0:
+        nan = np.full(k, np.nan)
+        return nan, nan.copy(), nan.copy(), nan.copy()
+    x = null_counts.astype(np.float64)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    # Compare deviations in float64 (exact for the integer counts met here: < 2**53).
+    extreme = (np.abs(x - mean) >= np.abs(count - mean)).sum(axis=0)
+    p = (1.0 + extreme) / (n + 1.0)
+    z = np.full(k, np.nan)
+    ok = std > 0 if n >= 2 else np.zeros(k, bool)
+    z[ok] = (count[ok] - mean[ok]) / std[ok]
+    return mean, std, z, p
+
+
+def zscore_table(real: dict[str, int], null_counts: np.ndarray, null_model: str | None = None) -> pd.DataFrame:
+    """Significance of real counts against null counts.
+
+    Parameters
+    ----------
+    real : dict
+        Motif name -> count of the real network (every name of :data:`MOTIFS`).
+    null_counts : int ndarray (n, len(MOTIFS))
+        Counts of the n null samples, columns in :data:`MOTIFS` order.
+    null_model : str, optional
+        Name of the null model, used in ``z_note`` for counts it fixes.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per motif, columns ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
+    """
+    null_counts = np.asarray(null_counts)
+    if null_counts.ndim != 2 or null_counts.shape[1] != len(MOTIFS):
+        raise ValueError(f"null_counts: expected shape (n, {len(MOTIFS)}), got {null_counts.shape}")
+    n = null_counts.shape[0]
+    count = np.array([real[m] for m in MOTIFS], dtype=np.int64)
+    mean, std, z, p = null_moments(count, null_counts)
+    notes = [""] * len(MOTIFS)
+    fixed = FIXED_COUNTS.get(null_model, ()) if null_model else ()
+    for i, m in enumerate(MOTIFS):
+        if np.isfinite(z[i]):
+            continue
+        if n < 2:
+            notes[i] = f"undefined: {n} null sample(s), at least 2 are needed"
+        elif m in fixed:
+            notes[i] = f"undefined: the {null_model} null fixes this count (null std 0)"
+        else:
+            notes[i] = f"undefined: all {n} null samples have the same count (null std 0)"
+    sp = np.full(len(MOTIFS), np.nan)
+    for order in (2, 3):
+        idx = [i for i, m in enumerate(MOTIFS) if MOTIF_ORDER[m] == order and np.isfinite(z[i])]
+        norm = float(np.sqrt(np.sum(z[idx] ** 2))) if idx else 0.0
+        if norm > 0:
+            sp[idx] = z[idx] / norm
+    return pd.DataFrame(
+        {
+            "motif": list(MOTIFS),
+            "count": count,
+            "null_mean": mean,
+            "null_std": std,
+            "z": z,
+            "p_value": p,
+            "sp": sp,
+            "z_note": notes,
+        },
+        columns=COLUMNS,
+    )
+
+
+def motif_zscores(
+    weight_masks: Any,
+    bias_masks: Any = None,
+    *,
+    n_null: int = 1000,
+    null_model: str = "layer-edges",
+    seed: int | np.random.SeedSequence | None = None,
+    clean: bool = True,
+    device: str | None = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+    n_jobs: int | None = None,
+    **sampler_options: Any,
+) -> pd.DataFrame:
+    """Motif counts of one network and their significance against a null model.
+
+    Parameters
+    ----------
+    weight_masks, bias_masks
+        One network, as for :func:`mothlib.motifs.counts.count_motifs` (lists of masks or a torch
+        module).
+    n_null : int
+        Number of null networks.
+    null_model : {"layer-edges", "degree-preserving"}
+        Null model (see :mod:`mothlib.motifs.nulls`).
+    seed : int, SeedSequence or None
+        Seed of the null sample; results do not depend on ``chunk_size``, engine or device.
+    clean : bool
+        Remove ghost and dead neurons first (the study's protocol). With ``clean=False`` the
+        masks are used as given; the "layer-edges" null then requires them to be clean already.
+    device : str or torch.device, optional
+        Where the null networks are drawn and counted. A CUDA device (or None when CUDA is
+        available) uses the torch engine (:mod:`mothlib.motifs.nulls_torch`: sampling and dense counting
+        batched on the device); the CPU uses the numba samplers and sparse/dense counting
+        (:func:`mothlib.motifs.counts.count_batch`), unless ``engine="torch"`` is passed;
+        ``engine="cuda"`` runs the samplers' Markov chains on the GPU with numba
+        (:mod:`mothlib.motifs._mcmc_cuda`) and counts as above on ``device``. Every engine and device
+        draws the same null networks, so the result is the same.
+    chunk_size : int
+        Null networks drawn and counted at once (bounds memory; results do not depend on it).
+    progress : bool
+        Show a tqdm progress bar over chunks.
+    n_jobs : int, optional
+        Threads that draw and count chunks of null networks at once on the CPU (the numba
+        kernels release the GIL); None: every core available to this process. The study's stages
+        pass 1 (their Dask workers are single-threaded). Ignored by the torch and cuda engines,
+        which run the chunks one after the other (on one GPU). Results do not depend on it.
+    **sampler_options
+        Passed to :func:`mothlib.motifs.nulls.sample_null` (``steps_per_token``, ``method``, ``engine``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per motif of :data:`mothlib.motifs.counts.MOTIFS` (``edges`` included), columns
+        ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
+    """
+    dev, engine = _check_zscore_args(device, sampler_options.pop("engine", "auto"), null_model, n_null, chunk_size)
+    jobs = _n_jobs(n_jobs)
+    ws, bs = _zscore_network(weight_masks, bias_masks, clean)
+    real = count_motifs(ws, bs)
+    # One fixed seed sequence, so that every chunk draws from the same (seed, k) streams.
+    seq = as_seed_sequence(seed)
+    counts = np.empty((n_null, len(MOTIFS)), dtype=np.int64)
+    starts = range(0, n_null, chunk_size)
+
+    def chunk(start: int) -> None:
+        size = min(chunk_size, n_null - start)
+        nw, nb = _sample_null(ws, bs, n_null=size, null_model=null_model, seed=seq, start=start, engine=engine,
+                              device=dev, **sampler_options)
+        c = _count_null(nw, nb, dev)
+        counts[start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
+
+    bar = tqdm(total=len(starts), desc=f"{null_model} nulls", disable=not progress, leave=False)
+    if jobs == 1 or engine in ("torch", "cuda") or len(starts) < 2:
+        for start in starts:
+            chunk(start)
+            bar.update()
+    else:
+        # Chunks in threads: sample k depends on (seed, null, k) only, so the table is the same
+        # whatever thread draws which chunk. Torch (the dense counting of dense batches) runs on
+        # one thread meanwhile: `jobs` threads in all, never more.
+        from concurrent.futures import ThreadPoolExecutor
+
+        from mothlib.motifs.counts import _one_thread
+
+        with _one_thread("cpu"), ThreadPoolExecutor(min(jobs, len(starts))) as pool:
+            for _ in pool.map(chunk, starts):
+                bar.update()
+    bar.close()
+    return zscore_table(real, counts, null_model)
+
+
+def _check_zscore_args(device: Any, engine: str, null_model: str, n_null: Any, chunk_size: Any) -> tuple[Any, str]:
+    """The torch device and the engine ("auto" off the CPU: "torch") of the z-score functions."""
+    dev = _zscore_device(device)
+    if engine == "auto" and dev.type != "cpu":
+        engine = "torch"
+    if null_model not in NULL_MODELS:
+        raise ValueError(f"null_model: unknown null model {null_model!r}; choose one of {list(NULL_MODELS)}")
+    if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
+        raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    return dev, engine
+
+
+def _zscore_network(weight_masks: Any, bias_masks: Any, clean: bool) -> tuple[list[np.ndarray], Any]:
+    """One network's masks without a batch axis, cleaned when ``clean``; biases None if none."""
+    ws, bs, _ = as_masks(weight_masks, bias_masks)
+    if ws[0].shape[0] != 1:
+        raise ValueError(
+            f"weight_masks: motif_zscores takes one network, got a batch of {ws[0].shape[0]}"
+        )
+    ws = [w[0] for w in ws]
+    bs = [None if b is None else b[0] for b in bs]
+    if clean:
+        ws, bs_clean, _ = remove_ineffectual(ws, bs)
+        bs = [None] * len(ws) if bs_clean is None else bs_clean
+    return ws, (None if all(b is None for b in bs) else bs)
+
+
+def motif_zscores_many(
+    networks: Sequence[tuple[Any, Any]],
+    *,
+    n_null: int = 1000,
+    null_model: str = "layer-edges",
+    seeds: Sequence[int | np.random.SeedSequence | None],
+    clean: bool = True,
+    device: str | None = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+    n_jobs: int | None = None,
+    **sampler_options: Any,
+) -> list[pd.DataFrame]:
+    """:func:`motif_zscores` of several networks: one table per network, each identical to
+    ``motif_zscores(*networks[i], seed=seeds[i], ...)`` with the same other arguments.
+
+    With the torch and cuda engines (the torch engine is the default off the CPU) every chunk of
+    null networks of all networks is drawn in one run of the Markov chains
+    (:func:`mothlib.motifs.nulls.sample_nulls`), which shares each step's or launch's fixed cost among
+    the networks; memory then grows with ``len(networks) * chunk_size``. The other engines gain
+    nothing from that and score the networks one after the other.
+
+    Parameters
+    ----------
+    networks : sequence of (weight_masks, bias_masks) pairs
+        Each one network as for :func:`motif_zscores` (``bias_masks`` may be None).
+    seeds : sequence of (int, SeedSequence or None)
+        One null-sample seed per network.
+    n_null, null_model, clean, device, chunk_size, progress, n_jobs, **sampler_options
+        As for :func:`motif_zscores`, shared by every network (``n_jobs`` only matters for the
+        CPU engines, which score one network at a time).
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        Per network, the table of :func:`motif_zscores` (one row per motif).
+    """
+    networks, seeds = _check_networks(networks, seeds)
+    engine = sampler_options.pop("engine", "auto")
+    dev, engine = _check_zscore_args(device, engine, null_model, n_null, chunk_size)
+    if engine not in ("torch", "cuda"):
+        return [
+            motif_zscores(w, b, n_null=n_null, null_model=null_model, seed=s, clean=clean, device=device,
+                          chunk_size=chunk_size, progress=progress, n_jobs=n_jobs, engine=engine, **sampler_options)
+            for (w, b), s in zip(networks, seeds)
+        ]
+    nets = []
+    for k, (w, b) in enumerate(networks):
+        try:
+            nets.append(_zscore_network(w, b, clean))
+        except ValueError as exc:
+            raise ValueError(f"networks[{k}]: {exc}") from exc
+    reals = [count_motifs(ws, bs) for ws, bs in nets]
+    # One fixed seed sequence per network, as motif_zscores: every chunk draws its (seed, k) streams.
+    seqs = [as_seed_sequence(s, f"seeds[{k}]") for k, s in enumerate(seeds)]
+    counts = np.empty((len(nets), n_null, len(MOTIFS)), dtype=np.int64)
+    for start in tqdm(range(0, n_null, chunk_size), desc=f"{null_model} nulls", disable=not progress, leave=False):
+        size = min(chunk_size, n_null - start)
+        drawn = _sample_nulls(nets, n_null=size, null_model=null_model, seeds=seqs, start=start,
+                              engine=engine, device=dev, **sampler_options)
+        for k, (nw, nb) in enumerate(drawn):
+            c = _count_null(nw, nb, dev)
+            counts[k, start : start + size] = np.stack([c[m] for m in MOTIFS], axis=1)
+    return [zscore_table(real, c, null_model) for real, c in zip(reals, counts)]
+
+
+def _n_jobs(n_jobs: int | None) -> int:
+    """Threads of :func:`motif_zscores` (None: the cores this process may use)."""
+    if n_jobs is None:
+        import os
+
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # pragma: no cover - not on Linux
+            return max(1, os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs: must be a positive integer or None, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _zscore_device(device: Any) -> Any:
+    """The torch device of :func:`motif_zscores` (None: CUDA when available, else the CPU)."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+        torch.empty(0, device=dev)
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device: cannot use torch device {device!r} ({exc})") from exc
+    return dev
+
+
+def _sample_null(ws: list[np.ndarray], bs: Any, *, engine: str, device: Any, **options: Any):
+    """Null networks as numpy masks, or as torch tensors on ``device`` for the torch engine."""
+    if engine != "torch":
+        return sample_null(ws, bs, engine=engine, **options)
+    from mothlib.motifs.nulls import _sample
+
+    return _sample(ws, bs, engine=engine, device=device, **options)
+
+
+def _sample_nulls(nets: list[tuple[list[np.ndarray], Any]], *, engine: str, device: Any, **options: Any):
+    """:func:`_sample_null` of several networks, their chains in one run (torch and cuda engines)."""
+    from mothlib.motifs.nulls import _sample_many
+
+    return _sample_many(nets, engine=engine, device=device if engine == "torch" else None, **options)
+
+
+def _count_null(nw: list[Any], nb: list[Any] | None, device: Any) -> dict[str, np.ndarray]:
+    """Counts of a batch of null networks (already valid masks, numpy or torch) on ``device``."""
+    from mothlib.motifs.counts import count_batch
+
+    bs = [None] * len(nw) if nb is None else nb
+    return count_batch(nw, bs, device)
+
+
+# ------------------------------------------------------------------------------- the stage
+def _load_masks(store: Any, strategy: str, level: int):
+    """The pruning stage's masks (a seam for tests that fake the pruning stage)."""
+    try:
+        from mothlib.networks.pruning import load_masks
+    except ImportError as exc:  # pragma: no cover - the pruning module ships with mothlib
+        raise FileNotFoundError("mothlib.networks.pruning is not available to read the pruning masks") from exc
+    return load_masks(store, strategy, level)
+
+
+def task_seed(seed: int, strategy: str, network: int, level: int, null_model: str) -> np.random.SeedSequence:
+    """The null-sample seed of one (strategy, network, level, null model), from the profile seed.
+
+    The motif-stage stream of :mod:`mothlib.core.seeds` (its tag is the strategy's crc32).
+    """
+    return np.random.SeedSequence(
+        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
+    )
+
+
+@dataclass(frozen=True)
+class MotifStageSettings:
+    """What the motif table depends on.
+
+    Parameters
+    ----------
+    null_models : sequence of {"layer-edges", "degree-preserving"}
+    n_null : dict
+        Null model -> number of null networks.
+    max_loss_threshold : float
+        The largest loss threshold the table serves: each network is scored at every level up
+        to its last level with validation loss at most this, so any selection threshold up to
+        it filters the table instead of recomputing nulls.
+    seed : int
+    chunk_size : int
+        Null networks drawn and counted at once (memory only).
+    device : str, optional
+        Torch device where the null networks are drawn and counted (None: CUDA when available).
+    max_accuracy_margin : float, optional
+        A classification task's counterpart of ``max_loss_threshold`` (which it then replaces):
+        each network is scored up to its last level whose validation accuracy is within this
+        margin of its dense level's, so any ``accuracy_margin`` up to it filters the table.
+    tasks_per_call : int
+        Up to this many (network, level) pairs of one strategy and null model are scored in one
+        task by :func:`motif_zscores_many` (their null chains in one run on the torch and cuda
+        engines); 1 submits each pair alone. The table does not depend on it.
+    engine : str
+        Null sampler (:data:`mothlib.motifs.nulls.ENGINES`; "auto": numba on the CPU, torch on a GPU).
+        Every engine draws the same null networks, so the table does not depend on it.
+    """
+
+    null_models: tuple[str, ...]
+    n_null: dict[str, int]
+    max_loss_threshold: float
+    seed: int = 0
+    chunk_size: int = 100
+    device: str | None = None
+    max_accuracy_margin: float | None = None
+    tasks_per_call: int = 1
+    engine: str = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "null_models", tuple(self.null_models))
+        unknown = sorted(set(self.null_models) - set(NULL_MODELS))
+        if unknown or not self.null_models:
+            raise ValueError(f"null_models: unknown or no null model(s) {unknown}; choose from {list(NULL_MODELS)}")
+        for null in self.null_models:
+            n = self.n_null.get(null)
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+                raise ValueError(f"n_null[{null!r}] must be a non-negative integer, got {n!r}")
+        if not float(self.max_loss_threshold) > 0:
+            raise ValueError(f"max_loss_threshold must be positive, got {self.max_loss_threshold!r}")
+        if int(self.chunk_size) < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size!r}")
+        if self.max_accuracy_margin is not None and not float(self.max_accuracy_margin) >= 0:
+            raise ValueError(f"max_accuracy_margin must be non-negative, got {self.max_accuracy_margin!r}")
+        n = self.tasks_per_call
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"tasks_per_call must be a positive integer, got {n!r}")
+        from mothlib.motifs.nulls import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"null_engine must be one of {list(ENGINES)}, got {self.engine!r}")
+
+
+def scored_levels(
+    pruning: pd.DataFrame, max_loss_threshold: float, max_accuracy_margin: float | None = None
+) -> pd.DataFrame:
+    """The (strategy, network, level) rows the motif stage scores: for each network, levels 0 up
+    to its last level with validation loss at most ``max_loss_threshold`` (or, when
+    ``max_accuracy_margin`` is given, with validation accuracy within it of the dense level's).
+
+    Columns ``strategy, network, level, fraction_pruned``.
+    """
+    from mothlib.networks.pruning import mark_selected, mark_selected_by_accuracy
+
+    if max_accuracy_margin is None:
+        marked = mark_selected(pruning, max_loss_threshold)
+    else:
+        marked = mark_selected_by_accuracy(pruning, max_accuracy_margin)
+    top = marked[marked["selected"]].set_index(["strategy", "network"])["level"]
+    limit = pd.Series(list(zip(pruning["strategy"], pruning["network"])), index=pruning.index).map(top)
+    rows = pruning[limit.notna() & (pruning["level"] <= limit)]
+    return rows[["strategy", "network", "level", "fraction_pruned"]].reset_index(drop=True)
+
+
+def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifStageSettings,
+           null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
+    """Task: one network's z-scores against one null model."""
+    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null,
+                         chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
+                         engine=settings.engine,
+                         n_jobs=1)  # one thread per task: the Dask workers are single-threaded
+
+
+def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], settings: MotifStageSettings,
+                null: str, seeds: list[np.random.SeedSequence]) -> list[pd.DataFrame]:
+    """Task: several networks' z-scores against one null model (their nulls drawn together)."""
+    return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds,
+                              chunk_size=int(settings.chunk_size), device=settings.device,
+                              engine=settings.engine, n_jobs=1)
+
+
+class _Pair(NamedTuple):
+    """One (network, level) of the motif stage waiting for its task."""
+
+    ws: list[np.ndarray]
+    bs: list[np.ndarray] | None
+    seed: np.random.SeedSequence
+    ckpt: Path
+    meta: dict[str, Any]
+
+
+def collect_tables(runner: Any, queue: Any, pending: dict[Any, Any],
+                   parts: list[pd.DataFrame], *, desc: str, progress: bool) -> None:
+    """Collect z-score tasks as they finish: prefix each table with its ``meta`` columns, write
+    it to its checkpoint (so a killed client keeps it) and append it to ``parts``.
+
+    ``pending`` maps each future to ``(checkpoint path, meta columns)``, or, for a task that
+    returns a list of tables, to a list of such pairs in the same order; ``parts`` already holds
+    the tables read back from earlier checkpoints. The bar counts tables.
+    """
+    from mothlib.study.store import atomic_write
+
+    n_tables = sum(len(v) if isinstance(v, list) else 1 for v in pending.values())
+    with tqdm(total=n_tables + len(parts), initial=len(parts), desc=desc, unit="task",
+              disable=not progress) as bar:
+        for future in queue:
+            entry = pending.pop(future)
+            result = runner.result(future)
+            many = isinstance(entry, list)
+            for (ckpt, meta), df in zip(entry if many else [entry], result if many else [result]):
+                for i, (name, value) in enumerate(meta.items()):
+                    df.insert(i, name, value)
+                with atomic_write(ckpt) as handle:
+                    df.to_parquet(handle)
+                parts.append(df)
+                bar.update(1)
+
+
+def compute_motif_table(
+    settings: MotifStageSettings,
+    store: Any,
+    workdir: Path,
+    scratch: Path,
+    runner: Any = None,
+    *,
+    progress: bool = True,
+) -> None:
+    """The ``motifs`` stage's work: z-scores of every scored level (:func:`scored_levels`) of
+    every network, strategy and null model, as (strategy, network, level, null model) tasks.
+
+    Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished
+    (strategy, network, level, null model) table is checkpointed in ``scratch`` by the client,
+    so an interrupted run resumes. With ``settings.tasks_per_call`` > 1 the pairs still to score
+    are grouped, in order, into tasks of up to that many per (strategy, null model).
+    """
+    from mothlib.study.cluster import Runner
+    from mothlib.networks.pruning import load_pruning_table
+    from mothlib.study.store import atomic_write
+
+    runner = runner or Runner()
+    table = load_pruning_table(store)
+    levels = scored_levels(table, settings.max_loss_threshold, settings.max_accuracy_margin)
+    # Networks are the batch entries of load_masks, in the order of their ids.
+    position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
+    parts, pending = [], {}
+    queue = runner.as_completed()
+    groups: dict[tuple[str, str], list[_Pair]] = {}  # (strategy, null) -> pairs waiting for a task
+
+    def submit(strategy: str, null: str) -> None:
+        group = groups.pop((strategy, null), [])
+        if not group:
+            return
+        first = group[0].meta
+        more = f"-x{len(group)}" if len(group) > 1 else ""
+        key = f"motifs-{strategy}-net{first['network']}-level{first['level']}-{null}{more}-{uuid.uuid4().hex[:8]}"
+        if settings.tasks_per_call == 1:  # one network per task, as before the setting
+            p = group[0]
+            f = runner.submit(_score, p.ws, p.bs, settings, null, p.seed, key=key)
+            pending[f] = (p.ckpt, p.meta)
+        else:
+            f = runner.submit(_score_many, [(p.ws, p.bs) for p in group], settings, null,
+                              [p.seed for p in group], key=key)
+            pending[f] = [(p.ckpt, p.meta) for p in group]
+        queue.add(f)
+
+    for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
+        masks = None
+        for r in rows.itertuples():
+            for null in settings.null_models:
+                network = int(r.network)
+                ckpt = scratch / f"{strategy}-net{network}-level{level}-{null}.parquet"
+                meta = dict(network=network, level=int(level), fraction_pruned=float(r.fraction_pruned),
+                            strategy=strategy, null_model=null, n_null=int(settings.n_null[null]))
+                if ckpt.exists():
+                    parts.append(pd.read_parquet(ckpt))
+                    continue
+                if masks is None:
+                    masks = _load_masks(store, strategy, int(level))
+                wm, bm = masks
+                k = position[network]
+                ws = [np.asarray(w[k]) for w in wm]
+                bs = None if bm is None else [np.asarray(b[k]) for b in bm]
+                seed = task_seed(settings.seed, strategy, network, int(level), null)
+                groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, ckpt, meta))
+                if len(groups[(strategy, null)]) == settings.tasks_per_call:
+                    submit(strategy, null)
+    for strategy, null in list(groups):  # the last, partly filled groups
+        submit(strategy, null)
+    collect_tables(runner, queue, pending, parts, desc="motifs: z-scores", progress=progress)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
+    out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")
+    with atomic_write(workdir / "motifs.parquet") as handle:
+        out.reset_index(drop=True).to_parquet(handle)
+
+
+def load_motif_table(
+    store: Any, loss_threshold: float | None = None, *, profile: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """The motif stage's table (one row per network, level, strategy, null model and motif).
+
+    Parameters
+    ----------
+    store : ArtifactStore
+    loss_threshold : float, optional
+        When given, only the rows a study with this selection threshold uses: each network's
+        levels up to its selected one (per strategy). Without it, every scored level.
+    profile : dict, optional
+        Instead of ``loss_threshold``: keep the rows up to the level the profile's task selects
+        (:func:`mothlib.networks.pruning.select`; a classification task's ``accuracy_margin`` must not
+        exceed the table's ``max_accuracy_margin``).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the motif stage has not run.
+    ValueError
+        When ``loss_threshold`` exceeds the table's ``max_loss_threshold``: levels it would
+        select may be unscored (raise ``max_loss_threshold``; that reruns the motif stage).
+    """
+    if loss_threshold is not None and profile is not None:
+        raise ValueError("give loss_threshold or profile, not both")
+    if profile is not None and profile.get("task", "moth") == "moth":
+        loss_threshold, profile = profile["loss_threshold"], None
+    manifest = store.require("motifs")
+    if profile is not None:
+        return _motifs_by_profile(store, manifest, profile)
+    served = float(manifest["params"]["max_loss_threshold"])
+    if loss_threshold is not None and float(loss_threshold) > served:
+        raise ValueError(
+            f"loss_threshold {loss_threshold:g} exceeds max_loss_threshold {served:g} of the motif "
+            f"table; set max_loss_threshold >= {loss_threshold:g} (reruns the motif stage)"
+        )
+    table = pd.read_parquet(store.path("motifs.parquet"))
+    if loss_threshold is None:
+        return table
+    from mothlib.networks.pruning import load_pruning_table
+
+    pruning = load_pruning_table(store, loss_threshold)
+    return _up_to_selected(table, pruning)
+
+
+def _up_to_selected(table: pd.DataFrame, pruning: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``table`` at each network's levels up to its selected one (``pruning.selected``)."""
+    top = pruning[pruning["selected"]].set_index(["strategy", "network"])["level"]
+    limit = pd.Series(list(zip(table["strategy"], table["network"])), index=table.index).map(top)
+    return table[limit.notna() & (table["level"] <= limit)].reset_index(drop=True)
+
+
+def _motifs_by_profile(store: Any, manifest: dict[str, Any], profile: dict[str, Any]) -> pd.DataFrame:
+    """:func:`load_motif_table` for a classification task: selection by accuracy margin."""
+    from mothlib.networks.pruning import load_pruning_table
+
+    margin = float(profile["accuracy_margin"])
+    served = manifest["params"].get("max_accuracy_margin")
+    if served is None or margin > float(served):
+        raise ValueError(
+            f"accuracy_margin {margin:g} exceeds max_accuracy_margin {served} of the motif table; "
+            f"set max_accuracy_margin >= {margin:g} (reruns the motif stage)"
+        )
+    table = pd.read_parquet(store.path("motifs.parquet"))
+    return _up_to_selected(table, load_pruning_table(store, profile=profile))

@@ -1,0 +1,858 @@
+"""Iterative layer-wise pruning of an ensemble, retraining after every prune (stage ``pruning``).
+
+The seed loop: train a round, record (losses, masks, weights), prune to the next cumulative
+fraction of the schedule, repeat. With the seed schedule (0.15 ... 0.99) 18 levels are recorded
+(level 0 = dense, then 0.15 ... 0.98); the final prune is neither trained nor recorded.
+
+Strategies
+----------
+``magnitude``
+    In each layer the ``floor(f * n)`` weights with the smallest ``|w|`` are masked (already
+    pruned weights count as smallest, so masks only grow; ties broken by flat index). Biases are
+    pruned the same way by their own magnitudes.
+``random``
+    The same per-layer counts, chosen uniformly at random among the still unpruned weights
+    (cumulative: masks only grow), from a generator seeded by (seed, level, network, layer).
+
+Both strategies start from the same trained dense level 0 (trained once and shared), so their
+level-0 rows are identical.
+
+``floor(f * n)`` is computed in decimal arithmetic (``Decimal(repr(f)) * n``) so that, e.g.,
+``0.29 * 100`` gives 29 and not 28 from binary rounding.
+
+Classification (``PruningSettings.loss == "cross_entropy"``, the digits task): the targets are
+class indices (n, 1), the output layer has one logit per class, and the table gains
+``train_accuracy, val_accuracy, test_accuracy``. Selection is per task (:func:`select`): the
+moth's by a validation-loss threshold (:func:`mark_selected`), the digits' by validation accuracy
+within a margin of the dense network's (:func:`mark_selected_by_accuracy`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import uuid
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mothlib.networks.ensemble import (
+    EarlyStopping,
+    EnsembleMLP,
+    StackedAdam,
+    check_loss,
+    evaluate,
+    evaluate_accuracy,
+    network_seeds,
+    resolve_device,
+    to_sequential,
+    train_round,
+)
+from mothlib.core.npio import load_npz
+from mothlib.study.cluster import Runner
+from mothlib.study.store import ArtifactStore, atomic_write
+
+__all__ = [
+    "STRATEGIES",
+    "prune_count",
+    "magnitude_mask",
+    "random_mask",
+    "prune_model",
+    "sparsest_accurate_levels",
+    "mark_selected",
+    "mark_selected_by_accuracy",
+    "select",
+    "validate_schedule",
+    "PruningSettings",
+    "ShardState",
+    "train_dense",
+    "prune_and_retrain",
+    "compute_pruning",
+    "load_pruning_table",
+    "load_masks",
+    "load_weights",
+    "load_selected_weights",
+    "load_network",
+    "pack_masks",
+    "unpack_masks",
+]
+
+STRATEGIES = ("magnitude", "random")
+OUTPUTS = ["pruning.parquet", "masks", "weights"]
+COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
+#: Extra columns of a classification task's table (share of rows classified right).
+ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
+
+
+# -- masks ---------------------------------------------------------------------------------
+def prune_count(fraction: float, n: int) -> int:
+    """``floor(fraction * n)`` in decimal arithmetic (no binary rounding surprises)."""
+    return int(math.floor(Decimal(repr(float(fraction))) * int(n)))
+
+
+def validate_schedule(schedule: Sequence[float]) -> list[float]:
+    """Check a cumulative pruning schedule: strictly increasing fractions in (0, 1)."""
+    sched = [float(f) for f in schedule]
+    if len(sched) < 1:
+        raise ValueError("schedule must list at least one pruning fraction")
+    if any(not (0.0 < f < 1.0) or not math.isfinite(f) for f in sched):
+        raise ValueError(f"schedule fractions must lie strictly between 0 and 1, got {sched}")
+    if any(b <= a for a, b in zip(sched, sched[1:])):
+        raise ValueError(f"schedule must be strictly increasing (cumulative fractions), got {sched}")
+    return sched
+
+
+def magnitude_mask(values: torch.Tensor, mask: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Mask the ``floor(fraction * n)`` smallest-magnitude entries of each network.
+
+    Parameters
+    ----------
+    values : tensor (E, ...)
+        Parameters of one layer for every network.
+    mask : bool tensor (E, ...)
+        Current mask; masked entries are pruned first whatever their stored value.
+    fraction : float
+        Cumulative fraction to prune, per network and layer.
+
+    Returns
+    -------
+    bool tensor (E, ...), a superset of the pruned entries of ``mask``.
+    """
+    E = values.shape[0]
+    flat = values.detach().reshape(E, -1).abs()
+    m = mask.reshape(E, -1)
+    n = flat.shape[1]
+    k = prune_count(fraction, n)
+    if int((~m).sum(dim=1).max()) > k:
+        raise ValueError(f"fraction {fraction} prunes fewer entries than already pruned")
+    key = torch.where(m, flat, torch.full_like(flat, -1.0))
+    order = torch.argsort(key, dim=1, stable=True)
+    new = torch.ones_like(m)
+    new.scatter_(1, order[:, :k], False)
+    return new.reshape(mask.shape)
+
+
+def random_mask(
+    mask: np.ndarray, fraction: float, seeds: Sequence[Sequence[int]]
+) -> np.ndarray:
+    """Grow ``mask`` at random to ``floor(fraction * n)`` pruned entries per network.
+
+    Parameters
+    ----------
+    mask : bool array (E, ...)
+    fraction : float
+    seeds : one entropy sequence per network (the choice for a network depends only on it)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    E = mask.shape[0]
+    flat = mask.reshape(E, -1).copy()
+    k = prune_count(fraction, flat.shape[1])
+    for e in range(E):
+        alive = np.flatnonzero(flat[e])
+        need = k - (flat.shape[1] - len(alive))
+        if need < 0:
+            raise ValueError(f"fraction {fraction} prunes fewer entries than already pruned")
+        gen = np.random.default_rng(np.random.SeedSequence(list(seeds[e])))
+        flat[e, gen.choice(alive, size=need, replace=False)] = False
+    return flat.reshape(mask.shape)
+
+
+def prune_model(
+    model: EnsembleMLP, fraction: float, strategy: str, seed: int, level: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """New (weight, bias) masks of every layer for ``strategy`` at ``fraction``."""
+    if strategy == "magnitude":
+        wms = [magnitude_mask(w, m, fraction) for w, m in zip(model.weights, model.weight_masks)]
+        bms = [magnitude_mask(b, m, fraction) for b, m in zip(model.biases, model.bias_masks)]
+        return wms, bms
+    if strategy == "random":
+        def grow(masks: list[torch.Tensor], kind: int) -> list[torch.Tensor]:
+            return [
+                torch.from_numpy(
+                    random_mask(
+                        m.cpu().numpy(),
+                        fraction,
+                        [[int(seed), 3, level, kind, l, s] for s in model.seeds],
+                    )
+                ).to(model.device)
+                for l, m in enumerate(masks)
+            ]
+
+        return grow(model.weight_masks, 0), grow(model.bias_masks, 1)
+    raise ValueError(f"unknown pruning strategy {strategy!r}; choose from {list(STRATEGIES)}")
+
+
+def pack_masks(weight_masks: Sequence[np.ndarray], bias_masks: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+    """Bit-packed form of per-layer masks (``np.packbits`` plus the shapes)."""
+    out: dict[str, np.ndarray] = {}
+    for prefix, masks in (("w", weight_masks), ("b", bias_masks)):
+        for l, m in enumerate(masks):
+            m = np.asarray(m, dtype=bool)
+            out[f"{prefix}{l}"] = np.packbits(m.ravel())
+            out[f"{prefix}{l}_shape"] = np.asarray(m.shape, dtype=np.int64)
+    return out
+
+
+def unpack_masks(packed: dict[str, np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Inverse of :func:`pack_masks`."""
+    result: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+    for prefix, masks in (("w", result[0]), ("b", result[1])):
+        l = 0
+        while f"{prefix}{l}" in packed:
+            shape = tuple(int(s) for s in packed[f"{prefix}{l}_shape"])
+            n = int(np.prod(shape))
+            masks.append(np.unpackbits(packed[f"{prefix}{l}"], count=n).astype(bool).reshape(shape))
+            l += 1
+    return result
+
+
+def sparsest_accurate_levels(val_loss: np.ndarray, threshold: float) -> np.ndarray:
+    """Most pruned level whose validation loss is at most ``threshold``, per network, from losses.
+
+    (:func:`mothlib.study.findings.selected_levels` reads the levels this chose from a pruning table.)
+
+    Parameters
+    ----------
+    val_loss : array (n_networks, n_levels), levels in pruning order
+    threshold : float
+
+    Returns
+    -------
+    int array (n_networks,): the level index, or -1 where no level qualifies.
+    """
+    val_loss = np.asarray(val_loss, dtype=float)
+    if val_loss.ndim != 2:
+        raise ValueError(f"val_loss must be 2-d (networks, levels), got shape {val_loss.shape}")
+    ok = val_loss <= threshold  # NaN compares False: a diverged level is never selected
+    last = val_loss.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1)
+    return np.where(ok.any(axis=1), last, -1)
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)
+
+
+def _level_seed(seed: int, level: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 4, int(level)]).generate_state(1)[0])
+
+
+def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
+    missing = {"train", "val", "test"} - set(splits)
+    if missing:
+        raise ValueError(f"data splits {sorted(missing)} missing")
+    n_in = n_out = None
+    for name in ("train", "val", "test"):
+        X, Y = (np.asarray(a) for a in splits[name])
+        if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
+            raise ValueError(f"{name} split: X {X.shape} and Y {Y.shape} must be 2-d with equal rows")
+        if len(X) == 0:
+            raise ValueError(f"{name} split is empty")
+        if n_in is None:
+            n_in, n_out = X.shape[1], Y.shape[1]
+        elif (X.shape[1], Y.shape[1]) != (n_in, n_out):
+            raise ValueError(f"{name} split has {X.shape[1]} inputs / {Y.shape[1]} outputs, train has {n_in} / {n_out}")
+        if not (np.isfinite(X).all() and np.isfinite(Y).all()):
+            raise ValueError(f"{name} split contains NaN or infinite values")
+    return int(n_in), int(n_out)
+
+
+@dataclass(frozen=True)
+class PruningSettings:
+    """What the trained and pruned ensemble depends on.
+
+    Parameters
+    ----------
+    n_networks : int
+        Networks in the ensemble; network ``i`` is initialised from ``(seed, i)`` alone.
+    hidden_sizes : sequence of int
+        Widths of the hidden layers (inputs and outputs come from the data).
+    schedule : sequence of float
+        Cumulative pruning fractions, strictly increasing in (0, 1); the last prune is neither
+        trained nor recorded.
+    strategies : sequence of {"magnitude", "random"}
+    seed : int
+        Seeds initialisation, data order and random masks.
+    init_std : float
+        Standard deviation of the normal weight initialisation.
+    learning_rate : float
+        Adam's learning rate.
+    batch_size : int
+    stopping : EarlyStopping
+        The per-network early-stopping rule of every round.
+    max_batches_dense : int, optional
+        Batch cap of the dense round (default: that of the other rounds).
+    max_batches_per_round : int, dict or None
+        Batch cap of a pruned round (None: one pass over the validation batches, the seed's
+        round), or a dict by strategy.
+    device : str
+        Torch device of the training.
+    threads : int, optional
+        Torch CPU threads while training (None: torch's default).
+    networks_per_task : int, optional
+        Networks trained together in one task (default: all). Each network's results do not
+        depend on it; it only sets how the work spreads over workers.
+    loss : {"mse", "cross_entropy"}
+        What the networks minimise. ``"cross_entropy"``: Y holds class indices (n, 1), the
+        output layer has ``max(Y) + 1`` logits and accuracies are recorded too.
+    """
+
+    n_networks: int
+    hidden_sizes: tuple[int, ...]
+    schedule: tuple[float, ...]
+    strategies: tuple[str, ...] = STRATEGIES
+    seed: int = 0
+    init_std: float = 0.2
+    learning_rate: float = 5e-4
+    batch_size: int = 128
+    stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    max_batches_dense: int | None = None
+    max_batches_per_round: int | dict[str, int] | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    networks_per_task: int | None = None
+    loss: str = "mse"
+
+    def __post_init__(self) -> None:
+        check_loss(self.loss)
+        object.__setattr__(self, "schedule", tuple(validate_schedule(self.schedule)))
+        object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
+        object.__setattr__(self, "strategies", tuple(self.strategies))
+        if not self.strategies or len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies must be a non-empty list without repeats, got {list(self.strategies)}")
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ValueError(f"unknown pruning strategy {s!r}; choose from {list(STRATEGIES)}")
+        for name in ("n_networks", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be positive widths, got {list(self.hidden_sizes)}")
+        for name in ("threads", "networks_per_task", "max_batches_dense"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"{name} must be None or at least 1, got {v}")
+        for s in self.strategies:
+            v = self.round_cap(s, 1)
+            if v is not None and int(v) < 1:
+                raise ValueError(f"max_batches_per_round must be None or at least 1, got {self.max_batches_per_round}")
+        if not (math.isfinite(float(self.learning_rate)) and float(self.learning_rate) > 0):
+            raise ValueError(f"learning_rate must be a positive number, got {self.learning_rate}")
+
+    def round_cap(self, strategy: str, level: int) -> int | None:
+        """Batch cap of one round: ``max_batches_dense`` for level 0, else
+        ``max_batches_per_round`` (an int, None, or a dict by strategy)."""
+        if level == 0 and self.max_batches_dense is not None:
+            return int(self.max_batches_dense)
+        cap = self.max_batches_per_round
+        if isinstance(cap, dict):
+            if strategy not in cap:
+                if level == 0:
+                    return None
+                raise ValueError(f"max_batches_per_round has no entry for strategy {strategy!r}: {cap}")
+            cap = cap[strategy]
+        return None if cap is None else int(cap)
+
+    @property
+    def fractions(self) -> list[float]:
+        """Fraction pruned at each recorded level (level 0 dense; the last prune unrecorded)."""
+        return [0.0, *self.schedule[:-1]]
+
+    def shards(self) -> list[tuple[int, ...]]:
+        """The networks of each task, in order."""
+        k = int(self.networks_per_task or self.n_networks)
+        return [tuple(range(a, min(a + k, self.n_networks))) for a in range(0, self.n_networks, k)]
+
+
+@dataclass
+class ShardState:
+    """A shard of networks after one level: the checkpoint the next level starts from.
+
+    Attributes
+    ----------
+    networks : tuple of int
+        Network ids (positions in the ensemble).
+    level : int
+        The level just trained (0 = dense).
+    model : dict
+        :meth:`EnsembleMLP.state_arrays` (``w{l}`` (E, out, in), ``b{l}``, masks ``wm{l}``, ``bm{l}``).
+    adam : dict
+        :meth:`StackedAdam.state_arrays`.
+    losses : array (E, 3)
+        Train, validation and test loss after the level's round.
+    fraction_pruned : array (E,)
+        Fraction of weights pruned.
+    accuracy : array (E, 3), optional
+        Train, validation and test accuracy (classification only; None for regression).
+    """
+
+    networks: tuple[int, ...]
+    level: int
+    model: dict[str, np.ndarray]
+    adam: dict[str, np.ndarray]
+    losses: np.ndarray
+    fraction_pruned: np.ndarray
+    accuracy: np.ndarray | None = None
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        extra = {} if self.accuracy is None else {"accuracy": self.accuracy}
+        return {**self.model, **self.adam, "networks": np.asarray(self.networks), "level": np.asarray(self.level),
+                "losses": self.losses, "fraction_pruned": self.fraction_pruned, **extra}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ShardState:
+        return cls(
+            networks=tuple(int(n) for n in arrays["networks"]),
+            level=int(arrays["level"]),
+            model={k: v for k, v in arrays.items() if k[:1] in "wb"},
+            adam={k: v for k, v in arrays.items() if k.startswith("adam_")},
+            losses=arrays["losses"], fraction_pruned=arrays["fraction_pruned"],
+            accuracy=arrays.get("accuracy"),
+        )
+
+
+# -- the tasks -----------------------------------------------------------------------------
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _n_classes(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> int:
+    """Classes of a classification data set: ``max(Y) + 1`` over the splits (Y: class indices)."""
+    ys = [np.asarray(splits[k][1]) for k in ("train", "val", "test")]
+    for name, y in zip(("train", "val", "test"), ys):
+        if y.shape[1] != 1 or np.any(y < 0) or np.any(y != np.round(y)):
+            raise ValueError(
+                f"{name} split: cross-entropy needs Y as non-negative class indices of shape (n, 1), "
+                f"got shape {y.shape}"
+            )
+    return int(max(y.max() for y in ys)) + 1
+
+
+def _layer_sizes(settings: PruningSettings, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[int]:
+    n_in, n_out = _check_splits(splits)
+    if settings.loss == "cross_entropy":
+        n_out = _n_classes(splits)
+    return [n_in, *settings.hidden_sizes, n_out]
+
+
+def _fresh(settings: PruningSettings, networks: Sequence[int], sizes: list[int]) -> tuple[EnsembleMLP, StackedAdam]:
+    seeds = network_seeds(settings.seed, settings.n_networks)
+    model = EnsembleMLP(sizes, [seeds[n] for n in networks], float(settings.init_std),
+                        resolve_device(settings.device))
+    opt = StackedAdam([*model.weights, *model.biases], lr=float(settings.learning_rate))
+    return model, opt
+
+
+def _train_level(
+    settings: PruningSettings, model: EnsembleMLP, opt: StackedAdam, splits: dict[str, Any],
+    strategy: str, level: int, networks: tuple[int, ...], progress: bool,
+) -> ShardState:
+    device = model.device
+    with warnings.catch_warnings():
+        # Arrays from a Dask worker's store are read-only; training never writes to them.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        if settings.loss == "mse":
+            data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
+                    for k in ("train", "val", "test")}
+        else:  # class indices stay integers
+            data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
+                        torch.as_tensor(np.asarray(splits[k][1], dtype=np.int64), device=device))
+                    for k in ("train", "val", "test")}
+    train_round(
+        model, opt, data["train"], data["val"], batch_size=int(settings.batch_size),
+        data_seed=_level_seed(settings.seed, level), stopping=settings.stopping,
+        max_batches=settings.round_cap(strategy, level), progress=progress,
+        desc=f"{strategy or 'dense'} level {level}", loss=settings.loss,
+    )
+    losses = np.stack([evaluate(model, *data[k], loss=settings.loss) for k in ("train", "val", "test")], axis=1)
+    accuracy = None
+    if settings.loss == "cross_entropy":
+        accuracy = np.stack([evaluate_accuracy(model, *data[k]) for k in ("train", "val", "test")], axis=1)
+    n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
+    kept = sum(m.reshape(model.n_networks, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
+    return ShardState(tuple(networks), level, model.state_arrays(), opt.state_arrays(), losses,
+                      1.0 - kept / n_w, accuracy)
+
+
+def train_dense(
+    settings: PruningSettings, networks: Sequence[int], splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    *, progress: bool = False,
+) -> ShardState:
+    """Task: train the dense networks ``networks`` for one round (level 0, shared by every strategy).
+
+    Parameters
+    ----------
+    settings : PruningSettings
+    networks : sequence of int
+        Network ids; each network's result depends only on its id and the settings.
+    splits : dict
+        ``"train"``, ``"val"``, ``"test"`` -> ``(X (n, n_in), Y (n, n_out))`` float arrays.
+    """
+    sizes = _layer_sizes(settings, splits)
+    with _torch_threads(settings.threads):
+        model, opt = _fresh(settings, networks, sizes)
+        return _train_level(settings, model, opt, splits, "", 0, tuple(networks), progress)
+
+
+def prune_and_retrain(
+    settings: PruningSettings, state: ShardState, strategy: str,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], *, progress: bool = False,
+) -> ShardState:
+    """Task: prune a shard from ``state`` to the next level's fraction and retrain it one round."""
+    if strategy not in settings.strategies:
+        raise ValueError(f"strategy {strategy!r} is not one of the settings' {list(settings.strategies)}")
+    level = state.level + 1
+    if level >= len(settings.fractions):
+        raise ValueError(f"level {level} is past the schedule's last recorded level {len(settings.fractions) - 1}")
+    sizes = _layer_sizes(settings, splits)
+    with _torch_threads(settings.threads):
+        model, opt = _fresh(settings, state.networks, sizes)
+        model.load_state_arrays(state.model)
+        opt.load_state_arrays(state.adam)
+        wms, bms = prune_model(model, settings.fractions[level], strategy, settings.seed, level)
+        model.set_masks(wms, bms)
+        opt.zero_masked([*model.weight_masks, *model.bias_masks])
+        return _train_level(settings, model, opt, splits, strategy, level, state.networks, progress)
+
+
+# -- the stage's work ----------------------------------------------------------------------
+def _record(state: ShardState) -> dict[str, np.ndarray]:
+    """What the outputs keep of a level: losses, fractions, masks and the kept weights."""
+    n_layers = sum(1 for k in state.model if k.startswith("wm"))
+    wms = [state.model[f"wm{l}"] for l in range(n_layers)]
+    bms = [state.model[f"bm{l}"] for l in range(n_layers)]
+    out = {"losses": state.losses, "fraction_pruned": state.fraction_pruned, **pack_masks(wms, bms)}
+    if state.accuracy is not None:
+        out["accuracy"] = state.accuracy
+    for l in range(n_layers):
+        out[f"kw{l}"] = state.model[f"w{l}"][wms[l]]
+        out[f"kb{l}"] = state.model[f"b{l}"][bms[l]]
+    return out
+
+
+def compute_pruning(
+    settings: PruningSettings,
+    splits: dict[str, tuple[np.ndarray, np.ndarray]],
+    workdir: str | Path,
+    scratch: str | Path,
+    runner: Runner | None = None,
+    *,
+    progress: bool = True,
+) -> None:
+    """The ``pruning`` stage's work: train, prune and record every level of every strategy.
+
+    Tasks are (shard, level) rounds: :func:`train_dense` for level 0 of each shard, then one
+    :func:`prune_and_retrain` per strategy and level, each started from the previous level's
+    :class:`ShardState`. The client writes every finished level to ``scratch`` (its record,
+    then the checkpoint), so a rerun with the same ``scratch`` resumes from the last finished
+    level of each shard; a task lost with a worker is rerun from its checkpointed input.
+
+    Outputs under ``workdir``: ``pruning.parquet`` (:data:`COLUMNS`), ``masks/<strategy>/level_XX.npz``
+    (bit-packed, all networks) and ``weights/<strategy>/level_XX.npz`` (the unpruned weights'
+    values, in mask order).
+    """
+    runner = runner or Runner()
+    workdir, scratch = Path(workdir), Path(scratch)
+    _check_splits(splits)
+    n_levels = len(settings.fractions)
+    shards = settings.shards()
+    data = runner.scatter({k: tuple(np.asarray(a, dtype=np.float32) for a in v) for k, v in splits.items()})
+
+    def folder(k: int, strategy: str) -> Path:
+        return scratch / f"shard{k:03d}" / (strategy or "dense")
+
+    def finished(path: Path) -> ShardState | None:
+        return ShardState.from_arrays(load_npz(path)) if path.exists() else None
+
+    n_tasks = len(shards) * (1 + len(settings.strategies) * (n_levels - 1))
+    pending: dict[Any, tuple[int, str]] = {}
+    queue = runner.as_completed()
+    done = 0
+
+    def launch(k: int, strategy: str, state: ShardState) -> None:
+        """Submit the next level of (shard, strategy) after ``state``, if any."""
+        if state.level + 1 < n_levels:
+            f = runner.submit(prune_and_retrain, settings, state, strategy, data,
+                              key=f"pruning-{strategy}-shard{k}-level{state.level + 1}-{uuid.uuid4().hex[:8]}")
+            pending[f] = (k, strategy)
+            queue.add(f)
+
+    def after_dense(k: int, dense: ShardState) -> int:
+        n = 1
+        for strategy in settings.strategies:
+            ckpt = finished(folder(k, strategy) / "state.npz")
+            if ckpt is None:
+                _save_npz(folder(k, strategy) / "level_00.npz", _record(dense))
+                ckpt = dense
+            n += ckpt.level
+            launch(k, strategy, ckpt)
+        return n
+
+    for k, networks in enumerate(shards):
+        dense = finished(folder(k, "") / "state.npz")
+        if dense is not None:
+            done += after_dense(k, dense)
+        else:
+            f = runner.submit(train_dense, settings, networks, data,
+                              key=f"pruning-dense-shard{k}-{uuid.uuid4().hex[:8]}")
+            pending[f] = (k, "")
+            queue.add(f)
+    with tqdm(total=n_tasks, initial=done, desc="pruning: rounds", unit="round", disable=not progress) as bar:
+        for future in queue:
+            k, strategy = pending.pop(future)
+            state = runner.result(future)
+            if strategy == "":
+                _save_npz(folder(k, "") / "state.npz", state.to_arrays())
+                bar.update(after_dense(k, state))
+                continue
+            _save_npz(folder(k, strategy) / f"level_{state.level:02d}.npz", _record(state))
+            # The checkpoint goes last: a level counts as done only once it is in it.
+            _save_npz(folder(k, strategy) / "state.npz", state.to_arrays())
+            bar.update(1)
+            bar.set_postfix(median_val=f"{np.median(state.losses[:, 1]):.2e}")
+            launch(k, strategy, state)
+    _write_outputs(settings, shards, folder, workdir)
+
+
+def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], folder: Any, workdir: Path) -> None:
+    rows = []
+    for strategy in settings.strategies:
+        for level in range(len(settings.fractions)):
+            records = [load_npz(folder(k, strategy) / f"level_{level:02d}.npz") for k in range(len(shards))]
+            wms, bms = zip(*(unpack_masks(r) for r in records))
+            n_layers = len(wms[0])
+            _save_npz(workdir / "masks" / strategy / f"level_{level:02d}.npz", pack_masks(
+                [np.concatenate([w[l] for w in wms]) for l in range(n_layers)],
+                [np.concatenate([b[l] for b in bms]) for l in range(n_layers)],
+            ))
+            kept = {f"{p}{l}": np.concatenate([r[f"k{p}{l}"] for r in records])
+                    for l in range(n_layers) for p in "wb"}
+            _save_npz(workdir / "weights" / strategy / f"level_{level:02d}.npz", kept)
+            for networks, r in zip(shards, records):
+                for i, e in enumerate(networks):
+                    tr, va, te = (float(x) for x in r["losses"][i])
+                    # Accuracy columns only for a classification task (the moth's table is unchanged).
+                    acc = tuple(float(x) for x in r["accuracy"][i]) if "accuracy" in r else ()
+                    rows.append((e, strategy, level, float(r["fraction_pruned"][i]), tr, va, te, *acc))
+    columns = COLUMNS + (ACCURACY_COLUMNS if settings.loss == "cross_entropy" else [])
+    table = pd.DataFrame(rows, columns=columns)
+    rank = table["strategy"].map({s: i for i, s in enumerate(settings.strategies)})
+    table = table.assign(_rank=rank).sort_values(["_rank", "network", "level"], kind="stable")
+    with atomic_write(workdir / "pruning.parquet") as handle:
+        table.drop(columns="_rank").reset_index(drop=True).to_parquet(handle, index=False)
+
+
+# -- selection (a filter over the table: changing the threshold retrains nothing) -----------
+def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
+    """The pruning table with a ``selected`` column: each network's most pruned level whose
+    validation loss is at most ``loss_threshold`` (per strategy; none where no level qualifies).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``network, strategy, level, val_loss`` (``pruning.parquet``).
+    loss_threshold : float
+        Positive.
+    """
+    if not (isinstance(loss_threshold, (int, float, np.floating)) and float(loss_threshold) > 0):
+        raise ValueError(f"loss_threshold must be a positive number, got {loss_threshold!r}")
+    missing = [c for c in ("network", "strategy", "level", "val_loss") if c not in table.columns]
+    if missing:
+        raise ValueError(f"pruning table lacks columns {missing}")
+    out = table.copy()
+    out["selected"] = False
+    for _, rows in out.groupby(["strategy", "network"], sort=False):
+        rows = rows.sort_values("level")
+        level = sparsest_accurate_levels(rows["val_loss"].to_numpy()[None, :], float(loss_threshold))[0]
+        if level >= 0:
+            out.loc[rows.index[level], "selected"] = True
+    return out
+
+
+def mark_selected_by_accuracy(table: pd.DataFrame, margin: float) -> pd.DataFrame:
+    """The pruning table with a ``selected`` column: each network's most pruned level whose
+    validation accuracy is at least its own dense level's minus ``margin`` (per strategy).
+
+    The dense level (0) always qualifies unless its accuracy is NaN; a NaN accuracy never does.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Columns ``network, strategy, level, val_accuracy`` (a classification task's
+        ``pruning.parquet``); level 0 (dense) present for every network.
+    margin : float
+        Non-negative, in accuracy units (0.02 = two percentage points).
+    """
+    if isinstance(margin, bool) or not (isinstance(margin, (int, float, np.floating)) and float(margin) >= 0):
+        raise ValueError(f"accuracy_margin must be a non-negative number, got {margin!r}")
+    missing = [c for c in ("network", "strategy", "level", "val_accuracy") if c not in table.columns]
+    if missing:
+        raise ValueError(f"pruning table lacks columns {missing} (accuracy selection needs a classification task's table)")
+    out = table.copy()
+    out["selected"] = False
+    for (strategy, network), rows in out.groupby(["strategy", "network"], sort=False):
+        rows = rows.sort_values("level")
+        dense = rows.loc[rows["level"] == 0, "val_accuracy"]
+        if dense.empty:
+            raise ValueError(f"no dense level (0) for network {network} ({strategy}): its accuracy is the baseline")
+        ok = rows["val_accuracy"].to_numpy(dtype=float) >= float(dense.iloc[0]) - float(margin)
+        if ok.any():  # NaN compares False: a diverged level is never selected
+            out.loc[rows.index[np.flatnonzero(ok)[-1]], "selected"] = True
+    return out
+
+
+def select(table: pd.DataFrame, profile: dict[str, Any]) -> pd.DataFrame:
+    """The task's selection rule over a pruning table: the moth's :func:`mark_selected` with
+    ``loss_threshold``, a classification task's :func:`mark_selected_by_accuracy` with
+    ``accuracy_margin`` (``profile["task"]``, default ``"moth"``)."""
+    if profile.get("task", "moth") == "moth":
+        return mark_selected(table, profile["loss_threshold"])
+    return mark_selected_by_accuracy(table, profile["accuracy_margin"])
+
+
+# -- readers -------------------------------------------------------------------------------
+def load_pruning_table(
+    store: ArtifactStore, loss_threshold: float | None = None, *, profile: dict[str, Any] | None = None,
+) -> pd.DataFrame:
+    """The pruning stage's table, one row per (network, strategy, level).
+
+    Parameters
+    ----------
+    store : ArtifactStore
+    loss_threshold : float, optional
+        When given, a ``selected`` column marks each network's selected level
+        (:func:`mark_selected`).
+    profile : dict, optional
+        Instead of ``loss_threshold``: select by the profile's task (:func:`select`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the pruning stage has not run for the store's profile.
+    ValueError
+        When both ``loss_threshold`` and ``profile`` are given.
+    """
+    if loss_threshold is not None and profile is not None:
+        raise ValueError("give loss_threshold or profile, not both")
+    store.require("pruning")
+    table = pd.read_parquet(store.path("pruning.parquet"))
+    if profile is not None:
+        return select(table, profile)
+    return table if loss_threshold is None else mark_selected(table, loss_threshold)
+
+
+def load_masks(
+    store: ArtifactStore, strategy: str, level: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Masks of every network at one level.
+
+    Returns
+    -------
+    weight_masks : list (one per layer) of bool arrays (n_networks, n_out, n_in)
+    bias_masks : list of bool arrays (n_networks, n_out)
+    """
+    store.require("pruning")
+    path = store.path("masks") / strategy / f"level_{int(level):02d}.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"no masks for strategy {strategy!r} at level {level} ({path} missing)")
+    return unpack_masks(load_npz(path))
+
+
+def load_weights(store: ArtifactStore, strategy: str, level: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Weights of every network at one level (pruned entries exactly 0).
+
+    Returns
+    -------
+    weights : list of float32 arrays (n_networks, n_out, n_in)
+    biases : list of float32 arrays (n_networks, n_out)
+    """
+    wms, bms = load_masks(store, strategy, level)
+    kept = load_npz(store.path("weights") / strategy / f"level_{int(level):02d}.npz")
+
+    def fill(masks: list[np.ndarray], prefix: str) -> list[np.ndarray]:
+        out = []
+        for l, m in enumerate(masks):
+            full = np.zeros(m.shape, dtype=np.float32)
+            full[m] = kept[f"{prefix}{l}"]
+            out.append(full)
+        return out
+
+    return fill(wms, "w"), fill(bms, "b")
+
+
+def load_selected_weights(
+    store: ArtifactStore, strategy: str = "magnitude", *, loss_threshold: float
+) -> dict[str, Any]:
+    """Weights of every network at its selected level under ``loss_threshold`` (no retraining:
+    every level's weights are stored).
+
+    Returns
+    -------
+    dict with ``weights`` (list of (n_networks, n_out, n_in) arrays, masked entries 0; a
+    network without a selected level is all zeros), ``biases`` (list of (n_networks, n_out)),
+    ``level`` ((n_networks,), -1 = none selected), ``seeds`` and ``layer_sizes``.
+    """
+    table = load_pruning_table(store, loss_threshold)
+    rows = table[table["strategy"] == strategy]
+    if rows.empty:
+        raise FileNotFoundError(f"no pruning results for strategy {strategy!r}")
+    networks = sorted(rows["network"].unique())
+    chosen = rows[rows["selected"]].set_index("network")["level"]
+    level = np.array([int(chosen.get(n, -1)) for n in networks])
+    ws, bs = load_weights(store, strategy, 0)
+    weights = [np.zeros_like(w) for w in ws]
+    biases = [np.zeros_like(b) for b in bs]
+    for lev in sorted(set(level.tolist()) - {-1}):
+        lw, lb = load_weights(store, strategy, lev)
+        pick = level == lev
+        for out, src in zip(weights + biases, lw + lb):
+            out[pick] = src[pick]
+    seeds = network_seeds(int(store.require("pruning")["params"]["seed"]), len(networks))
+    return {"weights": weights, "biases": biases, "level": level,
+            "seeds": np.asarray(seeds, dtype=np.uint64),
+            "layer_sizes": np.asarray([ws[0].shape[2], *[w.shape[1] for w in ws]])}
+
+
+def load_network(store: ArtifactStore, strategy: str, network: int, *, loss_threshold: float) -> nn.Sequential:
+    """One network at its selected level as ``nn.Sequential`` with ``torch.nn.utils.prune`` masks.
+
+    Raises
+    ------
+    ValueError
+        When the network index is out of range or the network has no selected level.
+    """
+    sel = load_selected_weights(store, strategy, loss_threshold=loss_threshold)
+    n = len(sel["level"])
+    if not 0 <= network < n:
+        raise ValueError(f"network index {network} outside 0..{n - 1}")
+    level = int(sel["level"][network])
+    if level < 0:
+        raise ValueError(
+            f"network {network} ({strategy}) has no level with validation loss under {loss_threshold}"
+        )
+    wms, bms = load_masks(store, strategy, level)
+    return to_sequential(
+        [w[network] for w in sel["weights"]],
+        [b[network] for b in sel["biases"]],
+        [m[network] for m in wms],
+        [m[network] for m in bms],
+    )

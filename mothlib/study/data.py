@@ -1,0 +1,428 @@
+"""The ``data`` stage: sample wingstrokes, simulate them, split, scale and store the data set.
+
+Each sample draws an initial state and constant controls uniformly from flight-model.md's
+ranges, integrates one window with :func:`mothlib.simulation.simulator.simulate` and becomes one row of
+network inputs (10) and outputs (7), in the study's order (:data:`INPUT_COLUMNS`,
+:data:`OUTPUT_COLUMNS`). Rows are split 64/16/20 into train/validation/test by position (the
+samples are i.i.d., so no shuffle is needed) and min-max scaled to [-0.5, 0.5] with statistics
+of the training split only.
+
+Generation runs in chunks of ``data_chunk_size`` samples with a progress bar; every finished
+chunk is checkpointed in the stage's scratch folder, so an interrupted run picks up where it
+stopped. Sample ``i`` is drawn from a random stream keyed by ``(seed, i // GENERATOR_BLOCK)``,
+so the data set depends on the seed only, not on the chunk size, and the first ``n`` samples
+of a larger data set are the data set of size ``n``. Samples that cannot be integrated to
+tolerance are dropped and counted (``n_failed`` in ``data/metadata.json``).
+
+Files under ``artifacts/<profile>/data/`` (plain ``.npy``/JSON, readable without mothlib):
+``X_<split>.npy``/``Y_<split>.npy`` (float32, scaled), ``X_<split>_raw.npy``/
+``Y_<split>_raw.npy`` (float64, physical units), ``scaling.json`` and ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mothlib.core.npio import load_npy, load_npz
+from mothlib.study.cluster import Runner
+from mothlib.core.seeds import check_seed
+from mothlib.simulation.simulator import simulate
+from mothlib.study.store import ArtifactStore, atomic_write, atomic_write_json
+
+__all__ = [
+    "INPUT_COLUMNS", "OUTPUT_COLUMNS", "SPLITS", "RANGES", "GENERATOR_BLOCK", "sample_conditions",
+    "conditions_for_rows", "make_features", "Scaler", "split_sizes", "DataSettings",
+    "simulate_rows", "compute_dataset", "load_splits", "load_scaler", "load_metadata",
+]
+
+#: Network inputs, in order: initial angles, final position and angles, initial velocities.
+INPUT_COLUMNS: tuple[str, ...] = (
+    "phi0", "theta0", "x_f", "y_f", "phi_f", "theta_f", "xd0", "yd0", "phid0", "thetad0",
+)
+#: Network outputs, in order: force components, abdominal torque, final velocities.
+OUTPUT_COLUMNS: tuple[str, ...] = ("Fx", "Fy", "tau", "xd_f", "yd_f", "phid_f", "thetad_f")
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+#: Uniform sampling ranges of flight-model.md (x0 = y0 = 0).
+RANGES: dict[str, tuple[float, float]] = {
+    "xd0": (-1500.0, 1500.0),
+    "yd0": (-1500.0, 1500.0),
+    "theta0": (0.0, 2 * math.pi),
+    "phi0": (0.0, 2 * math.pi),
+    "thetad0": (-25.0, 25.0),
+    "phid0": (-25.0, 25.0),
+    "F": (0.0, 44300.0),
+    "alpha": (0.0, 2 * math.pi),
+    "tau": (-100000.0, 100000.0),
+}
+#: Samples per random stream: fixed, so that the data do not depend on the chunk size.
+GENERATOR_BLOCK = 10_000
+
+
+def sample_conditions(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` initial states and controls uniformly from the study's ranges.
+
+    Returns
+    -------
+    states : numpy.ndarray, shape (n, 8)
+        ``(x, x', y, y', theta, theta', phi, phi')`` with ``x = y = 0``.
+    controls : numpy.ndarray, shape (n, 3)
+        ``(F, alpha, tau)``.
+    """
+    if int(n) < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    draw = {name: rng.uniform(lo, hi, int(n)) for name, (lo, hi) in RANGES.items()}
+    states = np.zeros((int(n), 8))
+    for col, name in ((1, "xd0"), (3, "yd0"), (4, "theta0"), (5, "thetad0"), (6, "phi0"),
+                      (7, "phid0")):
+        states[:, col] = draw[name]
+    controls = np.column_stack([draw["F"], draw["alpha"], draw["tau"]])
+    return states, controls
+
+
+def conditions_for_rows(seed: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Initial states and controls of samples ``lo .. hi-1`` of the data set with ``seed``."""
+    states, controls = [], []
+    for block in range(lo // GENERATOR_BLOCK, (hi - 1) // GENERATOR_BLOCK + 1):
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(block,)))
+        s, u = sample_conditions(GENERATOR_BLOCK, rng)
+        first = block * GENERATOR_BLOCK
+        a, b = max(lo, first) - first, min(hi, first + GENERATOR_BLOCK) - first
+        states.append(s[a:b])
+        controls.append(u[a:b])
+    return np.concatenate(states), np.concatenate(controls)
+
+
+def make_features(
+    states0: np.ndarray, controls: np.ndarray, states_f: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs (n, 10) and outputs (n, 7) from initial states, controls and end states.
+
+    Column orders are :data:`INPUT_COLUMNS` and :data:`OUTPUT_COLUMNS`.
+    """
+    s0, u, sf = np.asarray(states0), np.asarray(controls), np.asarray(states_f)
+    X = np.column_stack(
+        [s0[:, 6], s0[:, 4], sf[:, 0], sf[:, 2], sf[:, 6], sf[:, 4], s0[:, 1], s0[:, 3],
+         s0[:, 7], s0[:, 5]]
+    )
+    Y = np.column_stack(
+        [u[:, 0] * np.cos(u[:, 1]), u[:, 0] * np.sin(u[:, 1]), u[:, 2], sf[:, 1], sf[:, 3],
+         sf[:, 7], sf[:, 5]]
+    )
+    return X, Y
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Min-max scaling of columns to [-0.5, 0.5]: ``z = (x - min) / (max - min) - 0.5``.
+
+    Attributes
+    ----------
+    columns : tuple of str
+    min, max : numpy.ndarray, shape (n_columns,)
+        Column statistics (of the training split). A constant column maps to -0.5.
+    """
+
+    columns: tuple[str, ...]
+    min: np.ndarray
+    max: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray, columns=None) -> Scaler:
+        """Statistics of ``X`` (n, k); ``columns`` default to ``c0 .. c{k-1}``."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0 or not np.all(np.isfinite(X)):
+            raise ValueError(f"Scaler.fit needs a non-empty finite 2-D array, got {X.shape}")
+        cols = tuple(columns) if columns is not None else tuple(f"c{i}" for i in range(X.shape[1]))
+        return cls(cols, X.min(axis=0), X.max(axis=0))
+
+    @property
+    def _span(self) -> np.ndarray:
+        span = np.asarray(self.max, dtype=np.float64) - np.asarray(self.min, dtype=np.float64)
+        return np.where(span > 0, span, 1.0)
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim < 1 or X.shape[-1] != len(self.columns):
+            raise ValueError(
+                f"expected {len(self.columns)} columns ({', '.join(self.columns)}), "
+                f"got shape {X.shape}"
+            )
+        return X
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Physical units to scaled units; shape (..., n_columns), float64."""
+        X = self._check(X).astype(np.float64, copy=False)
+        return (X - self.min) / self._span - 0.5
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Scaled units back to physical units; shape (..., n_columns), float64."""
+        Z = self._check(Z).astype(np.float64, copy=False)
+        return (Z + 0.5) * self._span + self.min
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "min": np.asarray(self.min).tolist(),
+                "max": np.asarray(self.max).tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scaler:
+        return cls(tuple(d["columns"]), np.asarray(d["min"], float), np.asarray(d["max"], float))
+
+
+def split_sizes(n: int, split) -> tuple[int, int, int]:
+    """Train/validation/test sizes of ``n`` rows for fractions ``split`` (summing to 1)."""
+    fr = [float(f) for f in split]
+    if len(fr) != 3 or min(fr) < 0 or not math.isclose(sum(fr), 1.0, abs_tol=1e-9):
+        raise ValueError(f"split must be three non-negative fractions summing to 1, got {split}")
+    n_train = int(round(fr[0] * n))
+    n_val = int(round(fr[1] * n))
+    return n_train, n_val, n - n_train - n_val
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """What the data set depends on, and how it is cut into tasks.
+
+    Parameters
+    ----------
+    n_samples : int
+        Wingstrokes to simulate (failed ones are dropped and counted).
+    seed : int
+        Seeds the initial conditions; sample ``i`` depends only on ``(seed, i)``.
+    scale : float
+        Moth size factor (:meth:`mothlib.simulation.flight_model.MothParams.at_scale`).
+    duration : float
+        Seconds integrated per sample.
+    split : (float, float, float)
+        Train/validation/test fractions, summing to 1.
+    chunk_size : int
+        Samples per task and per checkpoint (memory only: the data do not depend on it).
+    """
+
+    n_samples: int
+    seed: int = 0
+    scale: float = 1.0
+    duration: float = 0.02
+    split: tuple[float, float, float] = (0.64, 0.16, 0.20)
+    chunk_size: int = 50_000
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed, integer=True)
+        n = self.n_samples
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
+            raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")
+        c = self.chunk_size
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {c!r}")
+        split_sizes(int(n), self.split)
+        for key in ("duration", "scale"):
+            value = getattr(self, key)
+            if not (math.isfinite(float(value)) and float(value) > 0):
+                raise ValueError(f"{key} must be a finite positive number, got {value!r}")
+        object.__setattr__(self, "split", tuple(float(f) for f in self.split))
+
+
+def simulate_rows(
+    lo: int, hi: int, *, seed: int, duration: float, scale: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One task of the data stage: samples ``lo .. hi-1``, simulated.
+
+    Returns
+    -------
+    X : float64 array (hi - lo, 10), Y : float64 array (hi - lo, 7)
+        NaN rows where a sample failed to integrate to tolerance.
+    """
+    s0, u = conditions_for_rows(seed, lo, hi)
+    with warnings.catch_warnings():
+        # Failures are counted in the metadata, not warned about chunk by chunk.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sf = simulate(s0, u, duration=float(duration), scale=float(scale), on_failure="nan")
+    return make_features(s0, u, sf)
+
+
+def _open_npy(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
+    """A writable ``.npy`` memmap (or, for zero rows, an empty array already saved)."""
+    if shape[0] == 0:  # mmap cannot map an empty payload
+        np.save(path, np.empty(shape, dtype=dtype))
+        return np.empty(shape, dtype=dtype)
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def _simulate_chunks(
+    settings: DataSettings, scratch: Path, runner: Runner, progress: bool
+) -> list[Path]:
+    """Simulate every chunk not yet in ``scratch`` as a task; return the chunk files in order."""
+    n, chunk = int(settings.n_samples), int(settings.chunk_size)
+    bounds = [(lo, min(n, lo + chunk)) for lo in range(0, n, chunk)]
+    files = [scratch / f"rows_{lo:012d}_{hi:012d}.npz" for lo, hi in bounds]
+    todo = {
+        runner.submit(simulate_rows, lo, hi, seed=int(settings.seed), duration=settings.duration,
+                      scale=settings.scale, key=f"data-rows-{settings.seed}-{lo}-{hi}"): (hi - lo, f)
+        for (lo, hi), f in zip(bounds, files) if not f.exists()
+    }
+    with tqdm(total=n, initial=n - sum(m for m, _ in todo.values()), unit="sample",
+              desc="data: simulating wingstrokes", disable=not progress) as bar:
+        for future in runner.as_completed(todo):
+            X, Y = runner.result(future)
+            m, path = todo[future]
+            with atomic_write(path) as handle:  # a finished chunk survives a killed client
+                np.savez(handle, X=X, Y=Y)
+            bar.update(m)
+    return files
+
+
+def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str, Any]:
+    """Drop failed rows, split, scale; write the stage's files into ``out``; return metadata."""
+    ok_counts, failed_rows = [], []
+    offset = 0
+    for path in files:
+        z = load_npz(path)
+        ok = np.isfinite(z["X"]).all(axis=1) & np.isfinite(z["Y"]).all(axis=1)
+        ok_counts.append(int(ok.sum()))
+        failed_rows.extend((offset + np.nonzero(~ok)[0]).tolist())
+        offset += ok.size
+    n_valid = sum(ok_counts)
+    sizes = dict(zip(SPLITS, split_sizes(n_valid, settings.split)))
+    if sizes["train"] == 0:
+        raise RuntimeError("no training samples: every sample failed to integrate")
+    starts = dict(zip(SPLITS, np.cumsum([0, sizes["train"], sizes["val"]]).tolist()))
+
+    # Pass 1: raw rows into per-split memmaps, training min/max on the way.
+    raw = {
+        (s, k): _open_npy(out / f"{k}_{s}_raw.npy", np.float64, (sizes[s], w))
+        for s in SPLITS for k, w in (("X", len(INPUT_COLUMNS)), ("Y", len(OUTPUT_COLUMNS)))
+    }
+    lo_hi = {"X": [np.inf, -np.inf], "Y": [np.inf, -np.inf]}
+    pos = 0  # row index among valid rows
+    for path in files:
+        z = load_npz(path)
+        X, Y = z["X"], z["Y"]
+        ok = np.isfinite(X).all(axis=1) & np.isfinite(Y).all(axis=1)
+        arrays = {"X": X[ok], "Y": Y[ok]}
+        m = len(arrays["X"])
+        for s in SPLITS:
+            a, b = max(pos, starts[s]), min(pos + m, starts[s] + sizes[s])
+            if a >= b:
+                continue
+            for k, arr in arrays.items():
+                part = arr[a - pos : b - pos]
+                raw[(s, k)][a - starts[s] : b - starts[s]] = part
+                if s == "train":
+                    lo_hi[k][0] = np.minimum(lo_hi[k][0], part.min(axis=0))
+                    lo_hi[k][1] = np.maximum(lo_hi[k][1], part.max(axis=0))
+        pos += m
+    scalers = {
+        "X": Scaler(INPUT_COLUMNS, *lo_hi["X"]),
+        "Y": Scaler(OUTPUT_COLUMNS, *lo_hi["Y"]),
+    }
+    # Pass 2: scaled float32 copies, a bounded number of rows at a time.
+    step = max(1, int(settings.chunk_size))
+    for (s, k), src in raw.items():
+        if isinstance(src, np.memmap):
+            src.flush()
+        dst = _open_npy(out / f"{k}_{s}.npy", np.float32, src.shape)
+        for a in range(0, len(src), step):
+            dst[a : a + step] = scalers[k].transform(src[a : a + step])
+        if isinstance(dst, np.memmap):
+            dst.flush()
+        del dst
+    del raw
+    atomic_write_json(out / "scaling.json", {"inputs": scalers["X"].to_dict(),
+                                             "outputs": scalers["Y"].to_dict()})
+    return {
+        "n_requested": int(settings.n_samples),
+        "n_valid": n_valid,
+        "n_failed": len(failed_rows),
+        "failed_rows": failed_rows[:1000],
+        "sizes": sizes,
+        "input_columns": list(INPUT_COLUMNS),
+        "output_columns": list(OUTPUT_COLUMNS),
+        "generator_block": GENERATOR_BLOCK,
+    }
+
+
+def compute_dataset(
+    settings: DataSettings, workdir: Path, scratch: Path, runner: Runner | None = None,
+    *, progress: bool = True,
+) -> None:
+    """The ``data`` stage's work: simulate (as tasks), split, scale; write ``workdir/data/``.
+
+    Finished chunks are checkpointed in ``scratch``, so an interrupted run resumes; the stage
+    itself is declared in :mod:`mothlib.study.stages` (run it with ``mothlib.study.stages.run``).
+    """
+    runner = runner or Runner()
+    started = time.time()
+    out = workdir / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    files = _simulate_chunks(settings, scratch, runner, progress)
+    meta = _assemble(files, out, settings)
+    meta.update(
+        seed=settings.seed, scale=settings.scale, duration=settings.duration,
+        split=list(settings.split),
+    )
+    atomic_write_json(out / "metadata.json", meta)
+
+
+def _data_dir(store: ArtifactStore) -> Path:
+    store.require("data")  # FileNotFoundError naming the stage when it has not run
+    return store.path("data")
+
+
+def load_splits(
+    store: ArtifactStore, *, scaled: bool = True, mmap: bool = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The data set by split: ``{"train": (X, Y), "val": (X, Y), "test": (X, Y)}``.
+
+    Parameters
+    ----------
+    store : ArtifactStore
+        Where the ``data`` stage ran.
+    scaled : bool
+        True: float32 arrays scaled to [-0.5, 0.5] (the networks' view). False: float64 in
+        physical units.
+    mmap : bool
+        Memory-map the files read-only instead of reading them into memory.
+
+    Returns
+    -------
+    dict
+        X of shape (n, 10) in :data:`INPUT_COLUMNS` order, Y of shape (n, 7) in
+        :data:`OUTPUT_COLUMNS` order.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the ``data`` stage has not run for this profile.
+    """
+    folder = _data_dir(store)
+    suffix = "" if scaled else "_raw"
+    mode = "r" if mmap else None
+    return {
+        s: tuple(load_npy(folder / f"{k}_{s}{suffix}.npy", mmap_mode=mode) for k in ("X", "Y"))
+        for s in SPLITS
+    }
+
+
+def load_scaler(store: ArtifactStore) -> dict[str, Scaler]:
+    """The scalers of the stored data set: ``{"inputs": Scaler, "outputs": Scaler}``.
+
+    ``load_scaler(store)["outputs"].inverse_transform(y_scaled)`` gives physical units.
+    """
+    with open(_data_dir(store) / "scaling.json") as handle:
+        d = json.load(handle)
+    return {"inputs": Scaler.from_dict(d["inputs"]), "outputs": Scaler.from_dict(d["outputs"])}
+
+
+def load_metadata(store: ArtifactStore) -> dict[str, Any]:
+    """The stage's metadata: requested, valid and failed sample counts, split sizes, columns."""
+    with open(_data_dir(store) / "metadata.json") as handle:
+        return json.load(handle)

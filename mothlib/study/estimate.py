@@ -1,0 +1,144 @@
+"""Project a profile's run time from a small slice of its work, timed on the current cluster.
+
+``python -m mothlib study --profile paper --estimate`` times, as tasks on the cluster it would
+use: simulating a few thousand wingstrokes, a few hundred training batches of one task's
+networks at the profile's widths, and a few hundred null networks at three sparsities; then it
+scales each to the profile's full work. The projections are upper bounds where the work depends
+on results not known in advance (early stopping; how many levels stay accurate: every recorded
+level is assumed scored).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mothlib.core.seeds import check_seed
+
+__all__ = ["estimate_profile", "time_training", "time_nulls"]
+
+
+def time_training(sizes: list[int], n_networks: int, batch_size: int, n_batches: int,
+                  device: str = "cpu", threads: int | None = 1) -> float:
+    """Task: seconds per training batch of ``n_networks`` networks of layer widths ``sizes``."""
+    import torch
+
+    from mothlib.networks.ensemble import EnsembleMLP, StackedAdam, resolve_device
+
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    dev = resolve_device(device)
+    model = EnsembleMLP(sizes, list(range(n_networks)), 0.2, dev)
+    opt = StackedAdam([*model.weights, *model.biases], lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    X = torch.rand(batch_size * 8, sizes[0], generator=gen).to(dev)
+    Y = torch.rand(batch_size * 8, sizes[-1], generator=gen).to(dev)
+    params = [*model.weights, *model.biases]
+
+    def step(i: int) -> None:
+        rows = slice((i % 8) * batch_size, (i % 8 + 1) * batch_size)
+        loss = model.per_network_mse(X[rows], Y[rows])
+        opt.step(torch.autograd.grad(loss.sum(), params))
+
+    for i in range(5):  # warm-up
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for i in range(n_batches):
+        step(i)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - started) / n_batches
+
+
+def time_nulls(sizes: list[int], fraction: float, null: str, n_null: int, seed: int = 0,
+               device: str | None = None) -> float:
+    """Task: seconds per null network (sampling, cleaning, counting) of a random network of
+    layer widths ``sizes`` with ``fraction`` of each layer's weights pruned."""
+    from mothlib.motifs.significance import motif_zscores
+
+    rng = np.random.default_rng(check_seed(seed))
+    ws = [rng.random((o, i)) >= fraction for i, o in zip(sizes[:-1], sizes[1:])]
+    started = time.perf_counter()
+    motif_zscores(ws, None, n_null=n_null, null_model=null, seed=seed, device=device, n_jobs=1)
+    return (time.perf_counter() - started) / max(1, n_null)
+
+
+def _timed(runner: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return runner.result(runner.submit(fn, *args, **kwargs))
+
+
+def estimate_profile(
+    profile: dict[str, Any],
+    *,
+    scheduler: str | None = None,
+    n_workers: int | None = None,
+    samples: int = 2000,
+    batches: int = 100,
+    nulls: int = 50,
+) -> pd.DataFrame:
+    """Projected time of each stage of ``profile`` on the cluster ``scheduler`` names.
+
+    Returns
+    -------
+    DataFrame
+        One row per stage: ``stage, work, unit_cost, projected_hours`` (on the cluster's
+        workers, perfectly shared) and ``projected_hours_one_worker``.
+    """
+    from mothlib.study import stages
+    from mothlib.study.cluster import open_runner
+    from mothlib.study.data import simulate_rows
+
+    data = stages.STAGES["data"].settings(profile)
+    pruning = stages.STAGES["pruning"].settings(profile)
+    motif = stages.STAGES["motifs"].settings(profile)
+    sizes = [10, *pruning.hidden_sizes, 7]
+    rows = []
+    with open_runner(scheduler, n_workers=n_workers) as runner:
+        workers = runner.n_workers
+        _timed(runner, simulate_rows, 0, 100, seed=data.seed, duration=data.duration, scale=data.scale)
+        started = time.perf_counter()
+        _timed(runner, simulate_rows, 0, samples, seed=data.seed, duration=data.duration, scale=data.scale)
+        per_sample = (time.perf_counter() - started) / samples
+        rows.append(("data", f"{data.n_samples:,} wingstrokes", f"{per_sample * 1e3:.3f} ms/sample",
+                     per_sample * data.n_samples))
+
+        shard = len(pruning.shards()[0])
+        k = min(shard, 8)
+        per_batch = _timed(runner, time_training, sizes, k, pruning.batch_size, batches,
+                           pruning.device, pruning.threads) * shard / k
+        n_val = int(round(data.split[1] * data.n_samples))
+        one_pass = max(1, n_val // pruning.batch_size)
+        dense = pruning.round_cap("", 0) or one_pass
+        per_shard = dense + sum(
+            (pruning.round_cap(s, 1) or one_pass) * (len(pruning.fractions) - 1) for s in pruning.strategies
+        )
+        n_shards = len(pruning.shards())
+        rows.append(("pruning", f"{n_shards} task(s) x {per_shard:,} batches of {shard} networks",
+                     f"{per_batch * 1e3:.1f} ms/batch" + ("" if k == shard else f" (timed with {k})"),
+                     per_batch * per_shard * n_shards))
+
+        probes = [0.5, 0.9, 0.98]
+        per_null = {
+            null: [_timed(runner, time_nulls, sizes, f, null, nulls, device=motif.device) for f in probes]
+            for null in motif.null_models
+        }
+        fractions = pruning.fractions
+        total = sum(
+            float(np.interp(f, probes, per_null[null])) * motif.n_null[null]
+            for f in fractions for null in motif.null_models
+        ) * pruning.n_networks * len(pruning.strategies)
+        n = sum(motif.n_null[null] for null in motif.null_models)
+        rows.append(("motifs", f"{pruning.n_networks} networks x {len(fractions)} levels x "
+                     f"{len(pruning.strategies)} strategies x {n:,} nulls (every level scored: an upper bound)",
+                     ", ".join(f"{null} {np.median(v) * 1e3:.1f} ms/null" for null, v in per_null.items()),
+                     total))
+    out = pd.DataFrame(rows, columns=["stage", "work", "unit_cost", "seconds_one_worker"])
+    out["projected_hours"] = out["seconds_one_worker"] / workers / 3600
+    out["projected_hours_one_worker"] = out["seconds_one_worker"] / 3600
+    out.attrs["workers"] = workers
+    return out.drop(columns="seconds_one_worker")

@@ -134,7 +134,7 @@ def test_bad_digits_settings_are_named():
     with pytest.raises(ValueError, match="seed"):
         digits.DigitsSettings(seed=-1)
     with pytest.raises(ValueError, match="unknown task 'cifar'"):
-        stages.STAGES["data"].settings(get_profile("digits_smoke", task="cifar"))
+        stages.check_stage("data", get_profile("digits_smoke", task="cifar"))
 
 
 # -- cross-entropy against per-network twins ------------------------------------------------

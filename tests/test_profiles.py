@@ -1,9 +1,9 @@
-"""Profiles are plain data: overridable, validated, and split into per-stage cache keys."""
+"""Profiles are typed sections: overridable, validated, and split into per-stage cache keys."""
 
 import pytest
 
 from mothlib.study.profiles import PROFILES, SEED_SCHEDULE, get_profile
-from mothlib.study.stages import STAGES, stage_params
+from mothlib.study.stages import STAGES, check_stage, stage_params
 
 
 def test_seed_schedule_has_seventeen_prunes_then_the_unrecorded_one():
@@ -20,16 +20,17 @@ def test_every_profile_has_every_stage_field(name):
     profile = get_profile(name)
     assert profile["profile"] == name
     for stage, st in STAGES.items():
-        missing = [f for f in (*st.fields, *st.run_fields) if f not in profile]
-        assert not missing, f"{name} lacks {stage} fields {missing}"
+        missing = [s for s in st.sections if s not in profile.sections]
+        assert not missing, f"{name} lacks {stage} sections {missing}"
 
 
 def test_overrides_apply_and_do_not_leak():
     changed = get_profile("smoke", n_null=7, hidden_sizes=[3, 3, 3, 2])
-    assert changed["n_null"] == 7 and changed["hidden_sizes"] == [3, 3, 3, 2]
-    changed["schedule"].append(0.5)  # mutating a copy must not touch the registry
+    assert changed["n_null"] == 7 and list(changed["hidden_sizes"]) == [3, 3, 3, 2]
+    with pytest.raises(AttributeError):  # settings are frozen: a profile cannot change under a run
+        changed["schedule"].append(0.5)
     assert get_profile("smoke")["n_null"] == PROFILES["smoke"]["n_null"]
-    assert get_profile("smoke")["schedule"] == PROFILES["smoke"]["schedule"]
+    assert list(get_profile("smoke")["schedule"]) == PROFILES["smoke"]["schedule"]
 
 
 def test_unknown_profile_and_field_are_named():
@@ -52,8 +53,8 @@ def test_stage_params_change_only_with_their_own_fields():
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_every_profile_makes_valid_settings(name):
     profile = get_profile(name)
-    for st in STAGES.values():
-        st.settings(profile)
+    for stage in STAGES:
+        check_stage(stage, profile)
 
 
 def test_selection_and_run_fields_are_in_no_cache_key():

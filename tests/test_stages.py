@@ -75,14 +75,16 @@ def test_bad_stage_and_settings_are_named():
     with pytest.raises(ValueError, match="n_samples"):
         stages.run_all(get_profile("smoke", n_samples=3), ["data"])
     with pytest.raises(ValueError, match="null_models"):
-        stages.STAGES["motifs"].settings(get_profile("smoke", null_models=["nope"]))
+        stages.check_stage("motifs", get_profile("smoke", null_models=["nope"]))
 
 
-def test_estimate_projects_every_stage():
+@pytest.mark.parametrize("name", ["smoke", "digits_smoke"])
+def test_estimate_projects_every_stage(name):
     from mothlib.study.estimate import estimate_profile
 
-    table = estimate_profile(get_profile("smoke"), scheduler="none", samples=200, batches=5, nulls=4)
-    assert table["stage"].tolist() == ["data", "pruning", "motifs"]
+    profile = get_profile(name)
+    table = estimate_profile(profile, scheduler="none", samples=200, batches=5, nulls=4)
+    assert table["stage"].tolist() == stages.default_stages(profile)
     assert (table["projected_hours"] > 0).all() and table.attrs["workers"] == 1
     np_hours = table.set_index("stage")["projected_hours"]
     assert np_hours.equals(table.set_index("stage")["projected_hours_one_worker"])

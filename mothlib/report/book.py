@@ -388,7 +388,7 @@ def run_study(
     store = ArtifactStore(profile["profile"], artifacts_root)
     wanted = stage_mod.default_stages(profile) if stages is None else list(stages)
     for name in wanted:
-        stage_mod._stage(name).settings(profile)  # bad input fails before a cluster starts
+        stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
 
     def stamp(name: str) -> tuple[Any, Any]:
         m = store.manifest(name) or {}
@@ -545,7 +545,7 @@ def execute_study(
     digits = get_profile(companion_task_profile(profile_name))
     names = stage_mod.default_stages(profile)
     for name in names:
-        stage_mod.STAGES[name].settings(profile)  # bad input fails before a cluster starts
+        stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
     with open_runner(scheduler, n_workers=n_workers) as runner:
         if progress and runner.dashboard:
             print(f"Dask dashboard: {runner.dashboard}", flush=True)

@@ -11,12 +11,14 @@ level is assumed scored).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mothlib.core.seeds import check_seed
+from mothlib.study.tasks import Task, get_task
 
 __all__ = ["estimate_profile", "time_training", "time_nulls"]
 
@@ -56,7 +58,7 @@ def time_training(sizes: list[int], n_networks: int, batch_size: int, n_batches:
 
 
 def time_nulls(sizes: list[int], fraction: float, null: str, n_null: int, seed: int = 0,
-               device: str | None = None) -> float:
+               device: str = "cpu") -> float:
     """Task: seconds per null network (sampling, cleaning, counting) of a random network of
     layer widths ``sizes`` with ``fraction`` of each layer's weights pruned."""
     from mothlib.motifs.significance import motif_zscores
@@ -72,8 +74,29 @@ def _timed(runner: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
     return runner.result(runner.submit(fn, *args, **kwargs))
 
 
+def _round_batches(dense: int, per_round: Sequence[int]) -> int:
+    return int(dense + sum(per_round))
+
+
+def _time_data(task: Task, data: Any, seed: int, samples: int) -> float:
+    """Task: seconds per sample of the task's data set."""
+    if task.name == "moth":
+        from mothlib.study.data import simulate_rows
+
+        simulate_rows(0, 100, seed=seed, duration=data.duration, scale=data.scale)  # compiles
+        started = time.perf_counter()
+        simulate_rows(0, samples, seed=seed, duration=data.duration, scale=data.scale)
+        return (time.perf_counter() - started) / samples
+    from mothlib.study.digits import load_raw, stratified_split
+
+    started = time.perf_counter()
+    _, labels = load_raw()
+    stratified_split(labels, data.split, seed)
+    return (time.perf_counter() - started) / len(labels)
+
+
 def estimate_profile(
-    profile: dict[str, Any],
+    profile: Mapping[str, Any],
     *,
     scheduler: str | None = None,
     n_workers: int | None = None,
@@ -83,6 +106,9 @@ def estimate_profile(
 ) -> pd.DataFrame:
     """Projected time of each stage of ``profile`` on the cluster ``scheduler`` names.
 
+    Every stage the profile's task runs is projected (data, pruning, motifs and, for the moth,
+    the training-length experiment), from timed slices of the same work.
+
     Returns
     -------
     DataFrame
@@ -91,42 +117,51 @@ def estimate_profile(
     """
     from mothlib.study import stages
     from mothlib.study.cluster import open_runner
-    from mothlib.study.data import simulate_rows
+    from mothlib.study.profiles import as_profile
 
-    data = stages.STAGES["data"].settings(profile)
-    pruning = stages.STAGES["pruning"].settings(profile)
-    motif = stages.STAGES["motifs"].settings(profile)
-    sizes = [10, *pruning.hidden_sizes, 7]
+    p = as_profile(profile)
+    task = get_task(p.task)
+    wanted = stages.default_stages(p)
+    pruning = stages.pruning_settings(stages.stage_settings(p, "pruning"))
+    motif = stages.motif_settings(stages.stage_settings(p, "motifs"))
+    io = (task.n_inputs, task.n_outputs)
+    sizes = [io[0], *pruning.hidden_sizes, io[1]]
+    n_rows = task.n_rows(p.data)
+    n_val = int(round(p.data.split[1] * n_rows))
+    one_pass = max(1, n_val // pruning.batch_size)
     rows = []
     with open_runner(scheduler, n_workers=n_workers) as runner:
         workers = runner.n_workers
-        _timed(runner, simulate_rows, 0, 100, seed=data.seed, duration=data.duration, scale=data.scale)
-        started = time.perf_counter()
-        _timed(runner, simulate_rows, 0, samples, seed=data.seed, duration=data.duration, scale=data.scale)
-        per_sample = (time.perf_counter() - started) / samples
-        rows.append(("data", f"{data.n_samples:,} wingstrokes", f"{per_sample * 1e3:.3f} ms/sample",
-                     per_sample * data.n_samples))
+        per_sample = _timed(runner, _time_data, task, p.data, p.study.seed, samples)
+        rows.append(("data", f"{n_rows:,} samples ({task.name})", f"{per_sample * 1e3:.3f} ms/sample",
+                     per_sample * n_rows))
+
+        def per_batch_of(sizes: list[int], shard: int) -> tuple[float, int]:
+            k = min(shard, 8)
+            cost = _timed(runner, time_training, sizes, k, pruning.batch_size, batches,
+                          pruning.device, pruning.threads) * shard / k
+            return cost, k
 
         shard = len(pruning.shards()[0])
-        k = min(shard, 8)
-        per_batch = _timed(runner, time_training, sizes, k, pruning.batch_size, batches,
-                           pruning.device, pruning.threads) * shard / k
-        n_val = int(round(data.split[1] * data.n_samples))
-        one_pass = max(1, n_val // pruning.batch_size)
+        per_batch, k = per_batch_of(sizes, shard)
         dense = pruning.round_cap("", 0) or one_pass
-        per_shard = dense + sum(
+        per_shard = _round_batches(dense, [
             (pruning.round_cap(s, 1) or one_pass) * (len(pruning.fractions) - 1) for s in pruning.strategies
-        )
+        ])
         n_shards = len(pruning.shards())
         rows.append(("pruning", f"{n_shards} task(s) x {per_shard:,} batches of {shard} networks",
                      f"{per_batch * 1e3:.1f} ms/batch" + ("" if k == shard else f" (timed with {k})"),
                      per_batch * per_shard * n_shards))
 
         probes = [0.5, 0.9, 0.98]
-        per_null = {
-            null: [_timed(runner, time_nulls, sizes, f, null, nulls, device=motif.device) for f in probes]
-            for null in motif.null_models
-        }
+
+        def null_costs(sizes: list[int], null_models: Sequence[str]) -> dict[str, list[float]]:
+            return {
+                null: [_timed(runner, time_nulls, sizes, f, null, nulls, device=motif.device) for f in probes]
+                for null in null_models
+            }
+
+        per_null = null_costs(sizes, motif.null_models)
         fractions = pruning.fractions
         total = sum(
             float(np.interp(f, probes, per_null[null])) * motif.n_null[null]
@@ -137,6 +172,29 @@ def estimate_profile(
                      f"{len(pruning.strategies)} strategies x {n:,} nulls (every level scored: an upper bound)",
                      ", ".join(f"{null} {np.median(v) * 1e3:.1f} ms/null" for null, v in per_null.items()),
                      total))
+
+        if "training_length" in wanted:
+            length = stages.length_settings(stages.stage_settings(p, "training_length"))
+            arms = length.arms()
+            l_sizes = [io[0], *length.hidden_sizes, io[1]]
+            some_arm = next(iter(arms.values()))
+            l_shard = len(some_arm.shards()[0])
+            l_batch, _ = per_batch_of(l_sizes, l_shard)
+            batches_all = sum(
+                _round_batches(arm.round_cap("magnitude", 0) or one_pass,
+                               [(arm.round_cap("magnitude", 1) or one_pass) * (len(arm.fractions) - 1)])
+                for arm in arms.values()
+            ) * len(some_arm.shards())
+            l_null = null_costs(l_sizes, length.null_models)
+            l_nulls = sum(
+                float(np.interp(f, probes, l_null[null])) * length.n_null[null]
+                for f in some_arm.fractions for null in length.null_models
+            ) * length.n_networks * len(arms)
+            rows.append(("training_length",
+                         f"{len(arms)} arms x {length.n_networks} networks: {batches_all:,} batches of "
+                         f"{l_shard} networks, {len(some_arm.fractions)} levels scored",
+                         f"{l_batch * 1e3:.1f} ms/batch",
+                         l_batch * batches_all + l_nulls))
     out = pd.DataFrame(rows, columns=["stage", "work", "unit_cost", "seconds_one_worker"])
     out["projected_hours"] = out["seconds_one_worker"] / workers / 3600
     out["projected_hours_one_worker"] = out["seconds_one_worker"] / 3600

@@ -1,104 +1,31 @@
-"""Named parameter sets of the study (``smoke``, ``quick``, ``paper``) as plain data.
+"""Named profiles of the study (``smoke``, ``quick``, ``paper``, ``digits_smoke``,
+``digits_quick``), each a set of typed settings sections.
 
-A profile is a flat ``dict`` so that every value can be overridden from papermill
-(``-p n_null 200``) or the command line (``--set n_null=200``). The stages
-(:mod:`mothlib.study.stages`) turn it into typed settings at their boundary; each stage's cache key
-holds only the fields that change its results, so changing, say, ``n_null`` redoes the motif
-stage and nothing upstream of it, and ``loss_threshold`` (a filter over stored levels) redoes
-nothing.
+A profile is written as the fields it changes from the defaults that the sections of
+:mod:`mothlib.study.settings` declare; :func:`get_profile` builds the sections, checks every
+value against its declared type and range, and returns a :class:`Profile`. Overrides use the
+fields' flat names (``n_null=200``, ``length_n_null=50``) or their dotted names
+(``motifs.n_null``); an unknown name or a value of the wrong type is a one-line ``ValueError``
+that names the field and the type it expects.
 
 A second task runs through the same stages: ``task = "digits"`` (scikit-learn's handwritten
-digits, :mod:`mothlib.study.digits`) with the profiles ``digits_smoke`` and ``digits_quick``. Its
-networks minimise cross-entropy, and a network's selected level is its most pruned one whose
-validation accuracy is within ``accuracy_margin`` of its dense level's.
+digits) with the profiles ``digits_smoke`` and ``digits_quick``; its data and selection
+sections differ from the moth's (:data:`mothlib.study.tasks.TASKS`).
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SEED_SCHEDULE", "TASKS", "TASK_LOSS", "PROFILES", "get_profile"]
+from mothlib.core.settings import Settings
+from mothlib.study.settings import SEED_SCHEDULE
+from mothlib.study.tasks import TASKS, task_sections
 
-#: The seed study's cumulative pruning schedule (study-protocol.md): 18 recorded levels
-#: (dense, then 0.15 ... 0.98); the final prune to 0.99 is neither trained nor recorded.
-SEED_SCHEDULE: list[float] = [0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85] + [
-    round(0.90 + 0.01 * k, 2) for k in range(10)
-]
-
-#: The study's tasks: the moth's flight-model inverse problem and handwritten digits.
-TASKS: tuple[str, ...] = ("moth", "digits")
-#: The loss each task's networks minimise (mothlib.networks.ensemble.LOSSES).
-TASK_LOSS: dict[str, str] = {"moth": "mse", "digits": "cross_entropy"}
-
-_COMMON: dict[str, Any] = {
-    # -- the task (the moth's unless a profile says otherwise)
-    "task": "moth",
-    # -- reproducibility and hardware
-    "seed": 0,
-    "device": "cpu",
-    # -- data (mothlib.study.data; n_samples, scale, duration and data_chunk_size are the moth's only)
-    "n_samples": 250_000,
-    "scale": 1.0,
-    "duration": 0.02,
-    "data_chunk_size": 50_000,
-    "split": [0.64, 0.16, 0.20],
-    # -- ensemble training and pruning (mothlib.networks.ensemble, mothlib.networks.pruning)
-    "n_networks": 8,
-    "hidden_sizes": [400, 400, 400, 16],
-    "init_std": 0.2,
-    "learning_rate": 5e-4,
-    "batch_size": 128,
-    "es_check_every": 100,
-    "es_min_batches": 1000,
-    "es_window": 500,
-    "es_ratio": 1.01,
-    "max_batches_per_round": None,
-    "max_batches_dense": None,
-    # torch CPU threads while training (None: torch's default; Dask workers have one core each).
-    "train_threads": None,
-    # Networks per pruning task: how the ensemble spreads over workers (results do not depend on it).
-    "networks_per_task": None,
-    "schedule": SEED_SCHEDULE,
-    "strategies": ["magnitude", "random"],
-    # -- selection (a filter over the pruning table: changing it retrains nothing)
-    "loss_threshold": 1e-3,
-    # Classification tasks select by validation accuracy instead: the most pruned level within
-    # this margin (accuracy units) of the network's own dense level.
-    "accuracy_margin": 0.02,
-    # -- motif significance (mothlib.motifs.significance)
-    "null_models": ["layer-edges", "degree-preserving"],
-    "n_null": 1000,
-    "n_null_degree": 1000,
-    "null_chunk_size": 100,
-    # (network, level) pairs of one strategy and null model per motif task: their null chains
-    # run together on the torch and cuda engines (results do not depend on it; 1: one per task).
-    "motif_tasks_per_call": 1,
-    # Null sampler of the motif stage (mothlib.motifs.nulls.ENGINES): "auto" is numba on the CPU and
-    # torch on a GPU; "cuda" runs the Markov chains as numba CUDA kernels. Same samples on all.
-    "null_engine": "auto",
-    # Levels are scored up to each network's last one under this loss, so any loss_threshold
-    # up to it only filters the motif table.
-    "max_loss_threshold": 1e-2,
-    # -- training length (mothlib.study.training_length): the same networks trained for several lengths
-    # Round lengths as multiples of the base lengths below (early stopping off), plus a reference
-    # arm that follows the profile's own protocol (es_*, max_batches_*).
-    "length_factors": [1, 2, 4],
-    "length_base_dense": 6000,
-    "length_base_round": 2500,
-    "length_networks": 8,
-    "length_hidden_sizes": [400, 400, 400, 16],
-    "length_schedule": [0.25, 0.45, 0.65, 0.75, 0.85],
-    "length_n_null": 200,
-    "length_n_null_degree": 100,
-    "length_networks_per_task": None,
-    # Its classification counterpart: levels within this accuracy margin of dense are scored.
-    "max_accuracy_margin": 0.05,
-}
+__all__ = ["SEED_SCHEDULE", "PROFILES", "Profile", "get_profile", "as_profile", "field_names"]
 
 #: What the digits profiles share: the moth's training loop and pruning at a classifier's size.
 _DIGITS: dict[str, Any] = {
-    **_COMMON,
     "task": "digits",
     # Five layers like the moth's networks (64 pixels in, 10 logits out).
     "hidden_sizes": [32, 32, 32, 16],
@@ -107,16 +34,13 @@ _DIGITS: dict[str, Any] = {
     "train_threads": 1,
     # Pixels scaled to [-0.5, 0.5]: a smaller initial spread than the moth's 10 inputs need.
     "init_std": 0.2,
-    # The stated selection rule: within 2 percentage points of the dense network's accuracy.
-    "accuracy_margin": 0.02,
-    "max_accuracy_margin": 0.05,
 }
 
 
+#: Each profile as the fields it changes from the sections' defaults (:mod:`mothlib.study.settings`).
 PROFILES: dict[str, dict[str, Any]] = {
     # Seconds: for the tests. Tiny networks, a short schedule, few nulls.
     "smoke": {
-        **_COMMON,
         "n_samples": 6_000,
         "data_chunk_size": 2_000,
         "n_networks": 3,
@@ -146,7 +70,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # The CPU default of `make book` (measurements behind each choice: benchmarks/README.md).
     "quick": {
-        **_COMMON,
         "n_samples": 250_000,
         "n_networks": 8,
         # Width 128 is what a CPU trains in minutes; it stays accurate to about 0.85-0.9 pruned.
@@ -175,7 +98,6 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     # The seed study's scale, for one GPU: one task holds the whole ensemble.
     "paper": {
-        **_COMMON,
         "n_samples": 10_000_000,
         "data_chunk_size": 200_000,
         "n_networks": 400,
@@ -236,29 +158,147 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
-def get_profile(name: str = "quick", **overrides: Any) -> dict[str, Any]:
-    """Return a copy of the named profile with ``overrides`` applied.
+class Profile(Mapping[str, Any]):
+    """A named, validated set of settings sections.
+
+    Read a section as an attribute (``profile.motifs.n_null``) or a field by its flat name
+    (``profile["n_null"]``); ``profile["profile"]`` and :attr:`name` give the profile's name.
+    Iterating gives ``"profile"`` and every flat name, so ``{**profile, "n_null": 5}`` is a
+    mapping :func:`as_profile` turns back into a profile.
+    """
+
+    def __init__(self, name: str, sections: dict[str, Settings]) -> None:
+        self._name = name
+        self._sections = dict(sections)
+        self._where = {
+            cls.flat_name(f): (section, f)
+            for section, obj in self._sections.items()
+            for cls in [type(obj)]
+            for f in cls.declared()
+        }
+
+    @property
+    def name(self) -> str:
+        """The profile's name (names its artifact folder)."""
+        return self._name
+
+    @property
+    def task(self) -> str:
+        return self._sections["study"].task  # type: ignore[attr-defined]
+
+    @property
+    def sections(self) -> dict[str, Settings]:
+        """Section name -> its settings."""
+        return dict(self._sections)
+
+    def __getattr__(self, section: str) -> Settings:
+        sections = self.__dict__.get("_sections", {})
+        if section in sections:
+            return sections[section]
+        raise AttributeError(f"profile has no section {section!r}; sections: {list(sections)}")
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "profile":
+            return self._name
+        if key not in self._where:
+            raise KeyError(f"{key!r} is not a field of a {self.task} profile")
+        section, field = self._where[key]
+        return getattr(self._sections[section], field)
+
+    def __iter__(self) -> Iterator[str]:
+        yield "profile"
+        yield from self._where
+
+    def __len__(self) -> int:
+        return 1 + len(self._where)
+
+    def __repr__(self) -> str:
+        return f"Profile({self._name!r}, task={self.task!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Profile) and self._name == other._name and self._sections == other._sections
+
+    def __hash__(self) -> int:
+        return hash((self._name, tuple(self._where)))
+
+    def replace(self, **overrides: Any) -> Profile:
+        """A copy with fields replaced (flat or dotted names), checked like :func:`get_profile`."""
+        return _build(self._name, {**self.flat(), **overrides})
+
+    def flat(self) -> dict[str, Any]:
+        """Flat name -> value of every field."""
+        return {key: self[key] for key in self._where}
+
+
+def field_names(task: str = "moth") -> dict[str, tuple[str, str]]:
+    """Flat name -> (section, field) of every field of a ``task`` profile."""
+    return {
+        cls.flat_name(f): (cls.section, f)
+        for cls in task_sections(task).values()
+        for f in cls.declared()
+    }
+
+
+def _canonical_name(key: str, names: dict[str, tuple[str, str]], task: str) -> str:
+    if key in names:
+        return key
+    for flat, (section, field) in names.items():
+        if key == f"{section}.{field}":
+            return flat
+    raise ValueError(
+        f"{key}: unknown setting for a {task} profile; known settings: {', '.join(sorted(names))}"
+    )
+
+
+def _build(name: str, values: Mapping[str, Any]) -> Profile:
+    values = dict(values)
+    values.pop("profile", None)
+    task = values.get("task", values.get("study.task", "moth"))
+    if task not in TASKS:
+        raise ValueError(f"task: unknown task {task!r}; choose one of {list(TASKS)}")
+    names = field_names(task)
+    by_section: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        section, field = names[_canonical_name(key, names, task)]
+        by_section.setdefault(section, {})[field] = value
+    sections = {
+        section: cls(**by_section.get(section, {}))
+        for section, cls in task_sections(task).items()
+    }
+    return Profile(name, sections)
+
+
+def get_profile(name: str = "quick", **overrides: Any) -> Profile:
+    """The named profile with ``overrides`` applied.
 
     Parameters
     ----------
     name : {"smoke", "quick", "paper", "digits_smoke", "digits_quick"}
         The profile to start from.
     **overrides
-        Field values to replace, e.g. ``n_null=200``.
+        Field values to replace, by flat name (``n_null=200``).
 
     Raises
     ------
     ValueError
-        For an unknown profile name or an unknown field.
+        For an unknown profile name, an unknown field, or a value of the wrong type or range
+        (one line naming the field and what it expects).
     """
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
-    profile = copy.deepcopy(PROFILES[name])
-    unknown = sorted(set(overrides) - set(profile))
-    if unknown:
-        raise ValueError(
-            f"unknown profile field(s) {unknown}; known fields: {sorted(profile)}"
-        )
-    profile.update(copy.deepcopy(overrides))
-    profile["profile"] = name
-    return profile
+    return _build(name, {**PROFILES[name], **overrides})
+
+
+def as_profile(profile: Mapping[str, Any] | str) -> Profile:
+    """A :class:`Profile` from a profile, a profile name, or a mapping with a ``"profile"`` name
+    and flat fields (as ``{**profile, "n_null": 5}`` makes)."""
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, str):
+        return get_profile(profile)
+    values = dict(profile)
+    name = values.pop("profile", None)
+    if name is None:
+        raise ValueError("profile: a profile mapping needs its name under 'profile'")
+    base = PROFILES.get(name, {})
+    return _build(name, {**base, **values})

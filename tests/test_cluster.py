@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +92,39 @@ def test_one_and_two_workers_give_the_in_process_results(inline, two_workers, tm
         _assert_same_results(inline, _run(tmp_path / "one", one))
 
 
+def _kill_on_start(stage: str, flag: Path):
+    """A worker plugin that SIGKILLs its worker as it starts a task of ``stage``, once in all:
+    the worker that creates ``flag`` (holding its address) is the one killed.
+
+    Built inside a function so that cloudpickle sends the class by value (the workers cannot
+    import this test module).
+    """
+    from distributed import WorkerPlugin
+
+    class KillOnStart(WorkerPlugin):
+        def setup(self, worker) -> None:
+            self.address = worker.address
+
+        def transition(self, key, start, finish, **kwargs) -> None:
+            if finish != "executing" or not str(key).startswith(f"{stage}-"):
+                return
+            try:
+                fd = os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return  # a worker was killed already (perhaps this one, before its restart)
+            os.write(fd, self.address.encode())
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnStart()
+
+
 def _kill_a_worker_mid_stage(runner: Runner, stage: str, store: ArtifactStore, profile) -> list[str]:
-    """Run ``stage`` in a thread; SIGKILL a worker while it runs one of the stage's tasks."""
+    """Run ``stage``; a worker SIGKILLs itself as it starts one of the stage's tasks (an event
+    on the worker, not a poll that a fast task can slip past)."""
     client = runner.client
+    flag = store.root / f"killed-{stage}-{uuid.uuid4().hex[:8]}"
+    name = f"kill-on-start-{flag.name}"
     errors: list[BaseException] = []
 
     def work() -> None:
@@ -102,23 +133,17 @@ def _kill_a_worker_mid_stage(runner: Runner, stage: str, store: ArtifactStore, p
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    killed = []
-    deadline = time.time() + 120
-    while not killed and time.time() < deadline and thread.is_alive():
-        for address, keys in client.processing().items():
-            if any(str(k).startswith(f"{stage}-") for k in keys):
-                pid = client.run(os.getpid, workers=[address])[address]
-                os.kill(pid, signal.SIGKILL)
-                killed.append(address)
-                break
-        time.sleep(0.01)
-    thread.join(300)
-    assert not thread.is_alive(), "the stage did not finish after a worker was killed"
+    client.register_plugin(_kill_on_start(stage, flag), name=name)
+    try:
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join(300)  # bounds a hang only
+        assert not thread.is_alive(), "the stage did not finish after a worker was killed"
+    finally:
+        client.unregister_worker_plugin(name)
     assert not errors, errors
-    assert killed, f"no {stage} task was seen running, so nothing was killed"
-    return killed
+    assert flag.exists(), f"no worker started a {stage} task, so nothing was killed"
+    return [flag.read_text()]
 
 
 def test_a_killed_worker_costs_only_its_running_task(inline, two_workers, tmp_path):
@@ -140,8 +165,8 @@ def test_killed_client_resumes_where_it_stopped(inline, tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoints: list[Path] = []
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and proc.poll() is None:
+        deadline = time.monotonic() + 240  # bounds a hang only; the kill waits on checkpoints
+        while time.monotonic() < deadline and proc.poll() is None:
             checkpoints = list(root.glob("smoke/.partial/pruning-*/shard*/*/level_*.npz"))
             if len([c for c in checkpoints if not c.name.endswith("00.npz")]) >= 2:
                 break
@@ -176,12 +201,23 @@ def test_results_do_not_depend_on_sharding(inline, tmp_path):
                 np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
 
 
-def test_unreachable_scheduler_fails_fast_and_clearly(tmp_path):
-    started = time.time()
-    with pytest.raises(RuntimeError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+def test_unreachable_scheduler_fails_fast_and_clearly(tmp_path, monkeypatch):
+    import distributed
+
+    # "Fast" means the client gives up after our timeout rather than Dask's default: check the
+    # timeout it was handed, not the seconds it took.
+    connects: list[dict] = []
+    real_client = distributed.Client
+
+    def client(*args, **kwargs):
+        connects.append(kwargs)
+        return real_client(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "Client", client)
+    with pytest.raises(RuntimeError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9' within 2 s"):
         with open_runner("tcp://127.0.0.1:9", timeout=2):
             pass
-    assert time.time() - started < 15
+    assert [c.get("timeout") for c in connects] == ["2s"]
     result = subprocess.run(
         [sys.executable, "-m", "mothlib", "study", "--profile", "smoke", "--scheduler", "tcp://127.0.0.1:9"],
         capture_output=True, text=True, timeout=60, cwd=REPO,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -13,7 +12,8 @@ from mothlib.study.jobs import Job, run_jobs
 def test_jobs_start_after_their_needs_and_independent_ones_overlap():
     log: list[tuple[str, str]] = []
     lock = threading.Lock()
-    both_running = threading.Barrier(2, timeout=5)
+    # Generous: it only bounds a hang; the two jobs meet as soon as both have started.
+    both_running = threading.Barrier(2, timeout=60)
 
     def work(name: str, meet: bool = False):
         def run():
@@ -21,7 +21,6 @@ def test_jobs_start_after_their_needs_and_independent_ones_overlap():
                 log.append(("start", name))
             if meet:
                 both_running.wait()  # fails unless the two independent jobs run at once
-            time.sleep(0.01)
             with lock:
                 log.append(("end", name))
             return name.upper()
@@ -49,8 +48,17 @@ def test_jobs_one_at_a_time_keep_the_listed_order():
     assert order == list("abcd")
 
 
+def _job_threads_finish(before: set[threading.Thread]) -> None:
+    """Join the job threads started since ``before``: once they have exited, no job can start."""
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.startswith("mothlib-job"):
+            thread.join(60)  # bounds a hang only; an idle pool thread exits at once after shutdown
+            assert not thread.is_alive(), f"job thread {thread.name} never exited"
+
+
 def test_a_failed_job_fails_the_run_and_its_dependants_never_start():
     started: list[str] = []
+    before = set(threading.enumerate())
 
     def boom():
         raise RuntimeError("stage pruning failed")
@@ -61,7 +69,9 @@ def test_a_failed_job_fails_the_run_and_its_dependants_never_start():
     ]
     with pytest.raises(RuntimeError, match="stage pruning failed"):
         run_jobs(jobs)
-    time.sleep(0.05)
+    # run_jobs returns without waiting for its threads; the dependant's thread decides whether
+    # to run it, so wait for that thread to exit rather than for some time to pass.
+    _job_threads_finish(before)
     assert started == []
 
 

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -423,17 +422,29 @@ def test_bad_data(tmp_path, splits, match):
 
 
 # -- kill and resume -----------------------------------------------------------------------
+# The round at which the run kills itself: after its training, before its checkpoint. In
+# process the tasks run in submission order (dense; magnitude 1; random 1; magnitude 2; ...), so
+# by then magnitude and random level 1 are checkpointed and magnitude level 2's work is lost.
+KILL_AT = "magnitude level 2"
 RUNNER = FAKE_DATA + '''
 import json
-import time
+import os
+import signal
 import mothlib.networks.pruning as pruning
 from mothlib.study.profiles import get_profile
 from mothlib.study import stages
 from mothlib.study.store import ArtifactStore
-# A pause after every round keeps the run alive long enough to be killed mid-way on a fast
-# machine; it changes no result.
 _round = pruning.train_round
-pruning.train_round = lambda *a, **k: (_round(*a, **k), time.sleep(0.3))[0]
+
+
+def train_round(*a, **k):
+    out = _round(*a, **k)
+    if k["desc"] == sys.argv[3]:
+        os.kill(os.getpid(), signal.SIGKILL)  # a kill at a chosen point, not after some time
+    return out
+
+
+pruning.train_round = train_round
 profile = get_profile("smoke", **json.loads(sys.argv[2]))
 stages.run("pruning", profile, ArtifactStore("smoke", sys.argv[1]), progress=False)
 '''
@@ -452,7 +463,7 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     script = tmp_path / "runner.py"
     script.write_text(RUNNER)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(over)], env=env,
+    proc = subprocess.Popen([sys.executable, str(script), str(root), json.dumps(over), KILL_AT], env=env,
                             start_new_session=True)
 
     def finished_levels() -> dict[str, int]:
@@ -464,16 +475,17 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
         return out
 
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline and proc.poll() is None:
-            if finished_levels().get("magnitude", 0) >= 1:  # at least one pruned level finished
-                break
-            time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=600)  # it kills itself at KILL_AT; the timeout only bounds a hang
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run neither reached {KILL_AT!r} nor finished")
     finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run was not killed at {KILL_AT!r} (exit {proc.returncode})"
     done = finished_levels()
     assert done.get("magnitude", 0) >= 1, "the run never wrote a pruned level's checkpoint"
+    assert done == {"magnitude": 1, "random": 1}, done  # killed mid-level 2, as KILL_AT says
     assert killed.manifest("pruning") is None, "the run finished before it could be killed"
     n_levels = len(SMALL["schedule"])
 

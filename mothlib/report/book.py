@@ -443,8 +443,11 @@ DIGITS_STAGES = ("data", "pruning", "motifs")
 
 
 def companion_task_profile(profile_name: str) -> str:
-    """The digits profile that chapter 10 runs beside a moth profile."""
-    return "digits_smoke" if profile_name == "smoke" else "digits_quick"
+    """The digits profile that chapter 10 runs beside a moth profile
+    (:func:`mothlib.study.profiles.companion_profile`)."""
+    from mothlib.study.profiles import companion_profile
+
+    return companion_profile(profile_name)
 
 
 #: The stages each chapter reads (its ``stages.run`` calls; ``companion:`` marks the digits

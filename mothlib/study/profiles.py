@@ -22,7 +22,7 @@ from mothlib.core.settings import Settings
 from mothlib.study.settings import SEED_SCHEDULE
 from mothlib.study.tasks import TASKS, task_sections
 
-__all__ = ["SEED_SCHEDULE", "PROFILES", "Profile", "get_profile", "as_profile", "field_names"]
+__all__ = ["SEED_SCHEDULE", "PROFILES", "Profile", "get_profile", "as_profile", "field_names", "companion_profile"]
 
 #: What the digits profiles share: the moth's training loop and pruning at a classifier's size.
 _DIGITS: dict[str, Any] = {
@@ -239,6 +239,12 @@ def field_names(task: str = "moth") -> dict[str, tuple[str, str]]:
     }
 
 
+def _available_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _canonical_name(key: str, names: dict[str, tuple[str, str]], task: str) -> str:
     if key in names:
         return key
@@ -257,6 +263,8 @@ def _build(name: str, values: Mapping[str, Any]) -> Profile:
     if task not in TASKS:
         raise ValueError(f"task: unknown task {task!r}; choose one of {list(TASKS)}")
     names = field_names(task)
+    if values.get("device") == "auto":  # the one place a device is resolved
+        values["device"] = _available_device()
     by_section: dict[str, dict[str, Any]] = {}
     for key, value in values.items():
         section, field = names[_canonical_name(key, names, task)]
@@ -287,6 +295,12 @@ def get_profile(name: str = "quick", **overrides: Any) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     return _build(name, {**PROFILES[name], **overrides})
+
+
+def companion_profile(profile_name: str) -> str:
+    """The digits profile the book compares a moth profile with (``digits_smoke`` beside
+    ``smoke``, else ``digits_quick``)."""
+    return "digits_smoke" if profile_name == "smoke" else "digits_quick"
 
 
 def as_profile(profile: Mapping[str, Any] | str) -> Profile:

@@ -88,7 +88,7 @@ class RunSettings(Settings):
     """Where and how the work runs (no result depends on these)."""
 
     section = "run"
-    device: str = setting("cpu", "torch device: 'cpu', 'cuda' or 'cuda:N' ('auto' is resolved at the command line)", role="run")
+    device: str = setting("cpu", "torch device: 'cpu', 'cuda' or 'cuda:N' ('auto' becomes one of them when the profile is made)", role="run")
     train_threads: int | None = setting(None, "torch CPU threads while training (None: torch's default)", role="run")
 
     def validate(self) -> None:

@@ -196,8 +196,9 @@ def rule_violations(edges: Iterable[Edge], package: str,
         if src == dst:
             continue
         if edge.attribute:
-            found.append((edge, f"private name {edge.names[0]} of another subpackage ({dst}), "
-                                "reached through the imported module"))
+            rule = (f"private name {edge.names[0]} of another subpackage ({dst}), "
+                    "reached through the imported module")
+            found.append((edge, rule))
             continue
         if _private_module(edge.target):
             found.append((edge, f"private module of another subpackage ({dst})"))

@@ -51,7 +51,7 @@ def test_package_exports_resolve_and_show_in_dir(package):
         assert getattr(pkg, name) is getattr(module, name)
         assert name in module.__all__, f"{module.__name__} does not list {name}"
     with pytest.raises(AttributeError):
-        getattr(pkg, "no_such_name")
+        pkg.no_such_name  # noqa: B018 (the lookup is the test)
 
 
 def test_subpackages_are_reached_from_the_top():
@@ -64,7 +64,7 @@ def test_subpackages_are_reached_from_the_top():
 def test_importing_a_package_loads_nothing_heavy(package):
     code = (f"import sys, {package}; "
             f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                             cwd=REPO, timeout=120, env={"PYTHONPATH": str(REPO), "PATH": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [], f"import {package} loads {result.stdout.strip()}"

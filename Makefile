@@ -10,10 +10,12 @@ ARGS    ?=
 
 all: test
 
-$(STAMP): pyproject.toml
+# constraints.txt pins what this environment is tested with (the CPU torch wheel);
+# pyproject.toml only states the ranges mothlib works with.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 venv: $(STAMP)

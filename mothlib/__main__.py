@@ -6,7 +6,10 @@
   scheduler, e.g. a dask-jobqueue SLURM cluster). Current stages are skipped. ``--estimate``
   times a small slice on the cluster and projects each stage of the full profile.
 * ``book`` runs the stages the same way, executes the notebooks with papermill (they find the
-  stages current) and builds the offline book into ``_build/html``.
+  stages current) and builds the offline book into ``_build/html``. It needs a checkout of the
+  repository (``--repo``, else the working directory, else the one mothlib is imported from).
+
+Artifacts go under ``$MOTHLIB_ARTIFACTS``, else ``./artifacts``.
 * ``verify`` re-hashes every artifact against its manifest; a damaged stage is reported by file
   and will be recomputed by the next run.
 
@@ -53,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument(
         "--no-execute", action="store_true",
         help="build from the notebooks already executed into book/notebooks/",
+    )
+    book.add_argument(
+        "--repo", default=None, metavar="PATH",
+        help="the repository checkout to build (default: the working directory, else the one "
+             "mothlib is imported from); an installed mothlib has no notebooks",
     )
     sub.add_parser("verify", parents=[common], help="re-hash every artifact against its manifest")
     motifs_cli.add_parser(sub)
@@ -118,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = pipeline.make_book(
                 args.profile, overrides, execute=not args.no_execute,
                 progress=not args.no_progress, scheduler=args.scheduler, n_workers=args.workers,
+                repo=args.repo,
             )
             print(run.report())
     except (ValueError, FileNotFoundError, RuntimeError) as err:

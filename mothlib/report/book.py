@@ -31,23 +31,61 @@ from typing import Any
 from mothlib.study.cluster import INLINE, Runner, open_runner, resolve_scheduler
 from mothlib.study.jobs import Job, run_jobs
 from mothlib.study.profiles import get_profile
-from mothlib.study.store import ROOT_ENV, ArtifactStore
+from mothlib.study.store import ROOT_ENV, ArtifactStore, default_root
 
 __all__ = [
-    "REPO", "NOTEBOOK_DIR", "EXECUTED_DIR", "BOOK_TABLES", "DIGITS_STAGES", "NOTEBOOK_STAGES",
+    "CHECKOUT_MARKERS", "NOTEBOOKS", "EXECUTED", "ASSETS", "CheckoutNotFound", "is_checkout", "find_checkout", "BOOK_TABLES", "DIGITS_STAGES", "NOTEBOOK_STAGES",
     "COMPANION", "StudyRun", "parse_overrides", "notebook_profile", "list_notebooks",
     "notebook_parameters", "run_notebooks", "copy_tables", "execute_notebook", "vendor_assets",
     "build_book", "run_study", "stage_jobs", "findings_for", "companion_task_profile",
     "notebook_jobs", "execute_study", "make_book",
 ]
 
-#: The repository root (the book's source folder).
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO / "notebooks"
-BOOK_DIR = REPO / "book"
-ASSETS_DIR = BOOK_DIR / "_assets"
-#: Executed notebooks land here (build output).
-EXECUTED_DIR = BOOK_DIR / "notebooks"
+#: What marks a checkout of the repository (the book's source folder): a file and a folder.
+CHECKOUT_MARKERS = ("_config.yml", "notebooks")
+#: The folder above the imported package: the repository when mothlib runs from a checkout.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+#: Inside a checkout: the chapters, and where they are executed to (build output).
+NOTEBOOKS = "notebooks"
+EXECUTED = "book/notebooks"
+ASSETS = "book/_assets"
+
+
+class CheckoutNotFound(FileNotFoundError):
+    """The book needs a checkout of the repository (an installed mothlib has no notebooks)."""
+
+
+def is_checkout(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds the repository's ``_config.yml`` and ``notebooks/``."""
+    path = Path(path)
+    return (path / CHECKOUT_MARKERS[0]).is_file() and (path / CHECKOUT_MARKERS[1]).is_dir()
+
+
+def find_checkout(repo: str | os.PathLike | None = None) -> Path:
+    """The repository checkout the book is made from (absolute).
+
+    ``repo`` when given; else the working directory; else the folder above the imported package
+    (mothlib imported from a checkout).
+
+    Raises
+    ------
+    CheckoutNotFound
+        With a one-line message, when none of these is a checkout.
+    """
+    if repo is not None:
+        if is_checkout(repo):
+            return Path(repo).resolve()
+        raise CheckoutNotFound(
+            f"{repo} is not a checkout of the mothlib repository (no _config.yml and notebooks/)"
+        )
+    for candidate in (Path.cwd(), _PACKAGE_PARENT):
+        if is_checkout(candidate):
+            return candidate.resolve()
+    raise CheckoutNotFound(
+        "the book needs a checkout of the mothlib repository (a folder with _config.yml and "
+        "notebooks/): run this command inside one, or pass --repo PATH"
+    )
+
 
 #: npm packages whose files let widget state render without a kernel (pinned for repeatability).
 WIDGET_PACKAGES: dict[str, tuple[str, str]] = {
@@ -91,17 +129,22 @@ def notebook_profile(
     >>> notebook_profile("smoke", {"n_networks": 2}, n_null=None)["n_networks"]
     2
     """
-    if ROOT_ENV not in os.environ and Path.cwd().resolve() in (NOTEBOOK_DIR.resolve(), EXECUTED_DIR.resolve()):
+    here = Path.cwd().resolve()
+    repo = next((r for r in (here.parent, here.parent.parent)
+                 if here in (r / NOTEBOOKS, r / EXECUTED) and is_checkout(r)), None)
+    if ROOT_ENV not in os.environ and repo is not None:
         # A kernel started in notebooks/ (JupyterLab) shares the repository's artifacts
         # instead of starting a second store under notebooks/artifacts.
-        os.environ[ROOT_ENV] = str(REPO / "artifacts")
+        os.environ[ROOT_ENV] = str(repo / "artifacts")
     merged = dict(overrides or {})
     merged.update({k: v for k, v in params.items() if v is not None})
     return get_profile(profile_name, **merged)
 
 
-def list_notebooks(directory: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The study's notebooks (``NN_name.ipynb``), in order."""
+def list_notebooks(directory: Path | None = None) -> list[Path]:
+    """The study's notebooks (``NN_name.ipynb``), in order (default: the checkout's
+    ``notebooks/``, see :func:`find_checkout`)."""
+    directory = directory if directory is not None else find_checkout() / NOTEBOOKS
     found = sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
     if not found:
         raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {directory}")
@@ -153,7 +196,7 @@ def run_notebooks(
     profile_name: str,
     overrides: Mapping[str, Any] | None = None,
     *,
-    output_dir: Path = EXECUTED_DIR,
+    output_dir: Path | None = None,
     notebooks: Sequence[Path] | None = None,
     artifacts_root: Path | None = None,
     kernel: str = "python3",
@@ -173,12 +216,12 @@ def run_notebooks(
         The profile every notebook runs with.
     overrides : mapping, optional
         Profile overrides (``--set``), passed to every notebook.
-    output_dir : path
-        Where executed notebooks are written (default ``book/notebooks/``).
+    output_dir : path, optional
+        Where executed notebooks are written (default the checkout's ``book/notebooks/``).
     notebooks : sequence of paths, optional
-        Default: every ``notebooks/NN_*.ipynb``.
+        Default: every ``notebooks/NN_*.ipynb`` of the checkout (:func:`find_checkout`).
     artifacts_root : path, optional
-        Artifact root for the run (default ``$MOTHLIB_ARTIFACTS`` or ``<repo>/artifacts``),
+        Artifact root for the run (default :func:`~mothlib.study.store.default_root`),
         made absolute so that every kernel agrees.
     kernel : str
         Jupyter kernel name.
@@ -192,16 +235,17 @@ def run_notebooks(
     from tqdm.auto import tqdm
 
     get_profile(profile_name, **dict(overrides or {}))  # fail early on a bad name or field
-    notebooks = list(notebooks) if notebooks is not None else list_notebooks()
-    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
-    output_dir = Path(output_dir)
+    repo = find_checkout()
+    notebooks = list(notebooks) if notebooks is not None else list_notebooks(repo / NOTEBOOKS)
+    root = Path(artifacts_root or default_root()).resolve()
+    output_dir = Path(output_dir) if output_dir is not None else repo / EXECUTED
     output_dir.mkdir(parents=True, exist_ok=True)
     env = _kernel_env(root, book_mode)
     runner = runner or Runner()
     pending = {}
     for notebook in notebooks:
         params = notebook_parameters(Path(notebook), profile_name, overrides, progress=not book_mode)
-        f = runner.submit(execute_notebook, Path(notebook).read_text(), params, kernel, env,
+        f = runner.submit(execute_notebook, Path(notebook).read_text(), params, kernel, env, repo,
                           key=f"notebook-{Path(notebook).stem}-{uuid.uuid4().hex[:8]}")
         pending[f] = output_dir / Path(notebook).name
     for future in tqdm(runner.as_completed(pending), total=len(pending), desc="notebooks",
@@ -227,8 +271,12 @@ def copy_tables(profile_dir: Path, target: Path) -> list[Path]:
     return copied
 
 
-def execute_notebook(source: str, parameters: dict[str, Any], kernel: str, env: dict[str, str]) -> str:
-    """Task: run one notebook (its JSON text) with papermill; return the executed JSON text.
+def execute_notebook(
+    source: str, parameters: dict[str, Any], kernel: str, env: dict[str, str],
+    cwd: Path | None = None,
+) -> str:
+    """Task: run one notebook (its JSON text) with papermill in ``cwd`` (default: the checkout,
+    :func:`find_checkout`); return the executed JSON text.
 
     Needs the client's artifact folder (``env``) on the machine it runs on: notebooks run on the
     client's machine (in process, or on the local cluster that ``make book`` starts).
@@ -240,7 +288,7 @@ def execute_notebook(source: str, parameters: dict[str, Any], kernel: str, env: 
         src.write_text(source)
         papermill.execute_notebook(
             str(src), str(out), parameters=parameters, kernel_name=kernel,
-            cwd=str(REPO), progress_bar=False, log_output=False,
+            cwd=str(cwd if cwd is not None else find_checkout()), progress_bar=False, log_output=False,
             # The kernel's own log (a transport warning, "KeyboardInterrupt caught" at shutdown) is
             # noise in the terminal; cell errors still raise through papermill.
             extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
@@ -277,15 +325,17 @@ def _atomic_bytes(target: Path, data: bytes) -> None:
     target.chmod(0o644)  # mkstemp makes 0600; served files must be world-readable
 
 
-def vendor_assets(assets_dir: Path = ASSETS_DIR, *, refresh: bool = False) -> list[Path]:
-    """Write the scripts the offline book needs into ``<assets_dir>/vendor/``.
+def vendor_assets(assets_dir: Path | None = None, *, refresh: bool = False) -> list[Path]:
+    """Write the scripts the offline book needs into ``<assets_dir>/vendor/`` (default: the
+    checkout's ``book/_assets``).
 
     The Vega bundle is regenerated when missing (no network); the widget scripts are fetched
     with ``npm pack`` once and kept. Returns the vendored files.
     """
     from mothlib.report.plots import vega_bundle
 
-    vendor = Path(assets_dir) / "vendor"
+    assets_dir = Path(assets_dir) if assets_dir is not None else find_checkout() / ASSETS
+    vendor = assets_dir / "vendor"
     vendor.mkdir(parents=True, exist_ok=True)
     bundle = vendor / VEGA_BUNDLE
     if refresh or not bundle.exists():
@@ -300,9 +350,10 @@ def vendor_assets(assets_dir: Path = ASSETS_DIR, *, refresh: bool = False) -> li
 
 
 def build_book(
-    source: Path = REPO, *, warnings_as_errors: bool = True, quiet: bool = True
+    source: Path | None = None, *, warnings_as_errors: bool = True, quiet: bool = True
 ) -> Path:
-    """Build the book with Jupyter Book 1.x (execution off) into ``<source>/_build/html``.
+    """Build the book with Jupyter Book 1.x (execution off) into ``<source>/_build/html``
+    (default source: the checkout, :func:`find_checkout`).
 
     Raises
     ------
@@ -311,7 +362,7 @@ def build_book(
     RuntimeError
         When the build fails (its log is included).
     """
-    source = Path(source)
+    source = Path(source) if source is not None else find_checkout()
     executed = source / "book" / "notebooks"
     if not list(executed.glob("*.ipynb")):
         raise FileNotFoundError(
@@ -478,10 +529,13 @@ def notebook_jobs(
     *,
     root: Path,
     runner: Runner | None,
-    output_dir: Path = EXECUTED_DIR,
+    output_dir: Path | None = None,
     progress: bool = True,
+    repo: Path | None = None,
 ) -> list[Job]:
-    """One job per chapter: execute it (book mode) once the stages it reads are current.
+    """One job per chapter of the checkout ``repo`` (default :func:`find_checkout`): execute it
+    (book mode, into ``output_dir``, default ``<repo>/book/notebooks``) once the stages it reads
+    are current.
 
     With a ``runner`` of a local cluster a chapter runs as a task on it; without one (a remote
     cluster cannot see this machine's artifact folder) chapters run here, one at a time.
@@ -490,21 +544,23 @@ def notebook_jobs(
 
     from tqdm.auto import tqdm
 
+    repo = find_checkout(repo)
+    output_dir = Path(output_dir) if output_dir is not None else repo / EXECUTED
     output_dir.mkdir(parents=True, exist_ok=True)
     env = _kernel_env(root, book_mode=True)
-    notebooks = list_notebooks()
+    notebooks = list_notebooks(repo / NOTEBOOKS)
     bar = tqdm(total=len(notebooks), desc="notebooks", unit="chapter", disable=not progress)
     one_at_a_time = threading.Lock()
 
     def execute(notebook: Path) -> Path:
         params = notebook_parameters(notebook, profile_name, overrides, progress=False)
         if runner is not None and runner.client is not None:
-            future = runner.submit(execute_notebook, notebook.read_text(), params, "python3", env,
+            future = runner.submit(execute_notebook, notebook.read_text(), params, "python3", env, repo,
                                    key=f"notebook-{notebook.stem}-{uuid.uuid4().hex[:8]}")
             text = runner.result(future)
         else:
             with one_at_a_time:
-                text = execute_notebook(notebook.read_text(), params, "python3", env)
+                text = execute_notebook(notebook.read_text(), params, "python3", env, repo)
         target = output_dir / notebook.name
         _atomic_bytes(target, text.encode())
         bar.update(1)
@@ -523,12 +579,17 @@ def execute_study(
     overrides: Mapping[str, Any] | None = None,
     *,
     artifacts_root: Path | None = None,
-    output_dir: Path = EXECUTED_DIR,
+    output_dir: Path | None = None,
     progress: bool = True,
     scheduler: str | None = None,
     n_workers: int | None = None,
+    repo: Path | None = None,
 ) -> dict[str, tuple[float, bool]]:
     """Run every stage and execute every chapter (book mode) on one Dask cluster.
+
+    The chapters are the checkout's (``repo``, default :func:`find_checkout`), executed into
+    ``output_dir`` (default ``<repo>/book/notebooks``); artifacts go under ``artifacts_root``
+    (default :func:`~mothlib.study.store.default_root`).
 
     Every stage (the profile's, and the digits study's that chapter 10 reads) and every chapter
     is a :class:`~mothlib.study.jobs.Job` that starts as soon as what it reads is current, so the
@@ -544,7 +605,9 @@ def execute_study(
     from mothlib.study import stages as stage_mod
 
     profile = get_profile(profile_name, **dict(overrides or {}))
-    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
+    repo = find_checkout(repo)  # before any stage runs: without a checkout there are no chapters
+    output_dir = Path(output_dir) if output_dir is not None else repo / EXECUTED
+    root = Path(artifacts_root or default_root()).resolve()
     digits = get_profile(companion_task_profile(profile_name))
     names = stage_mod.default_stages(profile)
     for name in names:
@@ -559,10 +622,10 @@ def execute_study(
         # Chapters read this machine's artifact folder: tasks on a local cluster, else here.
         local = resolve_scheduler(scheduler) in ("local", *INLINE)
         jobs += notebook_jobs(profile_name, overrides, [j.name for j in jobs], root=root,
-                              runner=runner if local else None, output_dir=Path(output_dir),
-                              progress=progress)
+                              runner=runner if local else None, output_dir=output_dir,
+                              progress=progress, repo=repo)
         results = run_jobs(jobs, parallel=runner.client is not None)
-    copy_tables(root / profile_name, Path(output_dir) / "data")
+    copy_tables(root / profile_name, output_dir / "data")
     return {
         job.name.replace(COMPANION, f"{digits['profile']}:"): results[job.name]
         for job in jobs if not job.name.startswith("notebook:")
@@ -578,18 +641,25 @@ def make_book(
     progress: bool = True,
     scheduler: str | None = None,
     n_workers: int | None = None,
+    repo: str | os.PathLike | None = None,
 ) -> StudyRun:
-    """Run the stages and the chapters (:func:`execute_study`), then build the book."""
+    """Run the stages and the chapters (:func:`execute_study`), then build the book.
+
+    The book is the checkout's (``repo``, default :func:`find_checkout`, which raises
+    :class:`CheckoutNotFound` before anything runs); artifacts go under ``artifacts_root``
+    (default :func:`~mothlib.study.store.default_root`).
+    """
+    repo = find_checkout(repo)
     profile = get_profile(profile_name, **dict(overrides or {}))
-    root = Path(artifacts_root or os.environ.get(ROOT_ENV) or REPO / "artifacts").resolve()
+    root = Path(artifacts_root or default_root()).resolve()
     seconds: dict[str, tuple[float, bool]] = {}
     run_seconds = None
     if execute:
         started = time.perf_counter()
         seconds = execute_study(profile_name, overrides, artifacts_root=root, progress=progress,
-                                scheduler=scheduler, n_workers=n_workers)
+                                scheduler=scheduler, n_workers=n_workers, repo=repo)
         run_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    html = build_book(REPO)
+    html = build_book(repo)
     return StudyRun(html, seconds, findings_for(profile, root), profile_name, run_seconds,
                     time.perf_counter() - started)

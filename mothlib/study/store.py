@@ -39,8 +39,13 @@ ROOT_ENV = "MOTHLIB_ARTIFACTS"
 
 
 def default_root() -> Path:
-    """The artifact root: ``$MOTHLIB_ARTIFACTS`` or ``artifacts/`` in the working directory."""
-    return Path(os.environ.get(ROOT_ENV, "artifacts"))
+    """The artifact root: ``$MOTHLIB_ARTIFACTS`` (when set and not empty) or ``artifacts/`` in
+    the working directory.
+
+    The one place the default is decided: the stages, the store, the command line and the book
+    all use it (``make book`` runs from the repository, so there it is the repository's).
+    """
+    return Path(os.environ.get(ROOT_ENV) or "artifacts")
 
 
 def _canonical(obj: Any) -> Any:

@@ -32,7 +32,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 KNOWN: dict[str, str] = {
     "mothlib.motifs._mcmc -> mothlib.motifs._mcmc_cuda": "cycle; branch cleanup",
     "mothlib.motifs._mcmc_cuda -> mothlib.motifs._mcmc": "cycle; branch cleanup",
-    "mothlib.report.book -> mothlib.study.stages": "reaches stages._stage; the lead",
     # The motif stage's table code lives in motifs, the pruning stage's in networks: both reach
     # up into the study's store and runner (and motifs across into the pruning tables).
     "mothlib.motifs.significance -> mothlib.networks.pruning": "motif stage reads pruning tables",

@@ -76,10 +76,7 @@ class StudySettings(Settings):
     task: str = setting("moth", "the task: 'moth' (the flight model's inverse problem) or 'digits'")
     seed: int = setting(0, "root seed of every random stream of the study")
 
-    def validate(self) -> None:
-        from mothlib.study.tasks import get_task
-
-        get_task(self.task)
+    def validate(self) -> None:  # the task's name is checked against the tasks where profiles are made
         _at_least(self, 0, "seed")
 
 

@@ -232,25 +232,15 @@ def run_notebooks(
     runner : Runner, optional
         Where the notebooks run (see above).
     """
-    from tqdm.auto import tqdm
-
     get_profile(profile_name, **dict(overrides or {}))  # fail early on a bad name or field
     repo = find_checkout()
     notebooks = list(notebooks) if notebooks is not None else list_notebooks(repo / NOTEBOOKS)
     root = Path(artifacts_root or default_root()).resolve()
     output_dir = Path(output_dir) if output_dir is not None else repo / EXECUTED
-    output_dir.mkdir(parents=True, exist_ok=True)
-    env = _kernel_env(root, book_mode)
-    runner = runner or Runner()
-    pending = {}
-    for notebook in notebooks:
-        params = notebook_parameters(Path(notebook), profile_name, overrides, progress=not book_mode)
-        f = runner.submit(execute_notebook, Path(notebook).read_text(), params, kernel, env, repo,
-                          key=f"notebook-{Path(notebook).stem}-{uuid.uuid4().hex[:8]}")
-        pending[f] = output_dir / Path(notebook).name
-    for future in tqdm(runner.as_completed(pending), total=len(pending), desc="notebooks",
-                       disable=not progress):
-        _atomic_bytes(pending[future], runner.result(future).encode())
+    jobs = notebook_jobs(profile_name, overrides, [], root=root, runner=runner, output_dir=output_dir,
+                         progress=progress, repo=repo, notebooks=notebooks, kernel=kernel,
+                         book_mode=book_mode)
+    run_jobs(jobs, parallel=runner is not None and runner.client is not None)
     copy_tables(root / profile_name, output_dir / "data")
     return [output_dir / Path(n).name for n in notebooks]
 
@@ -532,13 +522,18 @@ def notebook_jobs(
     output_dir: Path | None = None,
     progress: bool = True,
     repo: Path | None = None,
+    notebooks: Sequence[Path] | None = None,
+    kernel: str = "python3",
+    book_mode: bool = True,
 ) -> list[Job]:
     """One job per chapter of the checkout ``repo`` (default :func:`find_checkout`): execute it
-    (book mode, into ``output_dir``, default ``<repo>/book/notebooks``) once the stages it reads
-    are current.
+    (into ``output_dir``, default ``<repo>/book/notebooks``) once the stages it reads are
+    current. The one notebook executor: :func:`run_notebooks` and :func:`execute_study` use it.
 
     With a ``runner`` of a local cluster a chapter runs as a task on it; without one (a remote
     cluster cannot see this machine's artifact folder) chapters run here, one at a time.
+    ``notebooks`` (default: every chapter) and ``book_mode`` (offline book charts, no stage
+    progress bars) as for :func:`run_notebooks`.
     """
     import threading
 
@@ -547,20 +542,20 @@ def notebook_jobs(
     repo = find_checkout(repo)
     output_dir = Path(output_dir) if output_dir is not None else repo / EXECUTED
     output_dir.mkdir(parents=True, exist_ok=True)
-    env = _kernel_env(root, book_mode=True)
-    notebooks = list_notebooks(repo / NOTEBOOKS)
+    env = _kernel_env(root, book_mode=book_mode)
+    notebooks = [Path(n) for n in notebooks] if notebooks is not None else list_notebooks(repo / NOTEBOOKS)
     bar = tqdm(total=len(notebooks), desc="notebooks", unit="chapter", disable=not progress)
     one_at_a_time = threading.Lock()
 
     def execute(notebook: Path) -> Path:
-        params = notebook_parameters(notebook, profile_name, overrides, progress=False)
+        params = notebook_parameters(notebook, profile_name, overrides, progress=not book_mode)
         if runner is not None and runner.client is not None:
-            future = runner.submit(execute_notebook, notebook.read_text(), params, "python3", env, repo,
+            future = runner.submit(execute_notebook, notebook.read_text(), params, kernel, env, repo,
                                    key=f"notebook-{notebook.stem}-{uuid.uuid4().hex[:8]}")
             text = runner.result(future)
         else:
             with one_at_a_time:
-                text = execute_notebook(notebook.read_text(), params, "python3", env, repo)
+                text = execute_notebook(notebook.read_text(), params, kernel, env, repo)
         target = output_dir / notebook.name
         _atomic_bytes(target, text.encode())
         bar.update(1)

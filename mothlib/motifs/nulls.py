@@ -317,7 +317,14 @@ def _run_chains(
     if engine == "torch":
         return _run_chains_torch(blocks, specs, null, arrays, device)
     tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = arrays
-    if null == "layer-edges":
+    if engine == "cuda":
+        from mothlib.motifs import _mcmc_cuda  # imports numba.cuda's machinery only when asked
+
+        if null == "layer-edges":
+            _mcmc_cuda.moves(*arrays)
+        else:
+            _mcmc_cuda.swaps(tok, L, bit, n_t, T, keys)
+    elif null == "layer-edges":
         _mcmc.moves(*arrays, engine=engine)
     else:
         _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)
@@ -647,18 +654,6 @@ def _draw_all(
             out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, d.ws, d.bs, n, steps_per_token)
             out.append((out_w, out_b if any(b is not None for b in d.bs) else None))
         return out
-    # Every network's blocks side by side, and every chain in one run of the kernels.
-    blocks, jobs, offset = [], [], 0
-    for d in draws:
-        jobs += [(offset + i, ids, keys) for i, ids, keys in d.jobs]
-        blocks += d.blocks
-        offset += len(d.blocks)
-    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
-    out, j0 = [], 0
-    for d in draws:
-        out.append(_finish(d, chains[j0 : j0 + len(d.jobs)], n, engine, dev))
-        j0 += len(d.jobs)
-    return out
     # Every network's blocks side by side, and every chain in one run of the kernels.
     blocks, jobs, offset = [], [], 0
     for d in draws:

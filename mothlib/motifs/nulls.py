@@ -55,6 +55,7 @@ import numpy as np
 from mothlib.motifs import _mcmc
 from mothlib.core.masks import as_masks, neurons_with_edges
 from mothlib.core.streams import draw, sample_keys, sub_keys
+from mothlib.core.validation import check_int
 from mothlib.motifs.counts import remove_ineffectual
 
 __all__ = [
@@ -473,10 +474,8 @@ def _check_options(n: Any, start: Any, null: str, method: str, engine: str, step
         reason = _mcmc_cuda.why_unavailable()
         if reason is not None:
             raise ValueError(f"engine: 'cuda' needs a GPU that numba's CUDA target can use, and {reason}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n_null: must be a non-negative integer, got {n!r}")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-        raise ValueError(f"start: must be a non-negative integer, got {start!r}")
+    check_int(n, "n_null", min_value=0)
+    check_int(start, "start", min_value=0)
     if not (np.isfinite(steps_per_token) and steps_per_token >= 0):
         raise ValueError(f"steps_per_token: must be a finite number >= 0, got {steps_per_token!r}")
 

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from mothlib.core.masks import binary_mask
 from mothlib.core.masks import module_masks as masks_from_module  # public here, one implementation
+from mothlib.core.validation import check_positive
 
 __all__ = [
     "LOSSES",
@@ -136,8 +137,7 @@ class EnsembleMLP(nn.Module):
             raise ValueError(f"layer_sizes must list at least two positive widths, got {layer_sizes}")
         if len(seeds) < 1:
             raise ValueError("need at least one network seed")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be positive, got {init_std}")
+        check_positive(init_std, "init_std")
         self.layer_sizes = sizes
         self.seeds = [int(s) for s in seeds]
         device = resolve_device(device)
@@ -345,8 +345,7 @@ class StackedAdam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        if not lr > 0:
-            raise ValueError(f"learning_rate must be positive, got {lr}")
+        check_positive(lr, "learning_rate")  # named as the profile names it
         self.params = list(params)
         if not all(p.is_contiguous() for p in self.params):
             raise ValueError("StackedAdam needs contiguous parameters (the fused kernel reads them as dense)")
@@ -453,8 +452,7 @@ class EarlyStopping:
                 f"min_batches ({self.min_batches}) must be at least 2 * window "
                 f"({2 * self.window}) so that both windows exist when the rule is checked"
             )
-        if not self.ratio > 0:
-            raise ValueError(f"ratio must be positive, got {self.ratio}")
+        check_positive(self.ratio, "ratio", finite=False)  # inf: stop at the first check
 
     def should_check(self, batches_done: int) -> bool:
         return batches_done > self.min_batches and batches_done % self.check_every == 0

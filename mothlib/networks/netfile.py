@@ -30,7 +30,6 @@ import numpy as np
 __all__ = ["Network", "read_network", "read_tensors", "find_layers"]
 
 _WEIGHT_KEYS = ("weight", "weight_orig", "weight_mask")
-_BIAS_KEYS = ("bias", "bias_orig", "bias_mask")
 _SAVE_HINT = (
     "save the weights only, e.g. torch.save(model.state_dict(), path) or "
     "safetensors.torch.save_file(model.state_dict(), path)"

@@ -58,6 +58,7 @@ from mothlib.networks.ensemble import (
     train_round,
 )
 from mothlib.core.npio import load_npz
+from mothlib.core.validation import check_positive
 from mothlib.study.cluster import Runner
 from mothlib.study.store import ArtifactStore, atomic_write
 
@@ -87,7 +88,6 @@ __all__ = [
 ]
 
 STRATEGIES = ("magnitude", "random")
-OUTPUTS = ["pruning.parquet", "masks", "weights"]
 COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
 #: Extra columns of a classification task's table (share of rows classified right).
 ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
@@ -673,8 +673,7 @@ def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
     loss_threshold : float
         Positive.
     """
-    if not (isinstance(loss_threshold, (int, float, np.floating)) and float(loss_threshold) > 0):
-        raise ValueError(f"loss_threshold must be a positive number, got {loss_threshold!r}")
+    check_positive(loss_threshold, "loss_threshold", finite=False)  # inf: every finite loss qualifies
     missing = [c for c in ("network", "strategy", "level", "val_loss") if c not in table.columns]
     if missing:
         raise ValueError(f"pruning table lacks columns {missing}")

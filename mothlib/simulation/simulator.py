@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from mothlib.core.validation import check_positive
 from mothlib.simulation import _moth_numba
 from mothlib.simulation.flight_model import (
     CONTROL_NAMES,
@@ -204,12 +204,9 @@ def simulate(
     use_numba = engine != "numpy"
     if on_failure not in ("raise", "nan"):
         raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    duration = float(duration)
-    if not math.isfinite(duration) or duration <= 0:
-        raise ValueError(f"duration must be a finite positive number of seconds, got {duration}")
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        if not (math.isfinite(tol) and tol > 0):
-            raise ValueError(f"{name} must be a finite positive number, got {tol!r}")
+    duration = check_positive(duration, "duration")
+    check_positive(rtol, "rtol")
+    check_positive(atol, "atol")
     if int(max_steps) < 1 or int(batch_size) < 1:
         raise ValueError("max_steps and batch_size must be positive integers")
     if n_jobs is None:

@@ -24,7 +24,9 @@ motif-stage        ``[s, crc32(strategy), network,  :func:`mothlib.motifs.signif
 =================  ===============================  ============================================
 
 The data, network, pruning and motif-stage streams are the study's numbers and never change;
-a new stream takes the next free tag in :data:`STREAM_TAGS`. ``SeedSequence`` pads short entropy
+a new stream takes the next free tag in :data:`STREAM_TAGS`. Every integer-tagged stream is built
+by :func:`stream` (never from a literal tag); the data stream (a spawn key, no tag) and the
+motif-stage stream (a tag computed from the strategy) are built where the table says. ``SeedSequence`` pads short entropy
 with zeros (``[s, 2]`` is ``[s, 2, 0]``), so a tag is never 0 and ``s`` must fit one 32-bit word
 (a larger seed spills into the tag's place).
 """

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from mothlib.core.masks import binary_mask
 from mothlib.core.masks import module_masks as masks_from_module  # public here, one implementation
+from mothlib.core.seeds import stream
 from mothlib.core.validation import check_positive
 
 __all__ = [
@@ -77,7 +78,7 @@ def network_seeds(seed: int, n_networks: int) -> list[int]:
     Network ``i``'s seed depends only on ``(seed, i)``, so a sub-ensemble reproduces the same
     networks.
     """
-    return [int(np.random.SeedSequence([int(seed), 1, i]).generate_state(1)[0]) for i in range(n_networks)]
+    return [int(stream(int(seed), "network-init", i).generate_state(1)[0]) for i in range(n_networks)]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -535,7 +536,7 @@ def train_round(
             f"training ({len(Xtr)}) and validation ({len(Xv)}) splits need at least one batch "
             f"of {batch_size} rows"
         )
-    gen = np.random.default_rng(np.random.SeedSequence([int(data_seed), 2]))
+    gen = np.random.default_rng(stream(int(data_seed), "batch-order"))
     n_val_batches = len(Xv) // batch_size
     total = n_val_batches if max_batches is None else int(max_batches)
     if total < 1:

@@ -58,6 +58,7 @@ from mothlib.networks.ensemble import (
     train_round,
 )
 from mothlib.core.npio import load_npz
+from mothlib.core.seeds import stream
 from mothlib.core.validation import check_positive
 from mothlib.study.cluster import Runner
 from mothlib.study.store import ArtifactStore, atomic_write
@@ -142,7 +143,7 @@ def magnitude_mask(values: torch.Tensor, mask: torch.Tensor, fraction: float) ->
 
 
 def random_mask(
-    mask: np.ndarray, fraction: float, seeds: Sequence[Sequence[int]]
+    mask: np.ndarray, fraction: float, seeds: Sequence[Sequence[int] | np.random.SeedSequence]
 ) -> np.ndarray:
     """Grow ``mask`` at random to ``floor(fraction * n)`` pruned entries per network.
 
@@ -150,7 +151,8 @@ def random_mask(
     ----------
     mask : bool array (E, ...)
     fraction : float
-    seeds : one entropy sequence per network (the choice for a network depends only on it)
+    seeds : one SeedSequence or entropy sequence per network (the choice for a network depends
+        only on it; the pruning stage passes its "random-pruning" streams)
     """
     mask = np.asarray(mask, dtype=bool)
     E = mask.shape[0]
@@ -161,7 +163,8 @@ def random_mask(
         need = k - (flat.shape[1] - len(alive))
         if need < 0:
             raise ValueError(f"fraction {fraction} prunes fewer entries than already pruned")
-        gen = np.random.default_rng(np.random.SeedSequence(list(seeds[e])))
+        seq = seeds[e]
+        gen = np.random.default_rng(seq if isinstance(seq, np.random.SeedSequence) else np.random.SeedSequence(list(seq)))
         flat[e, gen.choice(alive, size=need, replace=False)] = False
     return flat.reshape(mask.shape)
 
@@ -181,7 +184,7 @@ def prune_model(
                     random_mask(
                         m.cpu().numpy(),
                         fraction,
-                        [[int(seed), 3, level, kind, l, s] for s in model.seeds],
+                        [stream(int(seed), "random-pruning", level, kind, l, s) for s in model.seeds],
                     )
                 ).to(model.device)
                 for l, m in enumerate(masks)
@@ -244,7 +247,7 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _level_seed(seed: int, level: int) -> int:
-    return int(np.random.SeedSequence([int(seed), 4, int(level)]).generate_state(1)[0])
+    return int(stream(int(seed), "pruning-level", int(level)).generate_state(1)[0])
 
 
 def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:

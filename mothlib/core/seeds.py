@@ -33,6 +33,8 @@ with zeros (``[s, 2]`` is ``[s, 2, 0]``), so a tag is never 0 and ``s`` must fit
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 __all__ = ["STREAM_TAGS", "MAX_STREAM_SEED", "SeedLike", "check_seed", "as_seed_sequence", "stream"]
@@ -99,7 +101,7 @@ def stream(seed: int, tag: str, *words: int) -> np.random.SeedSequence:
     *words : int
         Non-negative integers that tell the stream's parts apart (e.g. network, level).
     """
-    if check_seed(seed, integer=True) > MAX_STREAM_SEED:
+    if cast(int, check_seed(seed, integer=True)) > MAX_STREAM_SEED:  # integer=True: an int
         raise ValueError(f"seed: a tagged stream needs an int 0 .. 2**32 - 1, got {seed!r}")
     if tag not in STREAM_TAGS:
         raise ValueError(f"tag: unknown stream {tag!r}; choose one of {list(STREAM_TAGS)}")

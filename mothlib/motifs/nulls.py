@@ -111,6 +111,7 @@ def _live_blocks(ws: list[np.ndarray], bs: list[np.ndarray | None], null: str) -
             bias_row = b is not None and bool(b.any())
         grid = w[np.ix_(tgt, src)].T
         if bias_row:
+            assert b is not None  # a bias row needs a bias mask
             grid = np.vstack([grid, b[tgt][None, :]])
         blocks.append(_Block(src, tgt, bias_row, np.ascontiguousarray(grid)))
     return blocks
@@ -132,7 +133,8 @@ def _acceptance(block: _Block) -> float:
 
 def _covered(grids: np.ndarray, n_s: int) -> np.ndarray:
     """(P,) whether every source row < n_s has an edge and every column has one (bias counts)."""
-    return grids[:, :n_s, :].any(axis=2).all(axis=1) & grids.any(axis=1).all(axis=1)
+    # numpy's stubs type .any(axis=...) as a bool or an array: np.all/np.any type as arrays
+    return np.all(np.any(grids[:, :n_s, :], axis=2), axis=1) & np.all(np.any(grids, axis=1), axis=1)
 
 
 def _rejection(
@@ -244,7 +246,7 @@ def _run_chains_torch(blocks, specs, null, arrays, device) -> list[Any]:
     else:
         nulls_torch.swaps(tok, L, bit, n_t, T, keys)
     out, c0 = [], 0
-    for b, count, k, h, tokens, flat, steps in specs:
+    for b, count, _k, h, _tokens, _flat, _steps in specs:
         grid = blocks[b].grid
         g = bit[c0 : c0 + count, : grid.size]
         out.append((~g if h else g).reshape((count,) + grid.shape))
@@ -330,7 +332,7 @@ def _run_chains(
     else:
         _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)
     out, c0 = [], 0
-    for b, count, k, h, tokens, flat, steps in specs:
+    for b, count, _k, h, _tokens, _flat, _steps in specs:
         grid = blocks[b].grid
         g = bit[c0 : c0 + count, : grid.size]
         out.append((~g if h else g).reshape((count,) + grid.shape))
@@ -353,7 +355,7 @@ def sample_null(
     method: str = "auto",
     engine: str = "auto",
     device: Any = None,
-) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+) -> tuple[list[np.ndarray], list[np.ndarray | None] | None]:
     """Draw null networks of one network.
 
     Parameters
@@ -408,7 +410,7 @@ def sample_nulls(
     method: str = "auto",
     engine: str = "auto",
     device: Any = None,
-) -> list[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+) -> list[tuple[list[np.ndarray], list[np.ndarray | None] | None]]:
     """Draw the null networks of several networks, their Markov chains in one run.
 
     Network i's samples are exactly ``sample_null(*networks[i], seed=seeds[i], ...)`` with the
@@ -443,7 +445,7 @@ def sample_nulls(
     return [_to_numpy(w, b) for w, b in out] if engine == "torch" else out
 
 
-def _to_numpy(out_w: list[Any], out_b: list[Any] | None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def _to_numpy(out_w: list[Any], out_b: list[Any] | None) -> tuple[list[np.ndarray], list[np.ndarray | None] | None]:
     """Torch masks as numpy arrays."""
     out_w = [w.cpu().numpy() for w in out_w]
     return out_w, None if out_b is None else [None if b is None else b.cpu().numpy() for b in out_b]
@@ -553,12 +555,12 @@ def _prepare(ws: list[np.ndarray], bs: list[Any], *, n: int, null: str, seed: An
                     grids[i][ok_t] = g[ok_t]
                     ok = ok_t.cpu().numpy()
                 else:
-                    g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
+                    g_np, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
                     if ok.all():
-                        grids[i] = g
+                        grids[i] = g_np
                     else:
                         grids[i] = _writeable(grids[i])
-                        grids[i][ok] = g[ok]
+                        grids[i][ok] = g_np[ok]
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -378,7 +378,7 @@ def task_seed(seed: int, strategy: str, network: int, level: int, null_model: st
     The motif-stage stream of :mod:`mothlib.core.seeds` (its tag is the strategy's crc32).
     """
     return np.random.SeedSequence(
-        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
+        [cast(int, check_seed(seed, integer=True)), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
     )
 
 

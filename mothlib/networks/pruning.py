@@ -243,7 +243,7 @@ def sparsest_accurate_levels(val_loss: np.ndarray, threshold: float) -> np.ndarr
 # -- checkpoints ---------------------------------------------------------------------------
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
 
 
 def _level_seed(seed: int, level: int) -> int:
@@ -254,7 +254,8 @@ def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int
     missing = {"train", "val", "test"} - set(splits)
     if missing:
         raise ValueError(f"data splits {sorted(missing)} missing")
-    n_in = n_out = None
+    n_in: int | None = None
+    n_out: int | None = None
     for name in ("train", "val", "test"):
         X, Y = (np.asarray(a) for a in splits[name])
         if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
@@ -267,6 +268,7 @@ def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int
             raise ValueError(f"{name} split has {X.shape[1]} inputs / {Y.shape[1]} outputs, train has {n_in} / {n_out}")
         if not (np.isfinite(X).all() and np.isfinite(Y).all()):
             raise ValueError(f"{name} split contains NaN or infinite values")
+    assert n_in is not None and n_out is not None  # the train split set them
     return int(n_in), int(n_out)
 
 
@@ -473,8 +475,10 @@ def _train_level(
     with warnings.catch_warnings():
         # Arrays from a Dask worker's store are read-only; training never writes to them.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        data: dict[str, tuple[torch.Tensor, torch.Tensor]]
         if settings.loss == "mse":
-            data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
+            data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
+                        torch.as_tensor(np.asarray(splits[k][1], dtype=np.float32), device=device))
                     for k in ("train", "val", "test")}
         else:  # class indices stay integers
             data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
@@ -493,7 +497,7 @@ def _train_level(
     n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
     kept = sum(m.reshape(model.n_networks, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
     return ShardState(tuple(networks), level, model.state_arrays(), opt.state_arrays(), losses,
-                      1.0 - kept / n_w, accuracy)
+                      np.asarray(1.0 - kept / n_w), accuracy)
 
 
 def train_dense(

@@ -200,7 +200,7 @@ class FlightModel:
         return dY, (trig, acc)
 
     # -- implicit stages -----------------------------------------------------------------
-    def _drag_jacobian(self, u: np.ndarray, v: np.ndarray) -> tuple:
+    def _drag_jacobian(self, u: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
         """d(D_x, D_y)/d(x', y'); set to 0 at speed 0, where the drag is not differentiable."""
         speed = np.sqrt(u * u + v * v)
         moving = speed > 0

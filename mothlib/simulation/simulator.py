@@ -124,7 +124,8 @@ def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu,
     res = np.empty((s0.shape[0], t_out.size, 8))
     counts = np.zeros((s0.shape[0], 2), dtype=np.int64)
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
+    # numba.config sets its attributes at import time, out of mypy's sight
+    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     try:
         _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), t_out, rtol, atol,
                                     max_steps, h0, mu, res, status, counts, _moth_numba.LANES)

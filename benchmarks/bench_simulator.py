@@ -48,7 +48,7 @@ bhead, bbutt, S_head, S_butt = _p.bhead, _p.bbutt, _p.S_head, _p.S_butt
 def seed_rhs(s, t, F, alpha, tau):
     """The seed's style: a per-sample RHS with a 4x4 np.linalg.solve, called by LSODA."""
     p_m1, p_m2, p_I1, p_I2 = m1, m2, I1, I2
-    x, xd, y, yd, th, thd, ph, phd = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+    _x, xd, _y, yd, th, thd, ph, phd = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
     speed = math.sqrt(xd * xd + yd * yd)
     Dx = 0.0
     Dy = 0.0

@@ -8,7 +8,6 @@ folder the workers share, under a file lock, and the others read it: one smoke r
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np

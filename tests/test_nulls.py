@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import chisquare
 
-from mothlib.motifs import _mcmc
 from mothlib.motifs.counts import count_motifs, remove_ineffectual
 from mothlib.motifs.nulls import FIXED_COUNTS, sample_null, sample_nulls
 

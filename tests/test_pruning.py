@@ -276,6 +276,7 @@ def test_stage_outputs_selection_and_reload(store):
             assert rows.level.tolist() == ([chosen[e]] if chosen[e] >= 0 else [])
         sel = load_selected_weights(store, strategy, loss_threshold=threshold)
         assert sel["level"].tolist() == chosen.tolist()
+        prev: list[np.ndarray] = []  # the previous level's masks
         for level in range(n_levels):
             wms, bms = load_masks(store, strategy, level)
             assert [m.shape for m in wms] == [(3, o, i) for i, o in zip(sizes[:-1], sizes[1:])]

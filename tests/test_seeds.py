@@ -6,10 +6,11 @@ import zlib
 
 import numpy as np
 import pytest
+import torch
 
 from mothlib.core import seeds
-from mothlib.networks.ensemble import network_seeds
-from mothlib.networks.pruning import STRATEGIES, _level_seed
+from mothlib.networks.ensemble import EnsembleMLP, network_seeds
+from mothlib.networks.pruning import STRATEGIES, _level_seed, prune_model, random_mask
 from mothlib.motifs.significance import task_seed
 
 
@@ -32,6 +33,23 @@ def test_the_table_describes_the_study_streams():
     assert _level_seed(7, 2) == int(seeds.stream(7, "pruning-level", 2).generate_state(1)[0])
     assert _state(task_seed(7, "magnitude", 4, 2, "layer-edges")) == _state(np.random.SeedSequence(
         [7, zlib.crc32(b"magnitude"), 4, 2, 0]))
+
+
+def test_the_streams_draw_the_numbers_of_their_literal_entropy():
+    # ensemble and pruning build their streams with seeds.stream; the study's numbers came from
+    # these literal entropy lists, and must not change.
+    assert network_seeds(7, 3) == [int(np.random.SeedSequence([7, 1, i]).generate_state(1)[0]) for i in range(3)]
+    assert _level_seed(7, 2) == int(np.random.SeedSequence([7, 4, 2]).generate_state(1)[0])
+    assert _state(seeds.stream(11, "batch-order")) == _state(np.random.SeedSequence([11, 2]))
+    model = EnsembleMLP([5, 4, 3], network_seeds(3, 2))
+    for kind, masks in enumerate((model.weight_masks, model.bias_masks)):
+        for l, m in enumerate(masks):
+            m.copy_(torch.rand(m.shape, generator=torch.Generator().manual_seed(10 * kind + l)) < 0.8)
+    got_w, got_b = prune_model(model, 0.5, "random", seed=9, level=2)
+    for kind, (masks, got) in enumerate(((model.weight_masks, got_w), (model.bias_masks, got_b))):
+        for l, (m, g) in enumerate(zip(masks, got)):
+            old = random_mask(m.cpu().numpy(), 0.5, [[9, 3, 2, kind, l, s] for s in model.seeds])
+            assert np.array_equal(g.cpu().numpy(), old)
 
 
 def test_the_chain_table_no_longer_shares_a_stream():

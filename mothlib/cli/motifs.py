@@ -58,7 +58,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "(torch.save(model.state_dict(), path)) and compute their z-scores against null models."
         ),
     )
-    parser.error = _one_line_error  # type: ignore[method-assign]  # one clear line, no usage dump
+    parser.error = _one_line_error  # one clear line, no usage dump
     parser.add_argument("file", metavar="FILE", help="a .safetensors file or a torch.save'd state dict")
     parser.add_argument(
         "--null", choices=NULL_CHOICES, default="layer-edges",

@@ -192,11 +192,12 @@ def neurons_with_edges(
     n_layers = len(ws)
     has = []
     for layer in range(n_layers + 1):
-        parts = []
+        parts: list[Any] = []  # numpy's stubs type .any(axis=...) as a bool or an array
         if layer > 0:
             parts.append(ws[layer - 1].any(axis=-1))
-            if bs[layer - 1] is not None:
-                parts.append(bs[layer - 1].astype(bool))
+            b = bs[layer - 1]
+            if b is not None:
+                parts.append(b.astype(bool))
         if layer < n_layers:
             parts.append(ws[layer].any(axis=-2))
         h = parts[0].copy()

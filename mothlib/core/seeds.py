@@ -24,12 +24,16 @@ motif-stage        ``[s, crc32(strategy), network,  :func:`mothlib.motifs.signif
 =================  ===============================  ============================================
 
 The data, network, pruning and motif-stage streams are the study's numbers and never change;
-a new stream takes the next free tag in :data:`STREAM_TAGS`. ``SeedSequence`` pads short entropy
+a new stream takes the next free tag in :data:`STREAM_TAGS`. Every integer-tagged stream is built
+by :func:`stream` (never from a literal tag); the data stream (a spawn key, no tag) and the
+motif-stage stream (a tag computed from the strategy) are built where the table says. ``SeedSequence`` pads short entropy
 with zeros (``[s, 2]`` is ``[s, 2, 0]``), so a tag is never 0 and ``s`` must fit one 32-bit word
 (a larger seed spills into the tag's place).
 """
 
 from __future__ import annotations
+
+from typing import cast
 
 import numpy as np
 
@@ -97,7 +101,7 @@ def stream(seed: int, tag: str, *words: int) -> np.random.SeedSequence:
     *words : int
         Non-negative integers that tell the stream's parts apart (e.g. network, level).
     """
-    if check_seed(seed, integer=True) > MAX_STREAM_SEED:
+    if cast(int, check_seed(seed, integer=True)) > MAX_STREAM_SEED:  # integer=True: an int
         raise ValueError(f"seed: a tagged stream needs an int 0 .. 2**32 - 1, got {seed!r}")
     if tag not in STREAM_TAGS:
         raise ValueError(f"tag: unknown stream {tag!r}; choose one of {list(STREAM_TAGS)}")

@@ -13,6 +13,8 @@ positions with :func:`two_below` (multiply-shift instead of a 64-bit division).
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 import numpy as np
 
 from mothlib.core.seeds import SeedLike, as_seed_sequence
@@ -29,7 +31,15 @@ S32 = np.uint64(32)
 LOW32 = np.uint64(0xFFFFFFFF)
 
 
-def mix(x: np.ndarray) -> np.ndarray:
+@overload
+def mix(x: np.uint64) -> np.uint64: ...
+
+
+@overload
+def mix(x: np.ndarray) -> np.ndarray: ...
+
+
+def mix(x: Any) -> Any:
     """The splitmix64 finaliser, elementwise on uint64 (wrapping arithmetic)."""
     x = np.asarray(x, dtype=np.uint64)
     with np.errstate(over="ignore"):

@@ -22,16 +22,18 @@ numba version (a loop over chains and steps) that makes the very same draws and 
 identical states; the tests check that they agree. :func:`swaps_into` runs the numba swap chains
 of one block and writes each final grid straight into its sample's full masks (what
 ``mothlib.motifs.nulls`` uses for engine "numba": no per-chain bool grid, no copies after the chain).
-:mod:`mothlib.motifs._mcmc_cuda` runs the numba loops on a CUDA GPU, one thread per chain.
+The per-chain loops live in :mod:`mothlib.motifs._chain_kernels`, which
+:mod:`mothlib.motifs._mcmc_cuda` compiles for a CUDA GPU (one thread per chain); ``mothlib.motifs.nulls``
+picks between that engine and this module's.
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.extending import register_jitable
 
-from mothlib.core.streams import M1, M2, S27, S30, S31, GOLDEN, draw, splitmix64, two_below
+from mothlib.core.streams import draw, splitmix64, two_below
+from mothlib.motifs._chain_kernels import draw1, move_chain, pack_tokens, swap_chain, swap_tokens
 
 
 # ----------------------------------------------------------------------------- numpy kernels
@@ -115,130 +117,11 @@ def swaps_numpy(tok, L, bit, n_t, T, keys) -> None:
 
 
 # ----------------------------------------------------------------------------- numba kernels
-# The per-chain loops below are ``register_jitable``: the same source compiles into the numba
-# CPU kernels here and into the CUDA kernels of mothlib.motifs._mcmc_cuda (one thread per chain).
-@register_jitable(inline="always")
-def _mix1(x):
-    """:func:`mothlib.core.streams.mix` on one uint64 (the same constants, so the same draws)."""
-    x = x ^ (x >> S30)
-    x = x * M1
-    x = x ^ (x >> S27)
-    x = x * M2
-    return x ^ (x >> S31)
-
-
-@register_jitable(inline="always")
-def _draw1(key, counter):
-    return _mix1(_mix1(key + np.uint64(counter) * GOLDEN))
-
-
-@register_jitable
-def _move_chain(tok, bit, outdeg, indeg, ns, nt, hole, n_steps, L, key):  # pragma: no cover
-    """One "layer-edges" chain in place: its rows of the arrays of :func:`moves`."""
-    nw = ns * nt
-    Lu = np.uint64(max(L, 1))
-    for t in range(n_steps):
-        i = np.int64(_draw1(key, 2 * t) % Lu)
-        h2 = _draw1(key, 2 * t + 1)
-        a = np.int64(tok[i])
-        if a >= nw:
-            f = nw + np.int64(h2 % np.uint64(max(nt, 1)))
-        else:
-            f = np.int64(h2 % np.uint64(max(nw, 1)))
-        if bit[f]:
-            continue
-        if hole:
-            rem, add = f, a
-        else:
-            rem, add = a, f
-        sr, tr = rem // nt, rem % nt
-        sa, ta = add // nt, add % nt
-        if sr != ns and sa != sr and outdeg[sr] < 2:
-            continue
-        if ta != tr and indeg[tr] < 2:
-            continue
-        bit[a] = False
-        bit[f] = True
-        tok[i] = f
-        outdeg[sr] -= 1
-        outdeg[sa] += 1
-        indeg[tr] -= 1
-        indeg[ta] += 1
-
-
+# Loops over chains around the per-chain loops of mothlib.motifs._chain_kernels.
 @numba.njit(cache=True, nogil=True)
 def _moves_numba(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):  # pragma: no cover
     for c in range(tok.shape[0]):
-        _move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
-
-
-@register_jitable
-def _swap_chain(st, bb, nt, n_steps, L, key):  # pragma: no cover
-    # Tokens as row << 32 | column in ``st`` (one cache line per token, no integer division
-    # inside the loop), their slots set in the bitset ``bb`` (1/8 of a bool row: it stays in
-    # the L1 cache). The step is branch-free (a rejected swap changes nothing): the accept
-    # test is a coin flip the CPU cannot predict.
-    one = np.uint64(1)
-    low = np.int64(0xFFFFFFFF)
-    low_u = np.uint64(0xFFFFFFFF)
-    s32 = np.uint64(32)
-    Lu = np.uint64(max(L, 1))
-    ctr = key
-    for t in range(n_steps):
-        # two_below(splitmix64(key, t), L) of mothlib.core.streams
-        ctr += GOLDEN
-        h = _mix1(ctr)
-        i = np.int64(((h >> s32) * Lu) >> s32)
-        j = np.int64(((h & low_u) * Lu) >> s32)
-        pa = st[i]
-        pb = st[j]
-        sa, ta = pa >> 32, pa & low
-        sb, tb = pb >> 32, pb & low
-        a = sa * nt + ta
-        b = sb * nt + tb
-        x = sa * nt + tb
-        y = sb * nt + ta
-        # When sa == sb or ta == tb, {x, y} = {a, b} (both set): never accepted.
-        free = ((bb[x >> 6] >> np.uint64(x & 63)) | (bb[y >> 6] >> np.uint64(y & 63))) & one
-        ok = (sa != sb) & (ta != tb) & (free == 0)
-        m = np.uint64(ok)
-        # Accepted: a, b, x, y are four distinct slots; rejected: m = 0 changes nothing.
-        bb[a >> 6] &= ~(m << np.uint64(a & 63))
-        bb[b >> 6] &= ~(m << np.uint64(b & 63))
-        bb[x >> 6] |= m << np.uint64(x & 63)
-        bb[y >> 6] |= m << np.uint64(y & 63)
-        # A swap keeps each token's row: only the columns trade.
-        st[i] = (sa << 32) | (tb if ok else ta)
-        st[j] = (sb << 32) | (ta if ok else tb)
-
-
-@register_jitable(inline="always")
-def _pack_tokens(tokens, L, nt, st, bb):  # pragma: no cover
-    """The chain state of :func:`_swap_chain`: tokens (flat slots) as row << 32 | column in
-    ``st``, their slots set in the (zeroed) bitset ``bb``."""
-    one = np.uint64(1)
-    for q in range(L):
-        x = np.int64(tokens[q])
-        st[q] = ((x // nt) << 32) | (x % nt)
-        bb[x >> 6] |= one << np.uint64(x & 63)
-
-
-@register_jitable
-def _swap_tokens(tk, row, st, bb, nt, n_steps, L, key):  # pragma: no cover
-    """One "degree-preserving" chain in place on its rows ``tk`` (tokens) and ``row`` (bitmap).
-
-    The chain runs on the scratch ``st`` and ``bb`` (zeroed; zero again on return).
-    """
-    low = np.int64(0xFFFFFFFF)
-    _pack_tokens(tk, L, nt, st, bb)
-    for q in range(L):
-        row[tk[q]] = False  # the slots set in the row are the tokens: set again below
-    _swap_chain(st, bb, nt, n_steps, L, key)
-    for q in range(L):
-        x = (st[q] >> 32) * nt + (st[q] & low)
-        tk[q] = x
-        row[x] = True
-        bb[x >> 6] = 0  # every set word holds a token: the bitset is zero again
+        move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -246,7 +129,7 @@ def _swaps_numba(tok, L, bit, n_t, T, keys):  # pragma: no cover
     st = np.empty(tok.shape[1], np.int64)
     bb = np.zeros((bit.shape[1] + 63) // 64 + 1, np.uint64)
     for c in range(tok.shape[0]):
-        _swap_tokens(tok[c], bit[c], st, bb, n_t[c], T[c], L[c], keys[c])
+        swap_tokens(tok[c], bit[c], st, bb, n_t[c], T[c], L[c], keys[c])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -259,13 +142,13 @@ def _swaps_into_numba(tokens, nt, n_steps, hole, keys, slot_w, slot_b, out_w, ou
     st0 = np.empty(max(L, 1), np.int64)
     bb0 = np.zeros((n_all + 63) // 64 + 1, np.uint64)
     low = np.int64(0xFFFFFFFF)
-    _pack_tokens(tokens, L, nt, st0, bb0)
+    pack_tokens(tokens, L, nt, st0, bb0)
     st = np.empty_like(st0)
     bb = np.empty_like(bb0)
     for c in range(len(keys)):
         st[:] = st0
         bb[:] = bb0
-        _swap_chain(st, bb, nt, n_steps, L, keys[c])
+        swap_chain(st, bb, nt, n_steps, L, keys[c])
         if hole:  # the edges are the slots without a token
             for x in range(n_w):
                 out_w[c, slot_w[x]] = True
@@ -309,7 +192,7 @@ def _rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds, out, done):  
         for rnd in range(max_rounds):
             base = rnd * n_all
             for j in range(n_all):
-                vals[j] = _draw1(keys[p], base + j)
+                vals[j] = draw1(keys[p], base + j)
             # The m smallest draws of each kind: a uniformly random subset of that size.
             for lo, hi, m in ((0, n_w, m_w), (n_w, n_all, m_b)):
                 if m == hi - lo:
@@ -358,17 +241,21 @@ def rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds):
     return out, done
 
 
-def moves(*args, engine: str = "auto") -> None:
-    """"layer-edges" chains in place; ``engine`` is "numpy", "numba", "auto" (numba) or "cuda"
-    (:mod:`mothlib.motifs._mcmc_cuda`, one GPU thread per chain)."""
-    if engine == "cuda":
-        from mothlib.motifs import _mcmc_cuda
+def _check_engine(engine: str) -> None:
+    if engine not in ("numpy", "numba", "auto"):
+        raise ValueError(f"engine: must be 'numpy', 'numba' or 'auto' here, got {engine!r}")
 
-        _mcmc_cuda.moves(*args)
-    elif engine in ("numba", "auto"):
-        _moves_numba(*args)
-    else:
+
+def moves(*args, engine: str = "auto") -> None:
+    """"layer-edges" chains in place; ``engine`` is "numpy", "numba" or "auto" (numba).
+
+    The CUDA engine is :func:`mothlib.motifs._mcmc_cuda.moves` (same arguments, same draws).
+    """
+    _check_engine(engine)
+    if engine == "numpy":
         moves_numpy(*args)
+    else:
+        _moves_numba(*args)
 
 
 def swaps_into(tokens, n_t, n_steps, hole, keys, slot_w, slot_b, out_w, out_b) -> None:
@@ -383,12 +270,10 @@ def swaps_into(tokens, n_t, n_steps, hole, keys, slot_w, slot_b, out_w, out_b) -
 
 
 def swaps(*args, engine: str = "auto") -> None:
-    """"degree-preserving" chains in place (see :func:`moves` for ``engine``)."""
-    if engine == "cuda":
-        from mothlib.motifs import _mcmc_cuda
-
-        _mcmc_cuda.swaps(*args)
-    elif engine in ("numba", "auto"):
-        _swaps_numba(*args)
-    else:
+    """"degree-preserving" chains in place (see :func:`moves` for ``engine``; the CUDA engine is
+    :func:`mothlib.motifs._mcmc_cuda.swaps`)."""
+    _check_engine(engine)
+    if engine == "numpy":
         swaps_numpy(*args)
+    else:
+        _swaps_numba(*args)

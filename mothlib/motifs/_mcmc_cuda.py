@@ -3,9 +3,9 @@
 The torch engine (:mod:`mothlib.motifs.nulls_torch`) vectorises the chains over samples but loops over
 the ~10^5 steps in Python: on a GPU every step is a handful of tiny kernel launches, so it is
 bound by launch latency, not by the GPU. Here each CUDA thread runs one whole chain: the very
-source of the numba CPU kernels (``mothlib.motifs._mcmc._swap_tokens`` for "degree-preserving",
-``_move_chain`` for "layer-edges", both ``register_jitable`` so that they compile for either
-target), with the same counter-based draws, so it returns the numba engine's samples bit for bit. Each thread keeps
+source of the numba CPU kernels (``mothlib.motifs._chain_kernels.swap_tokens`` for
+"degree-preserving", ``move_chain`` for "layer-edges", both ``register_jitable`` so that they compile
+for either target), with the same counter-based draws, so it returns the numba engine's samples bit for bit. Each thread keeps
 its chain's state in its own rows of global memory: tokens (chains, L) and bitset (chains, words).
 
 Chains of one layer block have the same length and lie next to each other (as
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mothlib.motifs._mcmc import _move_chain, _swap_tokens
+from mothlib.motifs._chain_kernels import move_chain, swap_tokens
 
 #: Threads per CUDA block: one warp. Chains are few (samples x blocks, thousands), so small
 #: blocks spread them over every multiprocessor.
@@ -70,14 +70,14 @@ def _kernels() -> tuple[Any, Any]:
             bbc = bb[c]
             for w in range(bbc.shape[0]):  # device memory starts uninitialised
                 bbc[w] = 0
-            _swap_tokens(tok[c], bit[c], st[c], bbc, n_t[c], T[c], L[c], keys[c])
+            swap_tokens(tok[c], bit[c], st[c], bbc, n_t[c], T[c], L[c], keys[c])
 
     @cuda.jit
     def moves_kernel(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys):
         # _mcmc._moves_numba for chain c = this thread
         c = cuda.grid(1)
         if c < tok.shape[0]:
-            _move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
+            move_chain(tok[c], bit[c], outdeg[c], indeg[c], n_s[c], n_t[c], hole[c], T[c], L[c], keys[c])
 
     return swaps_kernel, moves_kernel
 
@@ -152,29 +152,3 @@ def moves(tok: np.ndarray, L: np.ndarray, bit: np.ndarray, outdeg: np.ndarray, i
     for d, host in zip(out, (tok, bit, outdeg, indeg)):
         d.copy_to_host(host)
 
-
-def _as_torch(arrays: tuple[Any, ...]) -> tuple[Any, ...]:
-    import torch
-    from numba import cuda
-
-    cuda.synchronize()  # numba's stream and torch's may differ: finish before torch reads
-    return tuple(torch.as_tensor(a, device="cuda") for a in arrays)
-
-
-def swaps_to_torch(tok: np.ndarray, L: np.ndarray, bit: np.ndarray, n_t: np.ndarray, T: np.ndarray,
-                   keys: np.ndarray) -> tuple[Any, Any]:
-    """:func:`swaps`, leaving the results on the GPU: torch tensors (tok (C, l_max), bit (C, n_max)).
-
-    The inputs are not changed. Needs a real GPU (torch shares numba's CUDA memory, no copy).
-    """
-    return _as_torch(_launch_swaps(tok, L, bit, n_t, T, keys))
-
-
-def moves_to_torch(tok: np.ndarray, L: np.ndarray, bit: np.ndarray, outdeg: np.ndarray, indeg: np.ndarray,
-                   n_s: np.ndarray, n_t: np.ndarray, hole: np.ndarray, T: np.ndarray,
-                   keys: np.ndarray) -> tuple[Any, Any, Any, Any]:
-    """:func:`moves`, leaving the results on the GPU: torch tensors (tok, bit, outdeg, indeg).
-
-    The inputs are not changed. Needs a real GPU.
-    """
-    return _as_torch(_launch_moves(tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys))

@@ -101,7 +101,7 @@ def _gram_sums(
     count twice): about 3/4 of the work of the full products.
     """
     hh = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
-    hk = None if w_next is None else torch.zeros_like(hh)
+    hk = torch.zeros_like(hh)
     parts = _chunks(a.shape[1])
     for i, ri in enumerate(parts):
         for rj in parts[i:]:
@@ -112,7 +112,7 @@ def _gram_sums(
             if w_next is not None:
                 k = w_next[:, :, ri].transpose(1, 2) @ w_next[:, :, rj]
                 hk += weight * _sum_prod(h, k, bound)
-    return hh, hk
+    return hh, (None if w_next is None else hk)
 
 
 def _count(
@@ -174,6 +174,7 @@ def _count(
         paths = (indeg[l] * outdeg[l + 1][:, :n_mid]).sum(dim=1)
         counts["chain2"] += paths
         # biparallel: sum of C(P, 2) = (sum P^2 - sum P) / 2, and sum P^2 = <W'^T W', A A^T>.
+        assert paths_sq is not None  # _gram_sums gives it wherever w_next is not None
         counts["biparallel"] += (paths_sq - paths) // 2
         if l + 2 < n_layers:
             # 2-paths ending at each neuron of layer l+2 (W' @ indeg), times its out-degree. The
@@ -226,7 +227,7 @@ def _count_sparse(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> dict[str
 
 
 def count_batch(
-    ws: list[np.ndarray], bs: list[np.ndarray | None], device: Any = None, method: str = "auto"
+    ws: list[Any], bs: list[Any], device: Any = None, method: str = "auto"
 ) -> dict[str, np.ndarray]:
     """Counts of already validated masks (B, ...), as int64 arrays (B,); see :func:`count_motifs`.
 
@@ -372,7 +373,7 @@ def _reachability(
 
 def remove_ineffectual(
     weight_masks: Any, bias_masks: Any = None
-) -> tuple[list[np.ndarray], list[np.ndarray] | None, pd.DataFrame]:
+) -> tuple[list[np.ndarray], list[np.ndarray | None] | None, pd.DataFrame]:
     """Zero every edge of ghost and dead hidden neurons.
 
     A ghost is a hidden neuron that no path reaches from an input neuron or a bias node; a dead

@@ -55,6 +55,7 @@ import numpy as np
 from mothlib.motifs import _mcmc
 from mothlib.core.masks import as_masks, neurons_with_edges
 from mothlib.core.streams import draw, sample_keys, sub_keys
+from mothlib.core.validation import check_int
 from mothlib.motifs.counts import remove_ineffectual
 
 __all__ = [
@@ -110,6 +111,7 @@ def _live_blocks(ws: list[np.ndarray], bs: list[np.ndarray | None], null: str) -
             bias_row = b is not None and bool(b.any())
         grid = w[np.ix_(tgt, src)].T
         if bias_row:
+            assert b is not None  # a bias row needs a bias mask
             grid = np.vstack([grid, b[tgt][None, :]])
         blocks.append(_Block(src, tgt, bias_row, np.ascontiguousarray(grid)))
     return blocks
@@ -131,7 +133,8 @@ def _acceptance(block: _Block) -> float:
 
 def _covered(grids: np.ndarray, n_s: int) -> np.ndarray:
     """(P,) whether every source row < n_s has an edge and every column has one (bias counts)."""
-    return grids[:, :n_s, :].any(axis=2).all(axis=1) & grids.any(axis=1).all(axis=1)
+    # numpy's stubs type .any(axis=...) as a bool or an array: np.all/np.any type as arrays
+    return np.all(np.any(grids[:, :n_s, :], axis=2), axis=1) & np.all(np.any(grids, axis=1), axis=1)
 
 
 def _rejection(
@@ -243,7 +246,7 @@ def _run_chains_torch(blocks, specs, null, arrays, device) -> list[Any]:
     else:
         nulls_torch.swaps(tok, L, bit, n_t, T, keys)
     out, c0 = [], 0
-    for b, count, k, h, tokens, flat, steps in specs:
+    for b, count, _k, h, _tokens, _flat, _steps in specs:
         grid = blocks[b].grid
         g = bit[c0 : c0 + count, : grid.size]
         out.append((~g if h else g).reshape((count,) + grid.shape))
@@ -317,12 +320,19 @@ def _run_chains(
     if engine == "torch":
         return _run_chains_torch(blocks, specs, null, arrays, device)
     tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = arrays
-    if null == "layer-edges":
+    if engine == "cuda":
+        from mothlib.motifs import _mcmc_cuda  # imports numba.cuda's machinery only when asked
+
+        if null == "layer-edges":
+            _mcmc_cuda.moves(*arrays)
+        else:
+            _mcmc_cuda.swaps(tok, L, bit, n_t, T, keys)
+    elif null == "layer-edges":
         _mcmc.moves(*arrays, engine=engine)
     else:
         _mcmc.swaps(tok, L, bit, n_t, T, keys, engine=engine)
     out, c0 = [], 0
-    for b, count, k, h, tokens, flat, steps in specs:
+    for b, count, _k, h, _tokens, _flat, _steps in specs:
         grid = blocks[b].grid
         g = bit[c0 : c0 + count, : grid.size]
         out.append((~g if h else g).reshape((count,) + grid.shape))
@@ -345,7 +355,7 @@ def sample_null(
     method: str = "auto",
     engine: str = "auto",
     device: Any = None,
-) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+) -> tuple[list[np.ndarray], list[np.ndarray | None] | None]:
     """Draw null networks of one network.
 
     Parameters
@@ -400,7 +410,7 @@ def sample_nulls(
     method: str = "auto",
     engine: str = "auto",
     device: Any = None,
-) -> list[tuple[list[np.ndarray], list[np.ndarray] | None]]:
+) -> list[tuple[list[np.ndarray], list[np.ndarray | None] | None]]:
     """Draw the null networks of several networks, their Markov chains in one run.
 
     Network i's samples are exactly ``sample_null(*networks[i], seed=seeds[i], ...)`` with the
@@ -435,7 +445,7 @@ def sample_nulls(
     return [_to_numpy(w, b) for w, b in out] if engine == "torch" else out
 
 
-def _to_numpy(out_w: list[Any], out_b: list[Any] | None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def _to_numpy(out_w: list[Any], out_b: list[Any] | None) -> tuple[list[np.ndarray], list[np.ndarray | None] | None]:
     """Torch masks as numpy arrays."""
     out_w = [w.cpu().numpy() for w in out_w]
     return out_w, None if out_b is None else [None if b is None else b.cpu().numpy() for b in out_b]
@@ -466,10 +476,8 @@ def _check_options(n: Any, start: Any, null: str, method: str, engine: str, step
         reason = _mcmc_cuda.why_unavailable()
         if reason is not None:
             raise ValueError(f"engine: 'cuda' needs a GPU that numba's CUDA target can use, and {reason}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n_null: must be a non-negative integer, got {n!r}")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-        raise ValueError(f"start: must be a non-negative integer, got {start!r}")
+    check_int(n, "n_null", min_value=0)
+    check_int(start, "start", min_value=0)
     if not (np.isfinite(steps_per_token) and steps_per_token >= 0):
         raise ValueError(f"steps_per_token: must be a finite number >= 0, got {steps_per_token!r}")
 
@@ -547,12 +555,12 @@ def _prepare(ws: list[np.ndarray], bs: list[Any], *, n: int, null: str, seed: An
                     grids[i][ok_t] = g[ok_t]
                     ok = ok_t.cpu().numpy()
                 else:
-                    g, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
+                    g_np, ok = _rejection(blk, rkeys, REJECTION_MAX_ROUNDS, engine)
                     if ok.all():
-                        grids[i] = g
+                        grids[i] = g_np
                     else:
                         grids[i] = _writeable(grids[i])
-                        grids[i][ok] = g[ok]
+                        grids[i][ok] = g_np[ok]
                 ids = np.flatnonzero(~ok)
         if len(ids):
             jobs.append((i, ids, sub_keys(keys[ids], i)))
@@ -647,18 +655,6 @@ def _draw_all(
             out_w, out_b = _swaps_into_masks(d.blocks, d.jobs, d.ws, d.bs, n, steps_per_token)
             out.append((out_w, out_b if any(b is not None for b in d.bs) else None))
         return out
-    # Every network's blocks side by side, and every chain in one run of the kernels.
-    blocks, jobs, offset = [], [], 0
-    for d in draws:
-        jobs += [(offset + i, ids, keys) for i, ids, keys in d.jobs]
-        blocks += d.blocks
-        offset += len(d.blocks)
-    chains = _run_chains(blocks, jobs, null, steps_per_token, engine, dev)
-    out, j0 = [], 0
-    for d in draws:
-        out.append(_finish(d, chains[j0 : j0 + len(d.jobs)], n, engine, dev))
-        j0 += len(d.jobs)
-    return out
     # Every network's blocks side by side, and every chain in one run of the kernels.
     blocks, jobs, offset = [], [], 0
     for d in draws:

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from mothlib.core.masks import as_masks
 from mothlib.motifs.counts import MOTIF_ORDER, MOTIFS, count_motifs, remove_ineffectual
 from mothlib.motifs.nulls import FIXED_COUNTS, NULL_MODELS, _check_networks, sample_null
 from mothlib.core.seeds import as_seed_sequence, check_seed
+from mothlib.core.validation import check_int
 
 __all__ = [
     "COLUMNS", "STAGE_COLUMNS", "null_moments", "zscore_table", "motif_zscores", "motif_zscores_many",
@@ -226,10 +227,8 @@ def _check_zscore_args(device: Any, engine: str, null_model: str, n_null: Any, c
         engine = "torch"
     if null_model not in NULL_MODELS:
         raise ValueError(f"null_model: unknown null model {null_model!r}; choose one of {list(NULL_MODELS)}")
-    if isinstance(n_null, bool) or not isinstance(n_null, (int, np.integer)) or n_null < 0:
-        raise ValueError(f"n_null: must be a non-negative integer, got {n_null!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size: must be a positive integer, got {chunk_size!r}")
+    check_int(n_null, "n_null", min_value=0)
+    check_int(chunk_size, "chunk_size", min_value=1)
     return dev, engine
 
 
@@ -316,6 +315,7 @@ def motif_zscores_many(
 
 def _n_jobs(n_jobs: int | None) -> int:
     """Threads of :func:`motif_zscores` (None: the cores this process may use)."""
+    n_jobs = check_int(n_jobs, "n_jobs", min_value=1, allow_none=True)
     if n_jobs is None:
         import os
 
@@ -323,9 +323,7 @@ def _n_jobs(n_jobs: int | None) -> int:
             return max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # pragma: no cover - not on Linux
             return max(1, os.cpu_count() or 1)
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs: must be a positive integer or None, got {n_jobs!r}")
-    return int(n_jobs)
+    return n_jobs
 
 
 def _zscore_device(device: Any) -> Any:
@@ -369,10 +367,8 @@ def _count_null(nw: list[Any], nb: list[Any] | None, device: Any) -> dict[str, n
 # ------------------------------------------------------------------------------- the stage
 def _load_masks(store: Any, strategy: str, level: int):
     """The pruning stage's masks (a seam for tests that fake the pruning stage)."""
-    try:
-        from mothlib.networks.pruning import load_masks
-    except ImportError as exc:  # pragma: no cover - the pruning module ships with mothlib
-        raise FileNotFoundError("mothlib.networks.pruning is not available to read the pruning masks") from exc
+    from mothlib.networks.pruning import load_masks  # here: the pruning module imports torch
+
     return load_masks(store, strategy, level)
 
 
@@ -382,7 +378,7 @@ def task_seed(seed: int, strategy: str, network: int, level: int, null_model: st
     The motif-stage stream of :mod:`mothlib.core.seeds` (its tag is the strategy's crc32).
     """
     return np.random.SeedSequence(
-        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
+        [cast(int, check_seed(seed, integer=True)), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
     )
 
 

@@ -31,6 +31,8 @@ from tqdm.auto import tqdm
 
 from mothlib.core.masks import binary_mask
 from mothlib.core.masks import module_masks as masks_from_module  # public here, one implementation
+from mothlib.core.seeds import stream
+from mothlib.core.validation import check_positive
 
 __all__ = [
     "LOSSES",
@@ -76,7 +78,7 @@ def network_seeds(seed: int, n_networks: int) -> list[int]:
     Network ``i``'s seed depends only on ``(seed, i)``, so a sub-ensemble reproduces the same
     networks.
     """
-    return [int(np.random.SeedSequence([int(seed), 1, i]).generate_state(1)[0]) for i in range(n_networks)]
+    return [int(stream(int(seed), "network-init", i).generate_state(1)[0]) for i in range(n_networks)]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -136,8 +138,7 @@ class EnsembleMLP(nn.Module):
             raise ValueError(f"layer_sizes must list at least two positive widths, got {layer_sizes}")
         if len(seeds) < 1:
             raise ValueError("need at least one network seed")
-        if not init_std > 0:
-            raise ValueError(f"init_std must be positive, got {init_std}")
+        check_positive(init_std, "init_std")
         self.layer_sizes = sizes
         self.seeds = [int(s) for s in seeds]
         device = resolve_device(device)
@@ -345,8 +346,7 @@ class StackedAdam:
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        if not lr > 0:
-            raise ValueError(f"learning_rate must be positive, got {lr}")
+        check_positive(lr, "learning_rate")  # named as the profile names it
         self.params = list(params)
         if not all(p.is_contiguous() for p in self.params):
             raise ValueError("StackedAdam needs contiguous parameters (the fused kernel reads them as dense)")
@@ -453,8 +453,7 @@ class EarlyStopping:
                 f"min_batches ({self.min_batches}) must be at least 2 * window "
                 f"({2 * self.window}) so that both windows exist when the rule is checked"
             )
-        if not self.ratio > 0:
-            raise ValueError(f"ratio must be positive, got {self.ratio}")
+        check_positive(self.ratio, "ratio", finite=False)  # inf: stop at the first check
 
     def should_check(self, batches_done: int) -> bool:
         return batches_done > self.min_batches and batches_done % self.check_every == 0
@@ -537,7 +536,7 @@ def train_round(
             f"training ({len(Xtr)}) and validation ({len(Xv)}) splits need at least one batch "
             f"of {batch_size} rows"
         )
-    gen = np.random.default_rng(np.random.SeedSequence([int(data_seed), 2]))
+    gen = np.random.default_rng(stream(int(data_seed), "batch-order"))
     n_val_batches = len(Xv) // batch_size
     total = n_val_batches if max_batches is None else int(max_batches)
     if total < 1:

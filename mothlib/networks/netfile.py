@@ -30,7 +30,6 @@ import numpy as np
 __all__ = ["Network", "read_network", "read_tensors", "find_layers"]
 
 _WEIGHT_KEYS = ("weight", "weight_orig", "weight_mask")
-_BIAS_KEYS = ("bias", "bias_orig", "bias_mask")
 _SAVE_HINT = (
     "save the weights only, e.g. torch.save(model.state_dict(), path) or "
     "safetensors.torch.save_file(model.state_dict(), path)"
@@ -283,7 +282,7 @@ def _layer_masks(tensors: Mapping[str, Any], layer: str, path: Path) -> tuple[np
     """Weight and bias mask of one layer: prune mask where present, nonzero values otherwise."""
     import torch
 
-    masks = []
+    masks: list[np.ndarray | None] = []
     for stem in ("weight", "bias"):
         values = _values(tensors, layer, (stem, f"{stem}_orig"))
         mask = _values(tensors, layer, (f"{stem}_mask",))
@@ -307,6 +306,7 @@ def _layer_masks(tensors: Mapping[str, Any], layer: str, path: Path) -> tuple[np
             )
         masks.append(m)
     w, b = masks
+    assert w is not None  # a layer of find_layers has a weight
     if b is not None and b.shape != (w.shape[0],):
         raise ValueError(f"{path}: bias of layer {_label(layer)} has shape {b.shape}, expected ({w.shape[0]},)")
     return w, b
@@ -369,7 +369,7 @@ def read_network(path: str | Path, layers: Sequence[str] | None = None) -> Netwo
         order, how = _order(found, shapes, path)
     ws, bs = [], []
     for name in order:
-        w, b = _layer_masks(tensors, name, path)
-        ws.append(w)
-        bs.append(b)
+        wm, bm = _layer_masks(tensors, name, path)
+        ws.append(wm)
+        bs.append(bm)
     return Network(path, fmt, order, ws, bs, how)

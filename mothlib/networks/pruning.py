@@ -58,6 +58,8 @@ from mothlib.networks.ensemble import (
     train_round,
 )
 from mothlib.core.npio import load_npz
+from mothlib.core.seeds import stream
+from mothlib.core.validation import check_positive
 from mothlib.study.cluster import Runner
 from mothlib.study.store import ArtifactStore, atomic_write
 
@@ -87,7 +89,6 @@ __all__ = [
 ]
 
 STRATEGIES = ("magnitude", "random")
-OUTPUTS = ["pruning.parquet", "masks", "weights"]
 COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
 #: Extra columns of a classification task's table (share of rows classified right).
 ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
@@ -142,7 +143,7 @@ def magnitude_mask(values: torch.Tensor, mask: torch.Tensor, fraction: float) ->
 
 
 def random_mask(
-    mask: np.ndarray, fraction: float, seeds: Sequence[Sequence[int]]
+    mask: np.ndarray, fraction: float, seeds: Sequence[Sequence[int] | np.random.SeedSequence]
 ) -> np.ndarray:
     """Grow ``mask`` at random to ``floor(fraction * n)`` pruned entries per network.
 
@@ -150,7 +151,8 @@ def random_mask(
     ----------
     mask : bool array (E, ...)
     fraction : float
-    seeds : one entropy sequence per network (the choice for a network depends only on it)
+    seeds : one SeedSequence or entropy sequence per network (the choice for a network depends
+        only on it; the pruning stage passes its "random-pruning" streams)
     """
     mask = np.asarray(mask, dtype=bool)
     E = mask.shape[0]
@@ -161,7 +163,8 @@ def random_mask(
         need = k - (flat.shape[1] - len(alive))
         if need < 0:
             raise ValueError(f"fraction {fraction} prunes fewer entries than already pruned")
-        gen = np.random.default_rng(np.random.SeedSequence(list(seeds[e])))
+        seq = seeds[e]
+        gen = np.random.default_rng(seq if isinstance(seq, np.random.SeedSequence) else np.random.SeedSequence(list(seq)))
         flat[e, gen.choice(alive, size=need, replace=False)] = False
     return flat.reshape(mask.shape)
 
@@ -181,7 +184,7 @@ def prune_model(
                     random_mask(
                         m.cpu().numpy(),
                         fraction,
-                        [[int(seed), 3, level, kind, l, s] for s in model.seeds],
+                        [stream(int(seed), "random-pruning", level, kind, l, s) for s in model.seeds],
                     )
                 ).to(model.device)
                 for l, m in enumerate(masks)
@@ -240,18 +243,19 @@ def sparsest_accurate_levels(val_loss: np.ndarray, threshold: float) -> np.ndarr
 # -- checkpoints ---------------------------------------------------------------------------
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
 
 
 def _level_seed(seed: int, level: int) -> int:
-    return int(np.random.SeedSequence([int(seed), 4, int(level)]).generate_state(1)[0])
+    return int(stream(int(seed), "pruning-level", int(level)).generate_state(1)[0])
 
 
 def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
     missing = {"train", "val", "test"} - set(splits)
     if missing:
         raise ValueError(f"data splits {sorted(missing)} missing")
-    n_in = n_out = None
+    n_in: int | None = None
+    n_out: int | None = None
     for name in ("train", "val", "test"):
         X, Y = (np.asarray(a) for a in splits[name])
         if X.ndim != 2 or Y.ndim != 2 or len(X) != len(Y):
@@ -264,6 +268,7 @@ def _check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int
             raise ValueError(f"{name} split has {X.shape[1]} inputs / {Y.shape[1]} outputs, train has {n_in} / {n_out}")
         if not (np.isfinite(X).all() and np.isfinite(Y).all()):
             raise ValueError(f"{name} split contains NaN or infinite values")
+    assert n_in is not None and n_out is not None  # the train split set them
     return int(n_in), int(n_out)
 
 
@@ -470,8 +475,10 @@ def _train_level(
     with warnings.catch_warnings():
         # Arrays from a Dask worker's store are read-only; training never writes to them.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        data: dict[str, tuple[torch.Tensor, torch.Tensor]]
         if settings.loss == "mse":
-            data = {k: tuple(torch.as_tensor(np.asarray(a, dtype=np.float32), device=device) for a in splits[k])
+            data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
+                        torch.as_tensor(np.asarray(splits[k][1], dtype=np.float32), device=device))
                     for k in ("train", "val", "test")}
         else:  # class indices stay integers
             data = {k: (torch.as_tensor(np.asarray(splits[k][0], dtype=np.float32), device=device),
@@ -490,7 +497,7 @@ def _train_level(
     n_w = sum(int(np.prod(m.shape[1:])) for m in model.weight_masks)
     kept = sum(m.reshape(model.n_networks, -1).sum(dim=1).cpu().numpy() for m in model.weight_masks)
     return ShardState(tuple(networks), level, model.state_arrays(), opt.state_arrays(), losses,
-                      1.0 - kept / n_w, accuracy)
+                      np.asarray(1.0 - kept / n_w), accuracy)
 
 
 def train_dense(
@@ -673,8 +680,7 @@ def mark_selected(table: pd.DataFrame, loss_threshold: float) -> pd.DataFrame:
     loss_threshold : float
         Positive.
     """
-    if not (isinstance(loss_threshold, (int, float, np.floating)) and float(loss_threshold) > 0):
-        raise ValueError(f"loss_threshold must be a positive number, got {loss_threshold!r}")
+    check_positive(loss_threshold, "loss_threshold", finite=False)  # inf: every finite loss qualifies
     missing = [c for c in ("network", "strategy", "level", "val_loss") if c not in table.columns]
     if missing:
         raise ValueError(f"pruning table lacks columns {missing}")

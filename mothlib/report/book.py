@@ -14,6 +14,7 @@ The book must read offline: :func:`vendor_assets` writes the Vega bundle (from
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -565,7 +566,7 @@ def notebook_jobs(
     for notebook in notebooks:
         needs = [n for n in NOTEBOOK_STAGES.get(notebook.stem, stage_names) if n in stage_names]
         jobs.append(Job(f"notebook:{notebook.stem}", tuple(needs),
-                        lambda notebook=notebook: execute(notebook)))
+                        functools.partial(execute, notebook)))
     return jobs
 
 

@@ -84,9 +84,10 @@ def vega_bundle() -> str:
     import vl_convert
 
     try:
-        source = vl_convert.javascript_bundle(vl_version=_vega_lite_version())
+        # vl-convert's stub marks snippet required; the function defaults it to None
+        source = vl_convert.javascript_bundle(vl_version=_vega_lite_version())  # type: ignore[call-arg]
     except ValueError:  # a vl-convert without this Vega-Lite version: its latest
-        source = vl_convert.javascript_bundle()
+        source = vl_convert.javascript_bundle()  # type: ignore[call-arg]
     return "(function () {\n" + source + "\n})();\n"
 
 
@@ -421,7 +422,7 @@ def network_chart(
 ) -> alt.LayerChart:
     """One sparse network drawn as a layered graph (inputs left, outputs right)."""
     nodes, edges = network_layout(weight_masks, bias_masks, drop_isolated=drop_isolated)
-    axis = dict(axis=None)
+    axis: dict[str, Any] = dict(axis=None)
     edge_layer = (
         alt.Chart(edges)
         .mark_rule(opacity=0.35, strokeWidth=0.7)

@@ -250,7 +250,8 @@ def accuracy_chart(pruning: pd.DataFrame, margin: float | None = None) -> alt.La
         dense = float(pruning.loc[pruning["fraction_pruned"] == 0, "val_accuracy"].median())
         layers.append(alt.Chart(pd.DataFrame({"y": [dense - float(margin)]}))
                       .mark_rule(color="gray", strokeDash=[4, 3]).encode(y="y:Q"))
-    return alt.layer(*layers).properties(width=420, height=260)
+    # altair types .properties() of a layer as a layer or a facet chart
+    return alt.layer(*layers).properties(width=420, height=260)  # type: ignore[return-value]
 
 
 @_or_placeholder(["task", "motif", "median", "q25", "q75"])
@@ -268,7 +269,8 @@ def profile_chart(profiles: pd.DataFrame) -> alt.LayerChart:
     points = base.mark_point(filled=True, size=60).encode(
         y="median:Q", tooltip=["task:N", "motif:N", "median:Q", "q25:Q", "q75:Q", "n_networks:Q"])
     zero = alt.Chart().mark_rule(color="gray", strokeDash=[2, 2]).encode(y=alt.datum(0))
-    return alt.layer(bars, points, zero, data=profiles).properties(width=460, height=260)
+    # altair types .properties() of a layer as a layer or a facet chart
+    return alt.layer(bars, points, zero, data=profiles).properties(width=460, height=260)  # type: ignore[return-value]
 
 
 @_or_placeholder(["task", "kind", "correlation"])
@@ -285,4 +287,5 @@ def agreement_chart(agreement: pd.DataFrame) -> alt.LayerChart:
     )
     between = agreement[agreement["kind"] == "between"].dropna(subset=["correlation"])
     rule = alt.Chart(between).mark_rule(color="black", strokeDash=[5, 3]).encode(x="correlation:Q")
-    return alt.layer(points, rule).properties(width=420, height=140)
+    # altair types .properties() of a layer as a layer or a facet chart
+    return alt.layer(points, rule).properties(width=420, height=140)  # type: ignore[return-value]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mothlib.core.validation import check_positive
+
 __all__ = [
     "STATE_NAMES", "CONTROL_NAMES", "TO_INTERNAL", "FROM_INTERNAL", "MothParams", "FlightModel",
 ]
@@ -73,9 +75,7 @@ class MothParams:
         ValueError
             If ``s`` is not a finite positive number.
         """
-        s = float(s)
-        if not math.isfinite(s) or s <= 0:
-            raise ValueError(f"scale must be a finite positive number, got {s!r}")
+        s = check_positive(s, "scale")
         bhead, ahead, bbutt, abutt = 0.5 * s, 0.9 * s, 0.75 * s, 1.9 * s
         rho_head, rho_butt = 0.9, 0.4
         m1 = rho_head * (4.0 / 3.0) * math.pi * bhead**2 * ahead
@@ -200,7 +200,7 @@ class FlightModel:
         return dY, (trig, acc)
 
     # -- implicit stages -----------------------------------------------------------------
-    def _drag_jacobian(self, u: np.ndarray, v: np.ndarray) -> tuple:
+    def _drag_jacobian(self, u: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
         """d(D_x, D_y)/d(x', y'); set to 0 at speed 0, where the drag is not differentiable."""
         speed = np.sqrt(u * u + v * v)
         moving = speed > 0

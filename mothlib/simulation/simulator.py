@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from mothlib.core.validation import check_positive
 from mothlib.simulation import _moth_numba
 from mothlib.simulation.flight_model import (
     CONTROL_NAMES,
@@ -124,7 +124,8 @@ def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu,
     res = np.empty((s0.shape[0], t_out.size, 8))
     counts = np.zeros((s0.shape[0], 2), dtype=np.int64)
     previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
+    # numba.config sets its attributes at import time, out of mypy's sight
+    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     try:
         _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), t_out, rtol, atol,
                                     max_steps, h0, mu, res, status, counts, _moth_numba.LANES)
@@ -204,12 +205,9 @@ def simulate(
     use_numba = engine != "numpy"
     if on_failure not in ("raise", "nan"):
         raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
-    duration = float(duration)
-    if not math.isfinite(duration) or duration <= 0:
-        raise ValueError(f"duration must be a finite positive number of seconds, got {duration}")
-    for name, tol in (("rtol", rtol), ("atol", atol)):
-        if not (math.isfinite(tol) and tol > 0):
-            raise ValueError(f"{name} must be a finite positive number, got {tol!r}")
+    duration = check_positive(duration, "duration")
+    check_positive(rtol, "rtol")
+    check_positive(atol, "atol")
     if int(max_steps) < 1 or int(batch_size) < 1:
         raise ValueError("max_steps and batch_size must be positive integers")
     if n_jobs is None:

@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -301,7 +300,7 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
         (s, k): _open_npy(out / f"{k}_{s}_raw.npy", np.float64, (sizes[s], w))
         for s in SPLITS for k, w in (("X", len(INPUT_COLUMNS)), ("Y", len(OUTPUT_COLUMNS)))
     }
-    lo_hi = {"X": [np.inf, -np.inf], "Y": [np.inf, -np.inf]}
+    lo_hi: dict[str, list[Any]] = {"X": [np.inf, -np.inf], "Y": [np.inf, -np.inf]}  # arrays once a chunk is seen
     pos = 0  # row index among valid rows
     for path in files:
         z = load_npz(path)
@@ -360,7 +359,6 @@ def compute_dataset(
     itself is declared in :mod:`mothlib.study.stages` (run it with ``mothlib.study.stages.run``).
     """
     runner = runner or Runner()
-    started = time.time()
     out = workdir / "data"
     out.mkdir(parents=True, exist_ok=True)
     files = _simulate_chunks(settings, scratch, runner, progress)
@@ -405,9 +403,13 @@ def load_splits(
     """
     folder = _data_dir(store)
     suffix = "" if scaled else "_raw"
-    mode = "r" if mmap else None
+    mode: Literal["r"] | None = "r" if mmap else None
+
+    def one(k: str, s: str) -> np.ndarray:
+        return load_npy(folder / f"{k}_{s}{suffix}.npy", mmap_mode=mode)
+
     return {
-        s: tuple(load_npy(folder / f"{k}_{s}{suffix}.npy", mmap_mode=mode) for k in ("X", "Y"))
+        s: (one("X", s), one("Y", s))
         for s in SPLITS
     }
 

@@ -238,11 +238,11 @@ def similarity_by_level(motifs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.ptp(x[ok]) == 0 or np.ptp(y[ok]) == 0:
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    if ok.sum() < 3 or np.ptp(xa[ok]) == 0 or np.ptp(ya[ok]) == 0:
         return float("nan")
-    return float(stats.spearmanr(x[ok], y[ok]).statistic)
+    return float(stats.spearmanr(xa[ok], ya[ok]).statistic)
 
 
 def median_z_curve(motifs: pd.DataFrame, min_share: float = 0.5) -> pd.DataFrame:

@@ -91,7 +91,7 @@ def run_jobs(jobs: Sequence[Job], *, parallel: bool = True) -> dict[str, Any]:
         for job in jobs:
             futures[job.name] = pool.submit(_after, [futures[n] for n in job.needs], job.run)
         done, _ = cf.wait(futures.values(), return_when=cf.FIRST_EXCEPTION)
-        for name, future in futures.items():
+        for future in futures.values():
             if future in done and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
         return {name: future.result() for name, future in futures.items()}

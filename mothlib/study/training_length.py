@@ -36,6 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mothlib.core.npio import load_npz
+from mothlib.core.validation import check_int
 from mothlib.study.cluster import Runner
 from mothlib.networks.ensemble import EarlyStopping
 from mothlib.motifs.counts import remove_ineffectual
@@ -143,9 +144,8 @@ def arm_name(factor: float) -> str:
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """:func:`mothlib.core.validation.check_int` with ``min_value=1`` (the settings' call order)."""
+    return check_int(value, name, min_value=1)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from mothlib.cli import motifs as motifs_cli
 
@@ -73,7 +74,7 @@ def pd_options():
     return pd.option_context("display.max_colwidth", 120, "display.width", 200)
 
 
-def _verify(profile: dict) -> int:
+def _verify(profile: Mapping[str, Any]) -> int:
     from mothlib.study.stages import verify
 
     status = 0

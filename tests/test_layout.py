@@ -30,8 +30,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Imports (importer -> imported module) that still break a contract, each with who removes it.
 #: The test fails on any other violation, and on an entry here that no longer occurs (delete it).
 KNOWN: dict[str, str] = {
-    "mothlib.motifs._mcmc -> mothlib.motifs._mcmc_cuda": "cycle; branch cleanup",
-    "mothlib.motifs._mcmc_cuda -> mothlib.motifs._mcmc": "cycle; branch cleanup",
     # The motif stage's table code lives in motifs, the pruning stage's in networks: both reach
     # up into the study's store and runner (and motifs across into the pruning tables).
     "mothlib.motifs.significance -> mothlib.networks.pruning": "motif stage reads pruning tables",

@@ -31,7 +31,7 @@ from typing import Any
 
 from mothlib.study.cluster import INLINE, Runner, open_runner, resolve_scheduler
 from mothlib.study.jobs import Job, run_jobs
-from mothlib.study.profiles import get_profile
+from mothlib.study.profiles import Profile, get_profile
 from mothlib.study.store import ROOT_ENV, ArtifactStore, default_root
 
 __all__ = [
@@ -117,7 +117,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 def notebook_profile(
     profile_name: str, overrides: Mapping[str, Any] | None = None, **params: Any
-) -> dict[str, Any]:
+) -> Profile:
     """The profile a notebook runs with: ``overrides`` then its own parameters, ``None`` meaning
     "the profile's value".
 
@@ -411,7 +411,7 @@ class StudyRun:
 
 
 def run_study(
-    profile: dict[str, Any],
+    profile: Mapping[str, Any],
     stages: Sequence[str] | None = None,
     *,
     scheduler: str | None = None,
@@ -449,7 +449,7 @@ def run_study(
 
 
 def stage_jobs(
-    profile: dict[str, Any], names: Sequence[str], store: ArtifactStore, runner: Runner,
+    profile: Mapping[str, Any], names: Sequence[str], store: ArtifactStore, runner: Runner,
     progress: bool, prefix: str = "",
 ) -> list[Job]:
     """One :class:`~mothlib.study.jobs.Job` per stage of ``names`` (named ``prefix + stage``), each
@@ -470,7 +470,7 @@ def stage_jobs(
     return jobs
 
 
-def findings_for(profile: dict[str, Any], artifacts_root: Path | None = None) -> Any:
+def findings_for(profile: Mapping[str, Any], artifacts_root: Path | None = None) -> Any:
     """The six-findings table of a finished run (None when a stage is missing)."""
     from mothlib.study.findings import study_findings
 

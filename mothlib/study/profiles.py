@@ -191,7 +191,7 @@ class Profile(Mapping[str, Any]):
         """Section name -> its settings."""
         return dict(self._sections)
 
-    def __getattr__(self, section: str) -> Settings:
+    def __getattr__(self, section: str) -> Any:
         sections = self.__dict__.get("_sections", {})
         if section in sections:
             return sections[section]

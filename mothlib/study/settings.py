@@ -19,7 +19,7 @@ section classes a task uses.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from mothlib.core.settings import Settings, setting
 from mothlib.networks.ensemble import EarlyStopping

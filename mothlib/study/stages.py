@@ -85,7 +85,7 @@ class StageSettings:
         self._stage = stage
         self._sections = sections
 
-    def __getattr__(self, name: str) -> Settings:
+    def __getattr__(self, name: str) -> Any:
         sections = self.__dict__.get("_sections", {})
         if name in sections:
             return sections[name]

@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # Extra arguments for `python -m mothlib`, e.g. ARGS="--set n_null=200".
 ARGS    ?=
 
-.PHONY: all venv test book study bench clean distclean
+.PHONY: all venv test lint book study bench clean distclean
 
 all: test
 
@@ -23,8 +23,13 @@ venv: $(STAMP)
 # Two pytest-xdist workers, each test file on one of them (TEST_WORKERS=0: one process).
 TEST_WORKERS ?= 2
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# pyflakes and bugbear (ruff), then the type checker, as configured in pyproject.toml.
+lint: $(STAMP)
+	$(PY) -m ruff check mothlib tests benchmarks
+	$(PY) -m mypy
 
 # Runs the study at $(PROFILE) (stages whose artifacts are current are skipped), executes
 # the notebooks with papermill and builds the book into _build/html.

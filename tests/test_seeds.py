@@ -10,7 +10,7 @@ import pytest
 from mothlib.core import seeds
 from mothlib.networks.ensemble import network_seeds
 from mothlib.networks.pruning import STRATEGIES, _level_seed
-from mothlib.motifs.significance import task_seed
+from mothlib.study.motif_stage import task_seed
 
 
 def _state(seq: np.random.SeedSequence) -> tuple[int, ...]:

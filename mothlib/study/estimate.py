@@ -91,7 +91,7 @@ def estimate_profile(
     """
     from mothlib.study import stages
     from mothlib.study.cluster import open_runner
-    from mothlib.study.data import simulate_rows
+    from mothlib.simulation.samples import simulate_rows
 
     data = stages.STAGES["data"].settings(profile)
     pruning = stages.STAGES["pruning"].settings(profile)

@@ -140,14 +140,14 @@ def _pruning_settings(p: dict[str, Any]) -> Any:
 def _pruning_compute(settings: Any, store: ArtifactStore, workdir: Path, scratch: Path,
                      runner: Runner, progress: bool) -> None:
     from mothlib.study.data import load_splits
-    from mothlib.networks.pruning import compute_pruning
+    from mothlib.study.pruning_stage import compute_pruning
 
     compute_pruning(settings, load_splits(store), workdir, scratch, runner, progress=progress)
 
 
 # -- motifs --------------------------------------------------------------------------------
 def _motif_settings(p: dict[str, Any]) -> Any:
-    from mothlib.motifs.significance import MotifStageSettings
+    from mothlib.study.motif_stage import MotifStageSettings
 
     return MotifStageSettings(
         null_models=tuple(p["null_models"]),
@@ -164,7 +164,7 @@ def _motif_settings(p: dict[str, Any]) -> Any:
 
 def _motif_compute(settings: Any, store: ArtifactStore, workdir: Path, scratch: Path,
                    runner: Runner, progress: bool) -> None:
-    from mothlib.motifs.significance import compute_motif_table
+    from mothlib.study.motif_stage import compute_motif_table
 
     compute_motif_table(settings, store, workdir, scratch, runner, progress=progress)
 

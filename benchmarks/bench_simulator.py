@@ -31,7 +31,7 @@ import numpy as np
 from scipy.integrate import odeint, solve_ivp
 
 from mothlib.simulation import _moth_numba
-from mothlib.study.data import sample_conditions
+from mothlib.simulation.samples import sample_conditions
 from mothlib.simulation.flight_model import FROM_INTERNAL, TO_INTERNAL, FlightModel
 from mothlib.simulation.rosenbrock import RODAS_STAGES, integrate
 from mothlib.simulation.simulator import DEFAULT_ATOL, DEFAULT_RTOL, FILTER_RATE, MothParams, simulate

@@ -25,7 +25,7 @@ from mothlib.study import stages
 from mothlib.study.cluster import Runner, open_runner
 from mothlib.study.data import load_splits
 from mothlib.study.profiles import get_profile
-from mothlib.networks.pruning import load_masks, load_weights
+from mothlib.study.pruning_stage import load_masks, load_weights
 from mothlib.study.store import ArtifactStore
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,19 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mothlib.study.data as data
-from mothlib.study.data import (
+import mothlib.simulation.samples as samples
+from mothlib.simulation.samples import (
     GENERATOR_BLOCK,
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
     RANGES,
-    Scaler,
     conditions_for_rows,
-    load_metadata,
-    load_scaler,
-    load_splits,
     sample_conditions,
 )
+from mothlib.study.data import Scaler, load_metadata, load_scaler, load_splits
 from mothlib.study import stages
 from mothlib.study.profiles import get_profile
 from mothlib.simulation.simulator import simulate
@@ -41,7 +38,7 @@ def store(tmp_path, name="s"):
 
 
 def counting(monkeypatch, fail_on=None, nan_rows=()):
-    """Replace data.simulate by a wrapper that counts calls (and may fail or poison rows)."""
+    """Replace samples.simulate by a wrapper that counts calls (and may fail or poison rows)."""
     calls = []
 
     def wrapper(s0, u, **kw):
@@ -54,7 +51,7 @@ def counting(monkeypatch, fail_on=None, nan_rows=()):
                 out[r] = np.nan
         return out
 
-    monkeypatch.setattr(data, "simulate", wrapper)
+    monkeypatch.setattr(samples, "simulate", wrapper)
     return calls
 
 

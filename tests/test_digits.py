@@ -29,16 +29,9 @@ from mothlib.networks.ensemble import (
     train_round,
 )
 from mothlib.study.profiles import PROFILES, get_profile
-from mothlib.networks.pruning import (
-    ACCURACY_COLUMNS,
-    COLUMNS,
-    PruningSettings,
-    load_pruning_table,
-    mark_selected,
-    mark_selected_by_accuracy,
-    select,
-)
-from mothlib.motifs.significance import load_motif_table
+from mothlib.networks.pruning import PruningSettings, mark_selected, mark_selected_by_accuracy
+from mothlib.study.motif_stage import load_motif_table
+from mothlib.study.pruning_stage import ACCURACY_COLUMNS, COLUMNS, load_pruning_table, select
 from mothlib.study.store import ArtifactStore
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-import mothlib.motifs.significance as sig
+import mothlib.study.motif_stage as motif_stage
 from mothlib.study import stages
 from mothlib.study.cluster import Runner
 from mothlib.study.profiles import get_profile
@@ -19,18 +19,18 @@ def test_grouped_batched_motif_tasks_give_the_smoke_runs_table(smoke_run, tmp_pa
     store = ArtifactStore("smoke", root=smoke_run.artifacts)
     settings = stages.motif_settings(stages.stage_settings(
         get_profile("smoke", motif_tasks_per_call=3, null_engine="torch"), "motifs"))
-    real, sizes, engines = sig.motif_zscores_many, [], set()
+    real, sizes, engines = motif_stage.motif_zscores_many, [], set()
 
     def recorded(nets, **kwargs):
         sizes.append(len(nets))
         engines.add(kwargs["engine"])
         return real(nets, **kwargs)
 
-    monkeypatch.setattr(sig, "motif_zscores_many", recorded)
+    monkeypatch.setattr(motif_stage, "motif_zscores_many", recorded)
     work, scratch = tmp_path / "work", tmp_path / "scratch"
     work.mkdir()
     scratch.mkdir()
-    sig.compute_motif_table(settings, store, work, scratch, Runner(), progress=False)
+    motif_stage.compute_motif_table(settings, store, work, scratch, Runner(), progress=False)
     got = pd.read_parquet(work / "motifs.parquet")
     pd.testing.assert_frame_equal(got, pd.read_parquet(store.path("motifs.parquet")))
     assert engines == {"torch"}

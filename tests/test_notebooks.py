@@ -220,7 +220,7 @@ def test_a_new_threshold_reruns_no_stage_and_changes_the_selection(smoke_run, tm
     """loss_threshold through papermill and through --set: every manifest untouched, and the
     chapter's selection is the one the stored table gives for that threshold."""
     from mothlib.__main__ import main
-    from mothlib.networks.pruning import load_pruning_table
+    from mothlib.study.pruning_stage import load_pruning_table
     from mothlib.study.store import ROOT_ENV, ArtifactStore
     from mothlib.report.threshold import selection_summary
 

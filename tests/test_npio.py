@@ -10,7 +10,7 @@ import pytest
 
 import mothlib
 from mothlib.core import npio as _npio
-from mothlib.networks import pruning
+from mothlib.study import pruning_stage
 from mothlib.study.store import _load_path
 
 
@@ -33,7 +33,7 @@ def test_npz_and_npy_round_trip_and_parse_under_the_lock(tmp_path: Path, lock_se
     np.savez(tmp_path / "x.npz", **arrays)
     np.save(tmp_path / "y.npy", arrays["a"])
 
-    for loaded in (_npio.load_npz(tmp_path / "x.npz"), pruning.load_npz(tmp_path / "x.npz")):
+    for loaded in (_npio.load_npz(tmp_path / "x.npz"), pruning_stage.load_npz(tmp_path / "x.npz")):
         assert list(loaded) == ["a", "b"]
         for k in arrays:
             np.testing.assert_array_equal(loaded[k], arrays[k])

@@ -21,16 +21,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mothlib.networks.pruning as pruning
+import mothlib.study.pruning_stage as pruning_stage
 from mothlib.networks.ensemble import EnsembleMLP, masks_from_module, network_seeds
 from mothlib.study.profiles import get_profile
 from mothlib.study import stages
-from mothlib.networks.pruning import (
+from mothlib.study.pruning_stage import (
     load_masks,
-    load_pruning_table,
-    mark_selected,
     load_network,
+    load_pruning_table,
     load_selected_weights,
     load_weights,
+)
+from mothlib.networks.pruning import (
+    mark_selected,
     magnitude_mask,
     pack_masks,
     prune_count,
@@ -252,7 +255,7 @@ def test_stage_outputs_selection_and_reload(store):
     profile = _profile()
     manifest = build_pruning(profile, store)
     assert manifest["inputs"] == {"data": store.require("data")["outputs_hash"]}
-    assert list(pd.read_parquet(store.path("pruning.parquet")).columns) == pruning.COLUMNS
+    assert list(pd.read_parquet(store.path("pruning.parquet")).columns) == pruning_stage.COLUMNS
     threshold = SMALL["loss_threshold"]
     table = load_pruning_table(store, threshold)
     n_levels = len(SMALL["schedule"])
@@ -348,8 +351,8 @@ def test_threshold_is_not_part_of_the_pruning_key(store):
 
 def test_stage_cache_and_invalidation(store, monkeypatch):
     calls = []
-    real = pruning.compute_pruning
-    monkeypatch.setattr(pruning, "compute_pruning", lambda *a, **k: (calls.append(1), real(*a, **k)))
+    real = pruning_stage.compute_pruning
+    monkeypatch.setattr(pruning_stage, "compute_pruning", lambda *a, **k: (calls.append(1), real(*a, **k)))
     profile = _profile(strategies=["magnitude"], schedule=[0.3, 0.6])
     build_pruning(profile, store)
     build_pruning(profile, store)
@@ -376,7 +379,7 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
                         lambda *a, **k: (seen.append((k["desc"], k["max_batches"])), real(*a, **k))[1])
     profile = _profile(schedule=[0.3, 0.6, 0.8], max_batches_dense=9,
                        max_batches_per_round={"magnitude": 7, "random": 5})
-    pruning.compute_pruning(_settings(profile), _splits(), tmp_path / "o", tmp_path / "s", progress=False)
+    pruning_stage.compute_pruning(_settings(profile), _splits(), tmp_path / "o", tmp_path / "s", progress=False)
     # Two shards (networks [0, 1] and [2]): every round runs once per shard.
     assert sorted(seen) == sorted(2 * [("dense level 0", 9), ("magnitude level 1", 7), ("magnitude level 2", 7),
                                        ("random level 1", 5), ("random level 2", 5)])
@@ -385,7 +388,7 @@ def test_round_caps_per_strategy(tmp_path, monkeypatch):
     profile = _profile(schedule=[0.3, 0.6], max_batches_dense=None, max_batches_per_round=None,
                        strategies=["magnitude"])
     before = torch.get_num_threads()
-    pruning.compute_pruning(_settings({**profile, "train_threads": 2}), _splits(), tmp_path / "o2",
+    pruning_stage.compute_pruning(_settings({**profile, "train_threads": 2}), _splits(), tmp_path / "o2",
                             tmp_path / "s2", progress=False)
     assert sorted(set(seen)) == [("dense level 0", None), ("magnitude level 1", None)]
     assert torch.get_num_threads() == before  # train_threads is restored afterwards
@@ -419,7 +422,7 @@ def test_bad_profiles(store, override, match):
 )
 def test_bad_data(tmp_path, splits, match):
     with pytest.raises(ValueError, match=match):
-        pruning.compute_pruning(_settings(_profile()), splits, tmp_path / "o", tmp_path / "s", progress=False)
+        pruning_stage.compute_pruning(_settings(_profile()), splits, tmp_path / "o", tmp_path / "s", progress=False)
 
 
 # -- kill and resume -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import torch
 from mothlib.core import seeds
 from mothlib.networks.ensemble import EnsembleMLP, network_seeds
 from mothlib.networks.pruning import STRATEGIES, _level_seed, prune_model, random_mask
-from mothlib.motifs.significance import task_seed
+from mothlib.study.motif_stage import task_seed
 
 
 def _state(seq: np.random.SeedSequence) -> tuple[int, ...]:

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-import mothlib.motifs.significance as sig
+import mothlib.study.motif_stage as motif_stage
 from mothlib.motifs.counts import MOTIFS, count_motifs, remove_ineffectual
 from mothlib.study import stages
 from mothlib.study.profiles import get_profile
-from mothlib.motifs.significance import STAGE_COLUMNS, load_motif_table, motif_zscores, task_seed, zscore_table
+from mothlib.motifs.significance import motif_zscores, zscore_table
+from mothlib.study.motif_stage import STAGE_COLUMNS, load_motif_table, task_seed
 from mothlib.study.stages import stage_params
 from mothlib.study.store import ArtifactStore
 
@@ -205,8 +206,8 @@ SELECTED = {("magnitude", 0): 2, ("magnitude", 1): 0, ("magnitude", 2): None,
 
 def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
     profile, store, masks = _fake_pruning(tmp_path, SELECTED)
-    monkeypatch.setattr(sig, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
-    real_zscores = sig.motif_zscores
+    monkeypatch.setattr(motif_stage, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
+    real_zscores = motif_stage.motif_zscores
     calls = []
 
     def flaky(*args, **kwargs):
@@ -215,12 +216,12 @@ def test_build_motif_table_with_fake_pruning_and_resume(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # an interrupted run
         return real_zscores(*args, **kwargs)
 
-    monkeypatch.setattr(sig, "motif_zscores", flaky)
+    monkeypatch.setattr(motif_stage, "motif_zscores", flaky)
     with pytest.raises(KeyboardInterrupt):
         build_motif_table(profile, store)
     assert store.manifest("motifs") is None
     calls.clear()
-    monkeypatch.setattr(sig, "motif_zscores", lambda *a, **k: (calls.append(1), real_zscores(*a, **k))[1])
+    monkeypatch.setattr(motif_stage, "motif_zscores", lambda *a, **k: (calls.append(1), real_zscores(*a, **k))[1])
     manifest = build_motif_table(profile, store)
     # (magnitude: net 0 levels 0-2, net 1 level 0) + (random: 3 nets x levels 0-1) = 10 tasks x 2 nulls.
     n_tasks = 20
@@ -276,8 +277,8 @@ def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, mo
     # task (numba). An interrupted grouped run resumes from its per-pair checkpoints.
     profile, store1, masks = _fake_pruning(tmp_path / "one", SELECTED)
     _, store3, _ = _fake_pruning(tmp_path / "three", SELECTED)  # the same masks (seeded)
-    monkeypatch.setattr(sig, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
-    real_many = sig.motif_zscores_many
+    monkeypatch.setattr(motif_stage, "_load_masks", lambda st, strategy, level: masks[(strategy, level)])
+    real_many = motif_stage.motif_zscores_many
     sizes, interrupt = [], [True]
 
     def batched(nets, **kwargs):
@@ -288,7 +289,7 @@ def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, mo
         assert kwargs["engine"] == "torch"
         return real_many(nets, **kwargs)
 
-    monkeypatch.setattr(sig, "motif_zscores_many", batched)
+    monkeypatch.setattr(motif_stage, "motif_zscores_many", batched)
     grouped = {**profile, "motif_tasks_per_call": 3, "null_engine": "torch"}
     with pytest.raises(KeyboardInterrupt):
         build_motif_table(grouped, store3)
@@ -307,5 +308,5 @@ def test_tasks_per_call_groups_pairs_and_leaves_the_table_unchanged(tmp_path, mo
 
 def test_motif_stage_settings_name_an_unknown_null_engine():
     with pytest.raises(ValueError, match="null_engine must be one of"):
-        sig.MotifStageSettings(null_models=("layer-edges",), n_null={"layer-edges": 5},
+        motif_stage.MotifStageSettings(null_models=("layer-edges",), n_null={"layer-edges": 5},
                                max_loss_threshold=0.1, seed=0, engine="opencl")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mothlib.networks.pruning as pruning
+import mothlib.study.pruning_stage as pruning_stage
 import mothlib.study.training_length as tl
 from mothlib.study import stages
 from mothlib.study.data import load_splits
@@ -21,10 +21,9 @@ from mothlib.study.training_length import (
     REFERENCE,
     LengthSettings,
     compute_training_length,
-    degree_cv,
-    degree_heterogeneity,
     load_training_length,
 )
+from mothlib.motifs.degrees import degree_cv, degree_heterogeneity
 
 D, R = 20, 10  # base round lengths (batches)
 
@@ -139,7 +138,7 @@ def test_equal_lengths_give_identical_networks(reference_run, splits, tmp_path):
 
 
 def test_resume_after_interruption(reference_run, splits, tmp_path, monkeypatch):
-    real_train, real_score = pruning.prune_and_retrain, tl.motif_zscores
+    real_train, real_score = pruning_stage.prune_and_retrain, tl.motif_zscores
     rounds, scores = [], []
 
     def flaky_round(*args, **kwargs):
@@ -148,10 +147,10 @@ def test_resume_after_interruption(reference_run, splits, tmp_path, monkeypatch)
             raise KeyboardInterrupt  # interrupted while pruning the second arm
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(pruning, "prune_and_retrain", flaky_round)
+    monkeypatch.setattr(pruning_stage, "prune_and_retrain", flaky_round)
     with pytest.raises(KeyboardInterrupt):
         _run(_settings(), splits, tmp_path)
-    monkeypatch.setattr(pruning, "prune_and_retrain", real_train)
+    monkeypatch.setattr(pruning_stage, "prune_and_retrain", real_train)
 
     def flaky_score(*args, **kwargs):
         scores.append(1)

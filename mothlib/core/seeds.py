@@ -10,7 +10,7 @@ The study's streams all come from the profile's integer seed ``s`` as ``SeedSequ
 =================  ===============================  ============================================
 stream             entropy                          used by
 =================  ===============================  ============================================
-data               ``s`` with spawn key ``(b,)``    :func:`mothlib.study.data.conditions_for_rows`
+data               ``s`` with spawn key ``(b,)``    :func:`mothlib.simulation.samples.conditions_for_rows`
                    (words ``[s, 0, 0, 0, b]``)      (block ``b``; tag 0 is reserved for it)
 network-init       ``[s, 1, network]``              :func:`mothlib.networks.ensemble.network_seeds`
 batch-order        ``[data_seed, 2]``               :func:`mothlib.networks.ensemble.train_round`
@@ -18,7 +18,7 @@ random-pruning     ``[s, 3, level, kind, layer,     :func:`mothlib.networks.prun
                    network seed]``                  pruning stage)
 pruning-level      ``[s, 4, level]``                the pruning stage's per-level data seed
 chain-table        ``[s, 5, network, level]``       :func:`mothlib.study.findings.chain_definition_table`
-motif-stage        ``[s, crc32(strategy), network,  :func:`mothlib.motifs.significance.task_seed` (the
+motif-stage        ``[s, crc32(strategy), network,  :func:`mothlib.study.motif_stage.task_seed` (the
                    level, null index]``             training-length stage: strategy
                                                     "training-length")
 =================  ===============================  ============================================

@@ -31,7 +31,7 @@ import pandas as pd
 
 from mothlib.study import reference
 from mothlib.core.tables import check_columns
-from mothlib.study.data import INPUT_COLUMNS, OUTPUT_COLUMNS
+from mothlib.simulation.samples import INPUT_COLUMNS, OUTPUT_COLUMNS
 from mothlib.study.findings import ZSCORED_MOTIFS
 from mothlib.simulation.flight_model import STATE_NAMES
 from mothlib.core.seeds import check_seed

@@ -19,7 +19,7 @@ from mothlib.study.findings import ZSCORED_MOTIFS
 __all__ = ["MaskLoader", "motif_table", "network_explorer", "zscore_slider"]
 
 #: Loads one level's masks: ``(strategy, level) -> (weight_masks, bias_masks)``, batched over
-#: networks as :func:`mothlib.networks.pruning.load_masks` returns them.
+#: networks as :func:`mothlib.study.pruning_stage.load_masks` returns them.
 MaskLoader = Callable[[str, int], tuple[Sequence[np.ndarray], Sequence[np.ndarray] | None]]
 
 _NO_ROWS = "<i>The motif table is empty (for example, no network reached the loss threshold).</i>"
@@ -82,7 +82,7 @@ def network_explorer(
         The motif table (``motifs.parquet``).
     load_masks : callable, optional
         ``(strategy, level) -> (weight_masks, bias_masks)``, e.g.
-        ``lambda s, l: mothlib.networks.pruning.load_masks(store, s, l)``.
+        ``lambda s, l: mothlib.study.pruning_stage.load_masks(store, s, l)``.
     strategy, null_model : str
         Which rows to show.
     """

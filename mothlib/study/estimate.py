@@ -81,7 +81,7 @@ def _round_batches(dense: int, per_round: Sequence[int]) -> int:
 def _time_data(task: Task, data: Any, seed: int, samples: int) -> float:
     """Task: seconds per sample of the task's data set."""
     if task.name == "moth":
-        from mothlib.study.data import simulate_rows
+        from mothlib.simulation.samples import simulate_rows
 
         simulate_rows(0, 100, seed=seed, duration=data.duration, scale=data.scale)  # compiles
         started = time.perf_counter()

@@ -22,7 +22,8 @@ from mothlib.core.seeds import stream
 
 __all__ = [
     "RISING_MOTIFS", "LEVELLING_MOTIFS", "CHAIN_MOTIFS", "ZSCORED_MOTIFS", "FINDINGS",
-    "select_motifs", "selected_levels", "at_selected_levels", "accurate_rows", "relative_spread",
+    "select_motifs", "selected_levels", "at_selected_levels", "up_to_selected", "accurate_rows",
+    "relative_spread",
     "profile_correlation", "similarity_by_level", "median_z_curve", "findings_table",
     "motif_count_table", "chain_definition_table", "study_findings",
 ]
@@ -149,11 +150,40 @@ def at_selected_levels(
     return table.merge(chosen[["network", "level"]], on=["network", "level"])
 
 
+def up_to_selected(table: pd.DataFrame, pruning: pd.DataFrame, strategy: str | None = None) -> pd.DataFrame:
+    """Rows of ``table`` at each network's levels up to its selected one (its accurate levels).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Any table with ``network`` and ``level`` columns (and ``strategy``, unless ``strategy``
+        is given): a pruning, motif or training-length table.
+    pruning : DataFrame
+        A pruning table with a ``selected`` column.
+    strategy : str, optional
+        None: each row's limit is the selected level of its own (strategy, network). Given: the
+        selected level of that strategy's network (:func:`selected_levels`), whatever the row's
+        strategy.
+
+    Returns
+    -------
+    DataFrame
+        The rows of networks with a selected level, at levels up to it, in ``table``'s order
+        with its index.
+    """
+    if strategy is None:
+        top = pruning[pruning["selected"]].set_index(["strategy", "network"])["level"]
+        keys = pd.Series(list(zip(table["strategy"], table["network"])), index=table.index)
+    else:
+        top = selected_levels(pruning, strategy).set_index("network")["level"]
+        keys = table["network"]
+    limit = keys.map(top)
+    return table[limit.notna() & (table["level"] <= limit)]
+
+
 def accurate_rows(motifs: pd.DataFrame, pruning: pd.DataFrame, strategy: str) -> pd.DataFrame:
     """Motif rows at each network's accurate levels (level <= its selected level)."""
-    chosen = selected_levels(pruning, strategy).set_index("network")["level"]
-    limit = motifs["network"].map(chosen)
-    return motifs[limit.notna() & (motifs["level"] <= limit)].copy()
+    return up_to_selected(motifs, pruning, strategy).copy()
 
 
 def _finite(z: pd.Series) -> pd.Series:
@@ -408,7 +438,7 @@ def motif_count_table(
     ----------
     load_masks : callable
         ``(strategy, level) -> (weight_masks, bias_masks)`` batched over networks, e.g.
-        ``lambda s, l: mothlib.networks.pruning.load_masks(store, s, l)``.
+        ``lambda s, l: mothlib.study.pruning_stage.load_masks(store, s, l)``.
     pruning : DataFrame
         The pruning table (gives the levels and their fractions).
     strategy : str
@@ -546,8 +576,8 @@ def study_findings(
     Reads the stored pruning and motif tables (nothing is recomputed: selection is a filter);
     ``loss_threshold`` may be anything up to the motif stage's ``max_loss_threshold``.
     """
-    from mothlib.networks.pruning import load_pruning_table
-    from mothlib.motifs.significance import load_motif_table
+    from mothlib.study.motif_stage import load_motif_table
+    from mothlib.study.pruning_stage import load_pruning_table
 
     return findings_table(
         load_pruning_table(store, loss_threshold), load_motif_table(store, loss_threshold),

@@ -128,8 +128,8 @@ def pruning_settings(s: StageSettings) -> Any:
 
 def _pruning_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
                      runner: Runner, progress: bool) -> None:
-    from mothlib.networks.pruning import compute_pruning
     from mothlib.study.data import load_splits
+    from mothlib.study.pruning_stage import compute_pruning
 
     compute_pruning(pruning_settings(s), load_splits(store), workdir, scratch, runner, progress=progress)
 
@@ -137,7 +137,7 @@ def _pruning_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scra
 # -- motifs --------------------------------------------------------------------------------
 def motif_settings(s: StageSettings) -> Any:
     """The motif stage's settings as :class:`MotifStageSettings`."""
-    from mothlib.motifs.significance import MotifStageSettings
+    from mothlib.study.motif_stage import MotifStageSettings
 
     classification = s.task.classification
     return MotifStageSettings(
@@ -152,7 +152,7 @@ def motif_settings(s: StageSettings) -> Any:
 
 def _motif_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
                    runner: Runner, progress: bool) -> None:
-    from mothlib.motifs.significance import compute_motif_table
+    from mothlib.study.motif_stage import compute_motif_table
 
     compute_motif_table(motif_settings(s), store, workdir, scratch, runner, progress=progress)
 

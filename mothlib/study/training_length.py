@@ -3,11 +3,13 @@
 The same networks (same seeds, same data, same magnitude-pruning schedule) are trained in several
 *arms*: with early stopping switched off, every round runs exactly ``factor x`` a base length
 (``factor`` from :attr:`LengthSettings.factors`), and one reference arm follows the profile's own
-early-stopped protocol. Each arm is an ordinary pruning run (:func:`mothlib.networks.pruning.compute_pruning`
-on the runner it is given); every pruned level of every network is then scored against each null
-model as a task (:func:`mothlib.motifs.significance.motif_zscores`, with seeds that depend on the network,
-level and null model but not on the arm, so equal arms give equal results), and the degree
-heterogeneity of every layer block of the cleaned masks is recorded (:func:`degree_cv`).
+early-stopped protocol. Each arm is an ordinary pruning run
+(:func:`mothlib.study.pruning_stage.compute_pruning` on the runner it is given); every pruned level
+of every network is then scored against each null model as a task
+(:func:`mothlib.motifs.significance.motif_zscores`, with seeds that depend on the network, level
+and null model but not on the arm, so equal arms give equal results), and the degree
+heterogeneity of every layer block of the cleaned masks is recorded
+(:func:`mothlib.motifs.degrees.degree_heterogeneity`).
 
 Batches trained are read from the optimiser, not assumed: Adam's per-network step count is
 cumulative over rounds and frozen while a network is stopped, so it is exactly the number of
@@ -40,10 +42,13 @@ from mothlib.core.validation import check_int
 from mothlib.study.cluster import Runner
 from mothlib.networks.ensemble import EarlyStopping
 from mothlib.motifs.counts import remove_ineffectual
+from mothlib.motifs.degrees import degree_heterogeneity
 from mothlib.motifs.nulls import NULL_MODELS
-from mothlib.networks.pruning import PruningSettings, ShardState, compute_pruning, unpack_masks
+from mothlib.networks.pruning import PruningSettings, ShardState, unpack_masks
 from mothlib.motifs.significance import COLUMNS as Z_FIELDS
-from mothlib.motifs.significance import collect_tables, motif_zscores, task_seed
+from mothlib.motifs.significance import motif_zscores
+from mothlib.study.motif_stage import collect_tables, task_seed
+from mothlib.study.pruning_stage import compute_pruning
 from mothlib.study.store import ArtifactStore, atomic_write
 
 __all__ = [
@@ -52,8 +57,6 @@ __all__ = [
     "NO_STOPPING",
     "TABLES",
     "LengthSettings",
-    "degree_cv",
-    "degree_heterogeneity",
     "arm_name",
     "compute_training_length",
     "load_training_length",
@@ -84,57 +87,6 @@ TABLES = {
     "levels": "training_length_levels.parquet",
     "degrees": "training_length_degrees.parquet",
 }
-
-
-# -- degree heterogeneity ------------------------------------------------------------------
-def degree_cv(degrees: Sequence[int] | np.ndarray) -> float:
-    """Coefficient of variation (population std / mean) of the positive degrees.
-
-    Neurons of degree 0 on this side (pruned away, or removed as ineffectual) are left out:
-    they are not part of the graph the null models rewire.
-
-    Parameters
-    ----------
-    degrees : int array (n,)
-
-    Returns
-    -------
-    float
-        ``std(d) / mean(d)`` over ``d > 0`` (ddof 0); NaN when no degree is positive.
-    """
-    d = np.asarray(degrees, dtype=float).ravel()
-    if d.size and (d < 0).any():
-        raise ValueError(f"degrees must be non-negative, got minimum {d.min()}")
-    d = d[d > 0]
-    if d.size == 0:
-        return float("nan")
-    return float(d.std() / d.mean())
-
-
-def degree_heterogeneity(weight_masks: Sequence[np.ndarray]) -> pd.DataFrame:
-    """Degree CV of each layer block of one network's weight masks (bias edges not counted).
-
-    Parameters
-    ----------
-    weight_masks : sequence of bool arrays, block ``l`` of shape (n_{l+1}, n_l)
-        Masks of one network (the stage passes them cleaned of ineffectual neurons).
-
-    Returns
-    -------
-    DataFrame
-        Two rows per block (``block`` l joins layer l to l+1): ``side`` "out" (out-degrees of
-        layer l's neurons) and "in" (in-degrees of layer l+1's neurons), with ``n_neurons`` (of
-        positive degree) and ``cv`` (:func:`degree_cv`).
-    """
-    rows = []
-    for l, w in enumerate(weight_masks):
-        w = np.asarray(w)
-        if w.ndim != 2:
-            raise ValueError(f"weight_masks[{l}] must be 2-d (n_out, n_in), got shape {w.shape}")
-        w = w.astype(bool)
-        for side, deg in (("out", w.sum(axis=0)), ("in", w.sum(axis=1))):
-            rows.append({"block": l, "side": side, "n_neurons": int((deg > 0).sum()), "cv": degree_cv(deg)})
-    return pd.DataFrame(rows, columns=["block", "side", "n_neurons", "cv"])
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -323,7 +275,7 @@ def compute_training_length(
 ) -> None:
     """The ``training_length`` stage's work: train and prune every arm, score every pruned level.
 
-    Each arm is one :func:`~mothlib.networks.pruning.compute_pruning` run (its own ``scratch`` folder, so
+    Each arm is one :func:`~mothlib.study.pruning_stage.compute_pruning` run (its own ``scratch`` folder, so
     it resumes from its last finished round); the z-scores are (arm, network, level, null model)
     tasks, each checkpointed in ``scratch`` by the client as it arrives. Writes the three tables
     of :data:`TABLES` under ``workdir``.

@@ -76,11 +76,13 @@ def test_memory_bounded_by_chunk_size(monkeypatch):
     assert sizes == [5, 5, 5, 5, 3]
 
 
-def test_default_device_is_cuda_only_when_available(monkeypatch):
+def test_the_device_is_never_chosen_behind_the_callers_back(monkeypatch):
+    # Issue 21: None used to mean "CUDA when available" here and "the CPU" in nulls and counts;
+    # it is the CPU everywhere now, and a GPU is used only when asked for.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert sig._zscore_device(None).type == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert sig._zscore_device(None).type == "cuda"
+    assert sig._zscore_device(None).type == "cpu"
     with pytest.raises(ValueError, match="device"):
         sig._zscore_device("no-such-device")
 

@@ -129,7 +129,7 @@ def motif_zscores(
     null_model: str = "layer-edges",
     seed: int | np.random.SeedSequence | None = None,
     clean: bool = True,
-    device: str | None = None,
+    device: str = "cpu",
     chunk_size: int = 100,
     progress: bool = False,
     n_jobs: int | None = None,
@@ -151,9 +151,9 @@ def motif_zscores(
     clean : bool
         Remove ghost and dead neurons first (the study's protocol). With ``clean=False`` the
         masks are used as given; the "layer-edges" null then requires them to be clean already.
-    device : str or torch.device, optional
-        Where the null networks are drawn and counted. A CUDA device (or None when CUDA is
-        available) uses the torch engine (:mod:`mothlib.motifs.nulls_torch`: sampling and dense counting
+    device : str or torch.device
+        Where the null networks are drawn and counted (default the CPU). A CUDA device uses
+        the torch engine (:mod:`mothlib.motifs.nulls_torch`: sampling and dense counting
         batched on the device); the CPU uses the numba samplers and sparse/dense counting
         (:func:`mothlib.motifs.counts.count_batch`), unless ``engine="torch"`` is passed;
         ``engine="cuda"`` runs the samplers' Markov chains on the GPU with numba
@@ -247,7 +247,7 @@ def motif_zscores_many(
     null_model: str = "layer-edges",
     seeds: Sequence[int | np.random.SeedSequence | None],
     clean: bool = True,
-    device: str | None = None,
+    device: str = "cpu",
     chunk_size: int = 100,
     progress: bool = False,
     n_jobs: int | None = None,
@@ -320,11 +320,12 @@ def _n_jobs(n_jobs: int | None) -> int:
 
 
 def _zscore_device(device: Any) -> Any:
-    """The torch device of :func:`motif_zscores` (None: CUDA when available, else the CPU)."""
+    """The torch device of :func:`motif_zscores`, as given (None is the CPU, as everywhere in
+    the library: a device is never chosen behind the caller's back)."""
     import torch
 
     if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cpu"
     try:
         dev = torch.device(device)
         torch.empty(0, device=dev)

@@ -64,7 +64,7 @@ class MotifStageSettings:
     chunk_size : int
         Null networks drawn and counted at once (memory only).
     device : str, optional
-        Torch device where the null networks are drawn and counted (None: CUDA when available).
+        Torch device where the null networks are drawn and counted.
     max_accuracy_margin : float, optional
         A classification task's counterpart of ``max_loss_threshold`` (which it then replaces):
         each network is scored up to its last level whose validation accuracy is within this
@@ -83,7 +83,7 @@ class MotifStageSettings:
     max_loss_threshold: float
     seed: int = 0
     chunk_size: int = 100
-    device: str | None = None
+    device: str = "cpu"
     max_accuracy_margin: float | None = None
     tasks_per_call: int = 1
     engine: str = "auto"

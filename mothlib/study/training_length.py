@@ -296,7 +296,7 @@ def compute_training_length(
     levels, degrees, parts = [], [], []
     pending: dict[Any, tuple[Path, dict[str, Any]]] = {}
     queue = runner.as_completed()
-    device = None if settings.device == "cpu" else settings.device
+    device = settings.device
 
     def prune(arm: str) -> str:
         """One arm's pruning run (resumes from its checkpoints; skipped once written)."""

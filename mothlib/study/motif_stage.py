@@ -5,28 +5,28 @@ the stage's table read back.
 
 from __future__ import annotations
 
-import uuid
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from mothlib.core.seeds import check_seed
 from mothlib.motifs.nulls import NULL_MODELS
 from mothlib.motifs.significance import COLUMNS, motif_zscores, motif_zscores_many
 from mothlib.networks.pruning import mark_selected, mark_selected_by_accuracy
+from mothlib.study.checkpoint import Task, checkpointed_map, label_table
 from mothlib.study.cluster import Runner
 from mothlib.study.findings import up_to_selected
 from mothlib.study.pruning_stage import load_masks, load_pruning_table
 from mothlib.study.store import atomic_write
 
 __all__ = [
-    "STAGE_COLUMNS", "task_seed", "MotifStageSettings", "scored_levels", "collect_tables",
-    "compute_motif_table", "load_motif_table",
+    "STAGE_COLUMNS", "task_seed", "MotifStageSettings", "scored_levels", "compute_motif_table",
+    "load_motif_table",
 ]
 
 STAGE_COLUMNS = ["network", "level", "fraction_pruned", "strategy", "null_model", "n_null"] + COLUMNS
@@ -152,33 +152,8 @@ class _Pair(NamedTuple):
     ws: list[np.ndarray]
     bs: list[np.ndarray] | None
     seed: np.random.SeedSequence
-    ckpt: Path
+    name: str
     meta: dict[str, Any]
-
-
-def collect_tables(runner: Any, queue: Any, pending: dict[Any, Any],
-                   parts: list[pd.DataFrame], *, desc: str, progress: bool) -> None:
-    """Collect z-score tasks as they finish: prefix each table with its ``meta`` columns, write
-    it to its checkpoint (so a killed client keeps it) and append it to ``parts``.
-
-    ``pending`` maps each future to ``(checkpoint path, meta columns)``, or, for a task that
-    returns a list of tables, to a list of such pairs in the same order; ``parts`` already holds
-    the tables read back from earlier checkpoints. The bar counts tables.
-    """
-    n_tables = sum(len(v) if isinstance(v, list) else 1 for v in pending.values())
-    with tqdm(total=n_tables + len(parts), initial=len(parts), desc=desc, unit="task",
-              disable=not progress) as bar:
-        for future in queue:
-            entry = pending.pop(future)
-            result = runner.result(future)
-            many = isinstance(entry, list)
-            for (ckpt, meta), df in zip(entry if many else [entry], result if many else [result]):
-                for i, (name, value) in enumerate(meta.items()):
-                    df.insert(i, name, value)
-                with atomic_write(ckpt) as handle:
-                    df.to_parquet(handle)
-                parts.append(df)
-                bar.update(1)
 
 
 def compute_motif_table(
@@ -194,60 +169,61 @@ def compute_motif_table(
     every network, strategy and null model, as (strategy, network, level, null model) tasks.
 
     Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished
-    (strategy, network, level, null model) table is checkpointed in ``scratch`` by the client,
-    so an interrupted run resumes. With ``settings.tasks_per_call`` > 1 the pairs still to score
-    are grouped, in order, into tasks of up to that many per (strategy, null model).
+    (strategy, network, level, null model) table is checkpointed in ``scratch`` by the client
+    (:func:`~mothlib.study.checkpoint.checkpointed_map`), so an interrupted run resumes. With
+    ``settings.tasks_per_call`` > 1 the pairs still to score are grouped, in order, into tasks of
+    up to that many per (strategy, null model).
     """
     runner = runner or Runner()
+    scratch = Path(scratch)
     table = load_pruning_table(store)
     levels = scored_levels(table, settings.max_loss_threshold, settings.max_accuracy_margin)
     # Networks are the batch entries of load_masks, in the order of their ids.
     position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
-    parts, pending = [], {}
-    queue = runner.as_completed()
     groups: dict[tuple[str, str], list[_Pair]] = {}  # (strategy, null) -> pairs waiting for a task
 
-    def submit(strategy: str, null: str) -> None:
-        group = groups.pop((strategy, null), [])
-        if not group:
-            return
+    def task(strategy: str, null: str) -> Task:
+        """The task of a group of pairs (one pair unless ``tasks_per_call`` > 1)."""
+        group = groups.pop((strategy, null))
         first = group[0].meta
         more = f"-x{len(group)}" if len(group) > 1 else ""
-        key = f"motifs-{strategy}-net{first['network']}-level{first['level']}-{null}{more}-{uuid.uuid4().hex[:8]}"
+        key = f"motifs-{strategy}-net{first['network']}-level{first['level']}-{null}{more}"
         if settings.tasks_per_call == 1:  # one network per task, as before the setting
             p = group[0]
-            f = runner.submit(_score, p.ws, p.bs, settings, null, p.seed, key=key)
-            pending[f] = (p.ckpt, p.meta)
-        else:
-            f = runner.submit(_score_many, [(p.ws, p.bs) for p in group], settings, null,
-                              [p.seed for p in group], key=key)
-            pending[f] = [(p.ckpt, p.meta) for p in group]
-        queue.add(f)
+            return Task(p.name, _score, (p.ws, p.bs, settings, null, p.seed), key=key, meta=p.meta)
+        return Task(tuple(p.name for p in group), _score_many,
+                    ([(p.ws, p.bs) for p in group], settings, null, [p.seed for p in group]),
+                    key=key, meta=tuple(p.meta for p in group))
 
-    for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
-        masks = None
-        for r in rows.itertuples():
-            for null in settings.null_models:
-                network = int(r.network)
-                ckpt = scratch / f"{strategy}-net{network}-level{level}-{null}.parquet"
-                meta = dict(network=network, level=int(level), fraction_pruned=float(r.fraction_pruned),
-                            strategy=strategy, null_model=null, n_null=int(settings.n_null[null]))
-                if ckpt.exists():
-                    parts.append(pd.read_parquet(ckpt))
-                    continue
-                if masks is None:
-                    masks = _load_masks(store, strategy, int(level))
-                wm, bm = masks
-                k = position[network]
-                ws = [np.asarray(w[k]) for w in wm]
-                bs = None if bm is None else [np.asarray(b[k]) for b in bm]
-                seed = task_seed(settings.seed, strategy, network, int(level), null)
-                groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, ckpt, meta))
-                if len(groups[(strategy, null)]) == settings.tasks_per_call:
-                    submit(strategy, null)
-    for strategy, null in list(groups):  # the last, partly filled groups
-        submit(strategy, null)
-    collect_tables(runner, queue, pending, parts, desc="motifs: z-scores", progress=progress)
+    def tasks() -> Iterator[Task]:
+        """Every pair's task, submitted as it comes (a level's masks are read only when needed)."""
+        for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
+            masks = None
+            for r in rows.itertuples():
+                for null in settings.null_models:
+                    network = int(r.network)
+                    name = f"{strategy}-net{network}-level{level}-{null}.parquet"
+                    meta = dict(network=network, level=int(level), fraction_pruned=float(r.fraction_pruned),
+                                strategy=strategy, null_model=null, n_null=int(settings.n_null[null]))
+                    if (scratch / name).exists():
+                        # Finished in an earlier run: read back, and left out of the groups.
+                        yield Task(name, meta=meta)
+                        continue
+                    if masks is None:
+                        masks = _load_masks(store, strategy, int(level))
+                    wm, bm = masks
+                    k = position[network]
+                    ws = [np.asarray(w[k]) for w in wm]
+                    bs = None if bm is None else [np.asarray(b[k]) for b in bm]
+                    seed = task_seed(settings.seed, strategy, network, int(level), null)
+                    groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, name, meta))
+                    if len(groups[(strategy, null)]) == settings.tasks_per_call:
+                        yield task(strategy, null)
+        for strategy, null in list(groups):  # the last, partly filled groups
+            yield task(strategy, null)
+
+    parts = checkpointed_map(runner, tasks(), scratch, desc="motifs: z-scores", progress=progress,
+                             prepare=label_table)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
     out = out[STAGE_COLUMNS].sort_values(["strategy", "network", "level", "null_model"], kind="stable")
     with atomic_write(workdir / "motifs.parquet") as handle:

@@ -13,14 +13,13 @@ applies the profile's task's rule (:func:`~mothlib.networks.pruning.mark_selecte
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from torch import nn
-from tqdm.auto import tqdm
 
 from mothlib.core.npio import load_npz
 from mothlib.networks.ensemble import network_seeds, to_sequential
@@ -35,11 +34,11 @@ from mothlib.networks.pruning import (
     train_dense,
     unpack_masks,
 )
+from mothlib.study.checkpoint import Task, checkpointed_map
 from mothlib.study.cluster import Runner
 from mothlib.study.store import ArtifactStore, atomic_write
 
 __all__ = [
-    "OUTPUTS",
     "COLUMNS",
     "ACCURACY_COLUMNS",
     "compute_pruning",
@@ -51,7 +50,6 @@ __all__ = [
     "load_network",
 ]
 
-OUTPUTS = ["pruning.parquet", "masks", "weights"]
 COLUMNS = ["network", "strategy", "level", "fraction_pruned", "train_loss", "val_loss", "test_loss"]
 #: Extra columns of a classification task's table (share of rows classified right).
 ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
@@ -85,18 +83,34 @@ def compute_pruning(
     runner: Runner | None = None,
     *,
     progress: bool = True,
+    on_round: Callable[[ShardState], None] | None = None,
 ) -> None:
     """The ``pruning`` stage's work: train, prune and record every level of every strategy.
 
     Tasks are (shard, level) rounds: :func:`~mothlib.networks.pruning.train_dense` for level 0
     of each shard, then one :func:`~mothlib.networks.pruning.prune_and_retrain` per strategy and
-    level, each started from the previous level's :class:`~mothlib.networks.pruning.ShardState`. The client writes every finished level to ``scratch`` (its record,
-    then the checkpoint), so a rerun with the same ``scratch`` resumes from the last finished
-    level of each shard; a task lost with a worker is rerun from its checkpointed input.
+    level, each started from the previous level's :class:`~mothlib.networks.pruning.ShardState`,
+    run by :func:`~mothlib.study.checkpoint.checkpointed_map`. The client writes every finished
+    level to ``scratch`` (its record, then the checkpoint), so a rerun with the same ``scratch``
+    resumes from the last finished level of each shard; a task lost with a worker is rerun from
+    its checkpointed input.
 
     Outputs under ``workdir``: ``pruning.parquet`` (:data:`COLUMNS`), ``masks/<strategy>/level_XX.npz``
     (bit-packed, all networks) and ``weights/<strategy>/level_XX.npz`` (the unpruned weights'
     values, in mask order).
+
+    Parameters
+    ----------
+    settings : PruningSettings
+    splits : dict
+        ``"train"``, ``"val"``, ``"test"`` -> ``(X (n, n_in), Y (n, n_out))``.
+    workdir, scratch : path
+    runner : Runner, optional
+        Where the tasks run (default: this process).
+    progress : bool
+    on_round : callable, optional
+        Called with every round's :class:`~mothlib.networks.pruning.ShardState` as it arrives,
+        before it is checkpointed (a round found finished on a rerun is not passed again).
     """
     runner = runner or Runner()
     workdir, scratch = Path(workdir), Path(scratch)
@@ -108,57 +122,73 @@ def compute_pruning(
     def folder(k: int, strategy: str) -> Path:
         return scratch / f"shard{k:03d}" / (strategy or "dense")
 
-    def finished(path: Path) -> ShardState | None:
-        return ShardState.from_arrays(load_npz(path)) if path.exists() else None
+    def name(k: int, strategy: str) -> str:
+        """A chain's checkpoint (its latest state), relative to ``scratch``."""
+        return (folder(k, strategy) / "state.npz").relative_to(scratch).as_posix()
 
-    n_tasks = len(shards) * (1 + len(settings.strategies) * (n_levels - 1))
-    pending: dict[Any, tuple[int, str]] = {}
-    queue = runner.as_completed()
-    done = 0
+    def finished(k: int, strategy: str) -> ShardState | None:
+        path = folder(k, strategy) / "state.npz"
+        return _load_state(path) if path.exists() else None
 
-    def launch(k: int, strategy: str, state: ShardState) -> None:
-        """Submit the next level of (shard, strategy) after ``state``, if any."""
-        if state.level + 1 < n_levels:
-            f = runner.submit(prune_and_retrain, settings, state, strategy, data,
-                              key=f"pruning-{strategy}-shard{k}-level{state.level + 1}-{uuid.uuid4().hex[:8]}")
-            pending[f] = (k, strategy)
-            queue.add(f)
+    def chain(k: int, strategy: str, state: ShardState) -> list[Task]:
+        """The next level of (shard, strategy) after ``state``, if any."""
+        if state.level + 1 >= n_levels:
+            return []
+        # Each level overwrites the chain's checkpoint, so a present one is no sign of this level.
+        return [Task(name(k, strategy), prune_and_retrain, (settings, state, strategy, data), rerun=True,
+                     key=f"pruning-{strategy}-shard{k}-level{state.level + 1}", meta=(k, strategy))]
 
-    def after_dense(k: int, dense: ShardState) -> int:
-        n = 1
+    def after_dense(k: int, dense: ShardState) -> tuple[list[Task], int]:
+        """Each strategy's next level after the dense one (or its latest checkpoint), and the
+        levels the strategies had finished."""
+        tasks, n = [], 0
         for strategy in settings.strategies:
-            ckpt = finished(folder(k, strategy) / "state.npz")
+            ckpt = finished(k, strategy)
             if ckpt is None:
                 _save_npz(folder(k, strategy) / "level_00.npz", _record(dense))
                 ckpt = dense
             n += ckpt.level
-            launch(k, strategy, ckpt)
-        return n
+            tasks += chain(k, strategy, ckpt)
+        return tasks, n
 
+    def on_result(task: Task, state: ShardState) -> list[Task]:
+        k, strategy = task.meta
+        return after_dense(k, state)[0] if strategy == "" else chain(k, strategy, state)
+
+    def prepare(state: ShardState, meta: Any) -> ShardState:
+        if on_round is not None:
+            on_round(state)
+        return state
+
+    tasks, done = [], 0
     for k, networks in enumerate(shards):
-        dense = finished(folder(k, "") / "state.npz")
-        if dense is not None:
-            done += after_dense(k, dense)
-        else:
-            f = runner.submit(train_dense, settings, networks, data,
-                              key=f"pruning-dense-shard{k}-{uuid.uuid4().hex[:8]}")
-            pending[f] = (k, "")
-            queue.add(f)
-    with tqdm(total=n_tasks, initial=done, desc="pruning: rounds", unit="round", disable=not progress) as bar:
-        for future in queue:
-            k, strategy = pending.pop(future)
-            state = runner.result(future)
-            if strategy == "":
-                _save_npz(folder(k, "") / "state.npz", state.to_arrays())
-                bar.update(after_dense(k, state))
-                continue
-            _save_npz(folder(k, strategy) / f"level_{state.level:02d}.npz", _record(state))
-            # The checkpoint goes last: a level counts as done only once it is in it.
-            _save_npz(folder(k, strategy) / "state.npz", state.to_arrays())
-            bar.update(1)
-            bar.set_postfix(median_val=f"{np.median(state.losses[:, 1]):.2e}")
-            launch(k, strategy, state)
+        dense = finished(k, "")
+        if dense is None:
+            tasks.append(Task(name(k, ""), train_dense, (settings, networks, data),
+                              key=f"pruning-dense-shard{k}", meta=(k, "")))
+            continue
+        follow, n = after_dense(k, dense)
+        tasks += follow
+        done += 1 + n
+    checkpointed_map(
+        runner, tasks, scratch, desc="pruning: rounds", unit="round", progress=progress,
+        save=_save_state, load=_load_state, prepare=prepare, on_result=on_result,
+        postfix=lambda s: {"median_val": f"{np.median(s.losses[:, 1]):.2e}"} if s.level else None,
+        total=len(shards) * (1 + len(settings.strategies) * (n_levels - 1)), initial=done, keep=False,
+    )
     _write_outputs(settings, shards, folder, workdir)
+
+
+def _save_state(path: Path, state: ShardState) -> None:
+    """A round's checkpoint: a pruned level's record beside it first, then the state itself, so
+    a level counts as done only once its record is written."""
+    if state.level > 0:
+        _save_npz(path.parent / f"level_{state.level:02d}.npz", _record(state))
+    _save_npz(path, state.to_arrays())
+
+
+def _load_state(path: Path) -> ShardState:
+    return ShardState.from_arrays(load_npz(path))
 
 
 def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], folder: Any, workdir: Path) -> None:

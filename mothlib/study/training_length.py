@@ -24,8 +24,8 @@ Outputs (tidy tables; :func:`load_training_length` reads them):
 
 from __future__ import annotations
 
+import functools
 import math
-import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from mothlib.core.npio import load_npz
 from mothlib.core.validation import check_int
+from mothlib.study.checkpoint import Task, checkpointed_map, label_table
 from mothlib.study.cluster import Runner
 from mothlib.networks.ensemble import EarlyStopping
 from mothlib.motifs.counts import remove_ineffectual
@@ -47,7 +48,7 @@ from mothlib.motifs.nulls import NULL_MODELS
 from mothlib.networks.pruning import PruningSettings, ShardState, unpack_masks
 from mothlib.motifs.significance import COLUMNS as Z_FIELDS
 from mothlib.motifs.significance import motif_zscores
-from mothlib.study.motif_stage import collect_tables, task_seed
+from mothlib.study.motif_stage import task_seed
 from mothlib.study.pruning_stage import compute_pruning
 from mothlib.study.store import ArtifactStore, atomic_write
 
@@ -211,39 +212,18 @@ class LengthSettings:
 
 
 # -- the stage's work ----------------------------------------------------------------------
-class _BatchRecorder:
-    """A runner that also writes, for every finished round, each network's Adam step count
-    (its cumulative batches trained) to ``folder``; it does so before the pruning loop
-    checkpoints the round, so a resumed run never lacks the count of a finished round."""
-
-    def __init__(self, runner: Runner, folder: Path) -> None:
-        self.runner = runner
-        self.folder = folder
-
-    def scatter(self, data: Any) -> Any:
-        return self.runner.scatter(data)
-
-    def submit(self, fn: Any, *args: Any, key: str | None = None, **kwargs: Any) -> Any:
-        return self.runner.submit(fn, *args, key=key, **kwargs)
-
-    def as_completed(self, futures: Any = ()) -> Any:
-        return self.runner.as_completed(futures)
-
-    def cancel(self, futures: Any) -> None:
-        self.runner.cancel(futures)
-
-    def result(self, future: Any) -> Any:
-        state = self.runner.result(future)
-        if isinstance(state, ShardState):
-            path = self.folder / f"level{state.level:02d}-net{state.networks[0]:04d}.npz"
-            with atomic_write(path) as handle:
-                np.savez(handle, networks=np.asarray(state.networks),
-                         batches=np.asarray(state.adam["adam_step"], dtype=np.int64))
-        return state
+def _record_batches(folder: Path, state: ShardState) -> None:
+    """Write each network's Adam step count (its cumulative batches trained) after a round to
+    ``folder``; the pruning loop calls it before it checkpoints the round, so a resumed run
+    never lacks the count of a finished round."""
+    path = folder / f"level{state.level:02d}-net{state.networks[0]:04d}.npz"
+    with atomic_write(path) as handle:
+        np.savez(handle, networks=np.asarray(state.networks),
+                 batches=np.asarray(state.adam["adam_step"], dtype=np.int64))
 
 
 def _batches(folder: Path) -> dict[tuple[int, int], int]:
-    """(network, level) -> batches trained, from a :class:`_BatchRecorder`'s folder."""
+    """(network, level) -> batches trained, from :func:`_record_batches`'s folder."""
     out = {}
     for path in sorted(folder.glob("level*-net*.npz")):
         level = int(path.name[5:7])
@@ -275,10 +255,11 @@ def compute_training_length(
 ) -> None:
     """The ``training_length`` stage's work: train and prune every arm, score every pruned level.
 
-    Each arm is one :func:`~mothlib.study.pruning_stage.compute_pruning` run (its own ``scratch`` folder, so
-    it resumes from its last finished round); the z-scores are (arm, network, level, null model)
-    tasks, each checkpointed in ``scratch`` by the client as it arrives. Writes the three tables
-    of :data:`TABLES` under ``workdir``.
+    Each arm is one :func:`~mothlib.study.pruning_stage.compute_pruning` run (its own ``scratch``
+    folder, so it resumes from its last finished round); the z-scores are (arm, network, level,
+    null model) tasks, each checkpointed in ``scratch`` by the client as it arrives
+    (:func:`~mothlib.study.checkpoint.checkpointed_map`). Writes the three tables of
+    :data:`TABLES` under ``workdir``.
 
     Parameters
     ----------
@@ -293,17 +274,15 @@ def compute_training_length(
     runner = runner or Runner()
     workdir, scratch = Path(workdir), Path(scratch)
     arms = settings.arms()
-    levels, degrees, parts = [], [], []
-    pending: dict[Any, tuple[Path, dict[str, Any]]] = {}
-    queue = runner.as_completed()
+    levels, degrees = [], []
     device = settings.device
 
     def prune(arm: str) -> str:
         """One arm's pruning run (resumes from its checkpoints; skipped once written)."""
         folder = scratch / _slug(arm)
         if not (folder / "out" / "pruning.parquet").exists():
-            compute_pruning(arms[arm], splits, folder / "out", folder / "rounds",
-                            _BatchRecorder(runner, folder / "batches"), progress=False)
+            compute_pruning(arms[arm], splits, folder / "out", folder / "rounds", runner, progress=False,
+                            on_round=functools.partial(_record_batches, folder / "batches"))
         return arm
 
     def arms_done() -> Iterator[str]:
@@ -319,51 +298,52 @@ def compute_training_length(
             # An interrupted client does not wait for the other arms (their rounds are checkpointed).
             pool.shutdown(wait=False, cancel_futures=True)
 
-    bar_arms = tqdm(total=len(arms), desc="training length: arms trained", unit="arm", disable=not progress)
-    for arm in arms_done():
-        bar_arms.update(1)
-        folder = scratch / _slug(arm)
-        batches = _batches(folder / "batches")
-        table = pd.read_parquet(folder / "out" / "pruning.parquet")
-        table = table[table["strategy"] == STRATEGY].sort_values(["network", "level"])
-        factor = settings.factor(arm)
-        info: dict[tuple[int, int], tuple[float, int, float]] = {}
-        for r in table.itertuples():
-            key = (int(r.network), int(r.level))
-            info[key] = (float(r.fraction_pruned), batches[key], float(r.val_loss))
-            levels.append((arm, factor, *key, info[key][0], batches[key], float(r.train_loss),
-                           float(r.val_loss), float(r.test_loss)))
-        for level in sorted(int(x) for x in table["level"].unique()):
-            if level == 0:
-                continue  # dense: every edge present, z undefined under both nulls
-            wm, bm = unpack_masks(load_npz(folder / "out" / "masks" / STRATEGY / f"level_{int(level):02d}.npz"))
-            for k in range(settings.n_networks):
-                fraction, n_batches, val = info[(k, level)]
-                ws = [np.asarray(w[k]) for w in wm]
-                bs = [np.asarray(b[k]) for b in bm]
-                clean, _, _ = remove_ineffectual(ws, bs)
-                deg = degree_heterogeneity(clean)
-                for name, value in reversed(list(dict(arm=arm, factor=factor, network=k, level=int(level),
-                                                      fraction_pruned=fraction).items())):
-                    deg.insert(0, name, value)
-                degrees.append(deg)
-                for null in settings.null_models:
-                    ckpt = scratch / "z" / f"{_slug(arm)}-net{k}-level{int(level)}-{null}.parquet"
-                    meta = dict(arm=arm, factor=factor, network=k, level=int(level),
-                                fraction_pruned=fraction, batches_trained=n_batches, val_loss=val,
-                                null_model=null, n_null=int(settings.n_null[null]))
-                    if ckpt.exists():
-                        parts.append(pd.read_parquet(ckpt))
-                        continue
-                    # Seeds ignore the arm: equal arms give equal z, unequal ones share null streams.
-                    seed = task_seed(settings.seed, "training-length", k, int(level), null)
-                    f = runner.submit(_score, ws, bs, null, int(settings.n_null[null]), seed,
-                                      int(settings.chunk_size), device,
-                                      key=f"length-{_slug(arm)}-net{k}-level{level}-{null}-{uuid.uuid4().hex[:8]}")
-                    pending[f] = (ckpt, meta)
-                    queue.add(f)
-    bar_arms.close()
-    collect_tables(runner, queue, pending, parts, desc="training length: z-scores", progress=progress)
+    def tasks() -> Iterator[Task]:
+        """Each trained arm's z-score tasks (submitted while the other arms train); its levels
+        and degree heterogeneity on the way."""
+        bar_arms = tqdm(total=len(arms), desc="training length: arms trained", unit="arm", disable=not progress)
+        for arm in arms_done():
+            bar_arms.update(1)
+            folder = scratch / _slug(arm)
+            batches = _batches(folder / "batches")
+            table = pd.read_parquet(folder / "out" / "pruning.parquet")
+            table = table[table["strategy"] == STRATEGY].sort_values(["network", "level"])
+            factor = settings.factor(arm)
+            info: dict[tuple[int, int], tuple[float, int, float]] = {}
+            for r in table.itertuples():
+                key = (int(r.network), int(r.level))
+                info[key] = (float(r.fraction_pruned), batches[key], float(r.val_loss))
+                levels.append((arm, factor, *key, info[key][0], batches[key], float(r.train_loss),
+                               float(r.val_loss), float(r.test_loss)))
+            for level in sorted(int(x) for x in table["level"].unique()):
+                if level == 0:
+                    continue  # dense: every edge present, z undefined under both nulls
+                path = folder / "out" / "masks" / STRATEGY / f"level_{int(level):02d}.npz"
+                wm, bm = unpack_masks(load_npz(path))
+                for k in range(settings.n_networks):
+                    fraction, n_batches, val = info[(k, level)]
+                    ws = [np.asarray(w[k]) for w in wm]
+                    bs = [np.asarray(b[k]) for b in bm]
+                    clean, _, _ = remove_ineffectual(ws, bs)
+                    deg = degree_heterogeneity(clean)
+                    for name, value in reversed(list(dict(arm=arm, factor=factor, network=k, level=int(level),
+                                                          fraction_pruned=fraction).items())):
+                        deg.insert(0, name, value)
+                    degrees.append(deg)
+                    for null in settings.null_models:
+                        meta = dict(arm=arm, factor=factor, network=k, level=int(level),
+                                    fraction_pruned=fraction, batches_trained=n_batches, val_loss=val,
+                                    null_model=null, n_null=int(settings.n_null[null]))
+                        # Seeds ignore the arm: equal arms give equal z, unequal ones share null streams.
+                        seed = task_seed(settings.seed, "training-length", k, int(level), null)
+                        yield Task(f"z/{_slug(arm)}-net{k}-level{int(level)}-{null}.parquet", _score,
+                                   (ws, bs, null, int(settings.n_null[null]), seed, int(settings.chunk_size),
+                                    device),
+                                   key=f"length-{_slug(arm)}-net{k}-level{level}-{null}", meta=meta)
+        bar_arms.close()
+
+    parts = checkpointed_map(runner, tasks(), scratch, desc="training length: z-scores", progress=progress,
+                             prepare=label_table)
     order = {arm: i for i, arm in enumerate(arms)}
 
     def tidy(df: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFrame:

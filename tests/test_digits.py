@@ -17,6 +17,7 @@ from torch import nn
 from mothlib.study import digits
 from mothlib.study import findings
 from mothlib.study import stages
+from mothlib.study.settings import DigitsDataSettings
 from mothlib.study.data import SPLITS, Scaler, load_metadata, load_splits, split_sizes
 from mothlib.networks.ensemble import (
     EarlyStopping,
@@ -111,10 +112,10 @@ def test_changing_validation_and_test_rows_leaves_the_training_data_alone(tmp_pa
     poisoned = X_all.copy()
     held_out = np.concatenate([rows["val"], rows["test"]])
     poisoned[held_out] = 1000.0  # far outside every training pixel range
-    settings_ = digits.DigitsSettings(seed=0)
-    digits.compute_digits(settings_, tmp_path / "clean")
+    data = DigitsDataSettings()
+    digits.compute_digits(data, 0, tmp_path / "clean")
     monkeypatch.setattr(digits, "load_raw", lambda: (poisoned, y_all))
-    digits.compute_digits(settings_, tmp_path / "poisoned")
+    digits.compute_digits(data, 0, tmp_path / "poisoned")
     for name in ("scaling.json", "X_train.npy", "Y_train.npy"):
         assert (tmp_path / "clean" / "data" / name).read_bytes() == (
             tmp_path / "poisoned" / "data" / name).read_bytes(), name
@@ -123,9 +124,9 @@ def test_changing_validation_and_test_rows_leaves_the_training_data_alone(tmp_pa
 
 def test_bad_digits_settings_are_named():
     with pytest.raises(ValueError, match="split"):
-        digits.DigitsSettings(split=(0.5, 0.5, 0.5))
+        DigitsDataSettings(split=(0.5, 0.5, 0.5))
     with pytest.raises(ValueError, match="seed"):
-        digits.DigitsSettings(seed=-1)
+        get_profile("digits_smoke", seed=-1)
     with pytest.raises(ValueError, match="unknown task 'cifar'"):
         stages.check_stage("data", get_profile("digits_smoke", task="cifar"))
 
@@ -302,12 +303,14 @@ def test_select_follows_the_task():
 
 # -- cache keys ------------------------------------------------------------------------------------
 
-def test_moth_keys_hold_no_task_and_digits_keys_do():
+def test_every_key_holds_its_task():
+    # Keys are derived from the settings (tests/test_settings.py): the task is a result field of
+    # the study section every stage reads, so a moth and a digits study never share a key.
     for name in ("smoke", "quick", "paper"):
         p = get_profile(name)
         for stage, st_ in stages.STAGES.items():
-            assert stages.stage_params(p, stage) == {
-                "version": st_.version, **{k: p[k] for k in st_.fields}}
+            params = stages.stage_params(p, stage)
+            assert params["task"] == "moth" and params["version"] == st_.version
     d = get_profile("digits_smoke")
     assert all(stages.stage_params(d, s)["task"] == "digits" for s in stages.STAGES)
     assert stages.stage_params(d, "motifs")["max_accuracy_margin"] == d["max_accuracy_margin"]

@@ -17,8 +17,8 @@ def test_grouped_batched_motif_tasks_give_the_smoke_runs_table(smoke_run, tmp_pa
     # 3 pairs per task, their null chains run together by the torch engine (as on a GPU).
     assert get_profile("smoke")["motif_tasks_per_call"] == 1
     store = ArtifactStore("smoke", root=smoke_run.artifacts)
-    settings = stages.motif_settings(stages.stage_settings(
-        get_profile("smoke", motif_tasks_per_call=3, null_engine="torch"), "motifs"))
+    settings = stages.stage_settings(
+        get_profile("smoke", motif_tasks_per_call=3, null_engine="torch"), "motifs")
     real, sizes, engines = motif_stage.motif_zscores_many, [], set()
 
     def recorded(nets, **kwargs):

@@ -89,8 +89,9 @@ def test_integer_seeds_and_streams_reject_the_rest():
 
 
 def test_public_seeded_functions_use_the_check():
-    from mothlib.study.digits import DigitsSettings
     from mothlib.motifs.nulls import sample_null
+    from mothlib.study.digits import compute_digits
+    from mothlib.study.settings import DigitsDataSettings
     from mothlib.motifs.significance import motif_zscores
 
     ws = [np.ones((3, 2), dtype=bool), np.ones((1, 3), dtype=bool)]
@@ -99,4 +100,4 @@ def test_public_seeded_functions_use_the_check():
     with pytest.raises(ValueError, match="seed: must be"):
         motif_zscores(ws, None, n_null=2, seed="1")
     with pytest.raises(ValueError, match="seed: must be a non-negative int"):
-        DigitsSettings(seed=-1)
+        compute_digits(DigitsDataSettings(), -1, "never-written")

@@ -24,7 +24,9 @@ def test_every_stage_is_declared_once_with_known_inputs():
     for name, st in stages.STAGES.items():
         assert st.name == name and st.version >= 1
         assert all(i in stages.STAGES and names.index(i) < names.index(name) for i in st.inputs)
-        assert not set(st.fields) & set(st.run_fields)
+        # Sections, not fields: a stage's key is derived from what they declare (test_settings.py).
+        assert st.sections and len(set(st.sections)) == len(st.sections)
+        assert all(s in stages.stage_settings(TINY, name).__dict__["_sections"] for s in st.sections)
 
 
 def test_an_algorithm_version_bump_recomputes_the_stage(tmp_path, monkeypatch):

@@ -19,7 +19,6 @@ from mothlib.study.stages import stage_params
 from mothlib.study.store import ArtifactStore
 from mothlib.study.training_length import (
     REFERENCE,
-    LengthSettings,
     compute_training_length,
     load_training_length,
 )
@@ -28,7 +27,18 @@ from mothlib.motifs.degrees import degree_cv, degree_heterogeneity
 D, R = 20, 10  # base round lengths (batches)
 
 
-def _settings(**kw) -> LengthSettings:
+#: The names these tests used before the settings were declared once -> the profile's names.
+_NAMES = dict(
+    factors="length_factors", base_dense="length_base_dense", base_round="length_base_round",
+    n_networks="length_networks", hidden_sizes="length_hidden_sizes", schedule="length_schedule",
+    reference_dense="max_batches_dense", reference_round="max_batches_per_round",
+    null_models="null_models", threads="train_threads", networks_per_task="length_networks_per_task",
+    learning_rate="learning_rate",
+)
+
+
+def _settings(**kw) -> stages.StageSettings:
+    """The training-length stage's settings of a smoke profile at these tests' small size."""
     base = dict(
         factors=[1, 2], base_dense=D, base_round=R, n_networks=2, hidden_sizes=[8, 8, 8, 4],
         schedule=[0.3, 0.6, 0.8], reference=EarlyStopping(check_every=5, min_batches=10, window=5),
@@ -36,7 +46,16 @@ def _settings(**kw) -> LengthSettings:
         learning_rate=3e-3, threads=1, networks_per_task=1,
     )
     base.update(kw)
-    return LengthSettings(**base)
+    fields: dict = {"null_chunk_size": 100}
+    for name, value in base.items():
+        if name == "reference":
+            fields.update(es_check_every=value.check_every, es_min_batches=value.min_batches,
+                          es_window=value.window, es_ratio=value.ratio)
+        elif name == "n_null":
+            fields.update(length_n_null=value.get("layer-edges"), length_n_null_degree=value.get("degree-preserving"))
+        else:
+            fields[_NAMES[name]] = value
+    return stages.stage_settings(get_profile("smoke", **fields), "training_length")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +65,7 @@ def splits(tmp_path_factory):
     return load_splits(store)
 
 
-def _run(settings: LengthSettings, splits, root) -> dict[str, pd.DataFrame]:
+def _run(settings: stages.StageSettings, splits, root) -> dict[str, pd.DataFrame]:
     (root / "out").mkdir(parents=True, exist_ok=True)
     compute_training_length(settings, splits, root / "out", root / "scratch", progress=False)
     return {k: pd.read_parquet(root / "out" / f) for k, f in tl.TABLES.items()}
@@ -192,7 +211,7 @@ def test_bad_settings_name_the_argument():
 def test_stage_key_and_reader(tmp_path):
     p = get_profile("smoke")
     params = stage_params(p, "training_length")
-    assert params["length_factors"] == [1, 2, 4] and "length_n_null" in params
+    assert list(params["length_factors"]) == [1, 2, 4] and "length_n_null" in params
     assert "length_networks_per_task" not in params  # how it runs, not what it computes
     assert stage_params(get_profile("smoke", length_n_null=12), "training_length") != params
     assert stages.STAGES["training_length"].inputs == ("data",)

@@ -33,12 +33,13 @@ from tqdm.auto import tqdm
 
 from mothlib.core.npio import load_npy, load_npz
 from mothlib.study.cluster import Runner
+from mothlib.study.settings import MothDataSettings
 from mothlib.core.seeds import check_seed
 from mothlib.simulation.samples import GENERATOR_BLOCK, INPUT_COLUMNS, OUTPUT_COLUMNS, simulate_rows
 from mothlib.study.store import ArtifactStore, atomic_write, atomic_write_json
 
 __all__ = [
-    "SPLITS", "Scaler", "split_sizes", "DataSettings", "compute_dataset", "load_splits",
+    "SPLITS", "Scaler", "split_sizes", "compute_dataset", "load_splits",
     "load_scaler", "load_metadata",
 ]
 
@@ -112,49 +113,6 @@ def split_sizes(n: int, split) -> tuple[int, int, int]:
     return n_train, n_val, n - n_train - n_val
 
 
-@dataclass(frozen=True)
-class DataSettings:
-    """What the data set depends on, and how it is cut into tasks.
-
-    Parameters
-    ----------
-    n_samples : int
-        Wingstrokes to simulate (failed ones are dropped and counted).
-    seed : int
-        Seeds the initial conditions; sample ``i`` depends only on ``(seed, i)``.
-    scale : float
-        Moth size factor (:meth:`mothlib.simulation.flight_model.MothParams.at_scale`).
-    duration : float
-        Seconds integrated per sample.
-    split : (float, float, float)
-        Train/validation/test fractions, summing to 1.
-    chunk_size : int
-        Samples per task and per checkpoint (memory only: the data do not depend on it).
-    """
-
-    n_samples: int
-    seed: int = 0
-    scale: float = 1.0
-    duration: float = 0.02
-    split: tuple[float, float, float] = (0.64, 0.16, 0.20)
-    chunk_size: int = 50_000
-
-    def __post_init__(self) -> None:
-        check_seed(self.seed, integer=True)
-        n = self.n_samples
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
-            raise ValueError(f"n_samples must be an integer >= 10, got {n!r}")
-        c = self.chunk_size
-        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {c!r}")
-        split_sizes(int(n), self.split)
-        for key in ("duration", "scale"):
-            value = getattr(self, key)
-            if not (math.isfinite(float(value)) and float(value) > 0):
-                raise ValueError(f"{key} must be a finite positive number, got {value!r}")
-        object.__setattr__(self, "split", tuple(float(f) for f in self.split))
-
-
 def _open_npy(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
     """A writable ``.npy`` memmap (or, for zero rows, an empty array already saved)."""
     if shape[0] == 0:  # mmap cannot map an empty payload
@@ -164,15 +122,15 @@ def _open_npy(path: Path, dtype, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _simulate_chunks(
-    settings: DataSettings, scratch: Path, runner: Runner, progress: bool
+    data: MothDataSettings, seed: int, scratch: Path, runner: Runner, progress: bool
 ) -> list[Path]:
     """Simulate every chunk not yet in ``scratch`` as a task; return the chunk files in order."""
-    n, chunk = int(settings.n_samples), int(settings.chunk_size)
+    n, chunk = data.n_samples, data.data_chunk_size
     bounds = [(lo, min(n, lo + chunk)) for lo in range(0, n, chunk)]
     files = [scratch / f"rows_{lo:012d}_{hi:012d}.npz" for lo, hi in bounds]
     todo = {
-        runner.submit(simulate_rows, lo, hi, seed=int(settings.seed), duration=settings.duration,
-                      scale=settings.scale, key=f"data-rows-{settings.seed}-{lo}-{hi}"): (hi - lo, f)
+        runner.submit(simulate_rows, lo, hi, seed=seed, duration=data.duration,
+                      scale=data.scale, key=f"data-rows-{seed}-{lo}-{hi}"): (hi - lo, f)
         for (lo, hi), f in zip(bounds, files) if not f.exists()
     }
     with tqdm(total=n, initial=n - sum(m for m, _ in todo.values()), unit="sample",
@@ -186,7 +144,7 @@ def _simulate_chunks(
     return files
 
 
-def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str, Any]:
+def _assemble(files: list[Path], out: Path, data: MothDataSettings) -> dict[str, Any]:
     """Drop failed rows, split, scale; write the stage's files into ``out``; return metadata."""
     ok_counts, failed_rows = [], []
     offset = 0
@@ -197,7 +155,7 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
         failed_rows.extend((offset + np.nonzero(~ok)[0]).tolist())
         offset += ok.size
     n_valid = sum(ok_counts)
-    sizes = dict(zip(SPLITS, split_sizes(n_valid, settings.split)))
+    sizes = dict(zip(SPLITS, split_sizes(n_valid, data.split)))
     if sizes["train"] == 0:
         raise RuntimeError("no training samples: every sample failed to integrate")
     starts = dict(zip(SPLITS, np.cumsum([0, sizes["train"], sizes["val"]]).tolist()))
@@ -231,7 +189,7 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
         "Y": Scaler(OUTPUT_COLUMNS, *lo_hi["Y"]),
     }
     # Pass 2: scaled float32 copies, a bounded number of rows at a time.
-    step = max(1, int(settings.chunk_size))
+    step = max(1, data.data_chunk_size)
     for (s, k), src in raw.items():
         if isinstance(src, np.memmap):
             src.flush()
@@ -245,7 +203,7 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
     atomic_write_json(out / "scaling.json", {"inputs": scalers["X"].to_dict(),
                                              "outputs": scalers["Y"].to_dict()})
     return {
-        "n_requested": int(settings.n_samples),
+        "n_requested": data.n_samples,
         "n_valid": n_valid,
         "n_failed": len(failed_rows),
         "failed_rows": failed_rows[:1000],
@@ -257,23 +215,22 @@ def _assemble(files: list[Path], out: Path, settings: DataSettings) -> dict[str,
 
 
 def compute_dataset(
-    settings: DataSettings, workdir: Path, scratch: Path, runner: Runner | None = None,
+    data: MothDataSettings, seed: int, workdir: Path, scratch: Path, runner: Runner | None = None,
     *, progress: bool = True,
 ) -> None:
-    """The ``data`` stage's work: simulate (as tasks), split, scale; write ``workdir/data/``.
+    """The moth's ``data`` stage work: simulate (as tasks), split, scale; write ``workdir/data/``.
 
+    Sample ``i`` depends only on ``(seed, i)``; ``data.data_chunk_size`` only sets the tasks.
     Finished chunks are checkpointed in ``scratch``, so an interrupted run resumes; the stage
     itself is declared in :mod:`mothlib.study.stages` (run it with ``mothlib.study.stages.run``).
     """
+    check_seed(seed, integer=True)
     runner = runner or Runner()
     out = workdir / "data"
     out.mkdir(parents=True, exist_ok=True)
-    files = _simulate_chunks(settings, scratch, runner, progress)
-    meta = _assemble(files, out, settings)
-    meta.update(
-        seed=settings.seed, scale=settings.scale, duration=settings.duration,
-        split=list(settings.split),
-    )
+    files = _simulate_chunks(data, seed, scratch, runner, progress)
+    meta = _assemble(files, workdir / "data", data)
+    meta.update(seed=seed, scale=data.scale, duration=data.duration, split=list(data.split))
     atomic_write_json(out / "metadata.json", meta)
 
 

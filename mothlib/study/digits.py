@@ -20,7 +20,6 @@ Files under ``artifacts/<profile>/data/``, the moth's layout, so
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,11 @@ import numpy as np
 from mothlib.study.data import SPLITS, Scaler, split_sizes
 from mothlib.core.seeds import check_seed
 from mothlib.study.store import atomic_write, atomic_write_json
+from mothlib.study.settings import DigitsDataSettings
 
 __all__ = [
     "N_CLASSES",
     "PIXEL_COLUMNS",
-    "DigitsSettings",
     "load_raw",
     "stratified_split",
     "compute_digits",
@@ -45,27 +44,6 @@ N_CLASSES = 10
 PIXEL_COLUMNS: tuple[str, ...] = tuple(f"px{r}{c}" for r in range(8) for c in range(8))
 #: The scaled range of the inputs (the moth's).
 LOW, HIGH = -0.5, 0.5
-
-
-@dataclass(frozen=True)
-class DigitsSettings:
-    """What the digits data set depends on.
-
-    Parameters
-    ----------
-    seed : int
-        Seeds the stratified shuffle.
-    split : (float, float, float)
-        Train/validation/test fractions, summing to 1.
-    """
-
-    seed: int = 0
-    split: tuple[float, float, float] = (0.64, 0.16, 0.20)
-
-    def __post_init__(self) -> None:
-        check_seed(self.seed, integer=True)
-        split_sizes(10, self.split)  # ValueError naming a bad split
-        object.__setattr__(self, "split", tuple(float(f) for f in self.split))
 
 
 def load_raw() -> tuple[np.ndarray, np.ndarray]:
@@ -108,14 +86,15 @@ def _save(path: Path, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
-def compute_digits(settings: DigitsSettings, workdir: Path, *, progress: bool = False) -> None:
+def compute_digits(data: DigitsDataSettings, seed: int, workdir: Path, *, progress: bool = False) -> None:
     """The digits ``data`` stage's work: split, scale, write ``workdir/data/`` (seconds).
 
-    ``progress`` is accepted for symmetry with :func:`mothlib.study.data.compute_dataset` (the work
-    is too short for a bar).
+    ``seed`` seeds the stratified shuffle. ``progress`` is accepted for symmetry with
+    :func:`mothlib.study.data.compute_dataset` (the work is too short for a bar).
     """
+    check_seed(seed, integer=True)
     X, y = load_raw()
-    rows = stratified_split(y, settings.split, settings.seed)
+    rows = stratified_split(y, data.split, seed)
     scaler = Scaler.fit(X[rows["train"]], PIXEL_COLUMNS)  # training statistics only
     out = Path(workdir) / "data"
     out.mkdir(parents=True, exist_ok=True)
@@ -139,7 +118,7 @@ def compute_digits(settings: DigitsSettings, workdir: Path, *, progress: bool = 
         "n_classes": N_CLASSES,
         "input_columns": list(PIXEL_COLUMNS),
         "output_columns": ["digit"],
-        "seed": int(settings.seed),
-        "split": list(settings.split),
+        "seed": int(seed),
+        "split": list(data.split),
     }
     atomic_write_json(out / "metadata.json", meta)

@@ -123,7 +123,8 @@ def estimate_profile(
     task = get_task(p.task)
     wanted = stages.default_stages(p)
     pruning = stages.pruning_settings(stages.stage_settings(p, "pruning"))
-    motif = stages.motif_settings(stages.stage_settings(p, "motifs"))
+    n_null = p.motifs.n_nulls()
+    null_models = p.nulls.null_models
     io = (task.n_inputs, task.n_outputs)
     sizes = [io[0], *pruning.hidden_sizes, io[1]]
     n_rows = task.n_rows(p.data)
@@ -157,25 +158,26 @@ def estimate_profile(
 
         def null_costs(sizes: list[int], null_models: Sequence[str]) -> dict[str, list[float]]:
             return {
-                null: [_timed(runner, time_nulls, sizes, f, null, nulls, device=motif.device) for f in probes]
+                null: [_timed(runner, time_nulls, sizes, f, null, nulls, device=p.run.device) for f in probes]
                 for null in null_models
             }
 
-        per_null = null_costs(sizes, motif.null_models)
+        per_null = null_costs(sizes, null_models)
         fractions = pruning.fractions
         total = sum(
-            float(np.interp(f, probes, per_null[null])) * motif.n_null[null]
-            for f in fractions for null in motif.null_models
+            float(np.interp(f, probes, per_null[null])) * n_null[null]
+            for f in fractions for null in null_models
         ) * pruning.n_networks * len(pruning.strategies)
-        n = sum(motif.n_null[null] for null in motif.null_models)
+        n = sum(n_null[null] for null in null_models)
         rows.append(("motifs", f"{pruning.n_networks} networks x {len(fractions)} levels x "
                      f"{len(pruning.strategies)} strategies x {n:,} nulls (every level scored: an upper bound)",
                      ", ".join(f"{null} {np.median(v) * 1e3:.1f} ms/null" for null, v in per_null.items()),
                      total))
 
         if "training_length" in wanted:
-            length = stages.length_settings(stages.stage_settings(p, "training_length"))
-            arms = length.arms()
+            arms = stages.length_plan(stages.stage_settings(p, "training_length")).arms
+            length = p.length
+            l_n_null = length.n_nulls()
             l_sizes = [io[0], *length.hidden_sizes, io[1]]
             some_arm = next(iter(arms.values()))
             l_shard = len(some_arm.shards()[0])
@@ -185,13 +187,13 @@ def estimate_profile(
                                [(arm.round_cap("magnitude", 1) or one_pass) * (len(arm.fractions) - 1)])
                 for arm in arms.values()
             ) * len(some_arm.shards())
-            l_null = null_costs(l_sizes, length.null_models)
+            l_null = null_costs(l_sizes, null_models)
             l_nulls = sum(
-                float(np.interp(f, probes, l_null[null])) * length.n_null[null]
-                for f in some_arm.fractions for null in length.null_models
-            ) * length.n_networks * len(arms)
+                float(np.interp(f, probes, l_null[null])) * l_n_null[null]
+                for f in some_arm.fractions for null in null_models
+            ) * length.networks * len(arms)
             rows.append(("training_length",
-                         f"{len(arms)} arms x {length.n_networks} networks: {batches_all:,} batches of "
+                         f"{len(arms)} arms x {length.networks} networks: {batches_all:,} batches of "
                          f"{l_shard} networks, {len(some_arm.fractions)} levels scored",
                          f"{l_batch * 1e3:.1f} ms/batch",
                          l_batch * batches_all + l_nulls))

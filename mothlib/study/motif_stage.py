@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,7 @@ from mothlib.study.pruning_stage import load_masks, load_pruning_table
 from mothlib.study.store import atomic_write
 
 __all__ = [
-    "STAGE_COLUMNS", "task_seed", "MotifStageSettings", "scored_levels", "compute_motif_table",
+    "STAGE_COLUMNS", "task_seed", "scored_levels", "compute_motif_table",
     "load_motif_table",
 ]
 
@@ -43,73 +42,8 @@ def task_seed(seed: int, strategy: str, network: int, level: int, null_model: st
     The motif-stage stream of :mod:`mothlib.core.seeds` (its tag is the strategy's crc32).
     """
     return np.random.SeedSequence(
-        [check_seed(seed, integer=True), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
+        [cast(int, check_seed(seed, integer=True)), zlib.crc32(strategy.encode()), int(network), int(level), NULL_MODELS.index(null_model)]
     )
-
-
-@dataclass(frozen=True)
-class MotifStageSettings:
-    """What the motif table depends on.
-
-    Parameters
-    ----------
-    null_models : sequence of {"layer-edges", "degree-preserving"}
-    n_null : dict
-        Null model -> number of null networks.
-    max_loss_threshold : float
-        The largest loss threshold the table serves: each network is scored at every level up
-        to its last level with validation loss at most this, so any selection threshold up to
-        it filters the table instead of recomputing nulls.
-    seed : int
-    chunk_size : int
-        Null networks drawn and counted at once (memory only).
-    device : str, optional
-        Torch device where the null networks are drawn and counted.
-    max_accuracy_margin : float, optional
-        A classification task's counterpart of ``max_loss_threshold`` (which it then replaces):
-        each network is scored up to its last level whose validation accuracy is within this
-        margin of its dense level's, so any ``accuracy_margin`` up to it filters the table.
-    tasks_per_call : int
-        Up to this many (network, level) pairs of one strategy and null model are scored in one
-        task by :func:`motif_zscores_many` (their null chains in one run on the torch and cuda
-        engines); 1 submits each pair alone. The table does not depend on it.
-    engine : str
-        Null sampler (:data:`mothlib.motifs.nulls.ENGINES`; "auto": numba on the CPU, torch on a GPU).
-        Every engine draws the same null networks, so the table does not depend on it.
-    """
-
-    null_models: tuple[str, ...]
-    n_null: dict[str, int]
-    max_loss_threshold: float
-    seed: int = 0
-    chunk_size: int = 100
-    device: str = "cpu"
-    max_accuracy_margin: float | None = None
-    tasks_per_call: int = 1
-    engine: str = "auto"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "null_models", tuple(self.null_models))
-        unknown = sorted(set(self.null_models) - set(NULL_MODELS))
-        if unknown or not self.null_models:
-            raise ValueError(f"null_models: unknown or no null model(s) {unknown}; choose from {list(NULL_MODELS)}")
-        for null in self.null_models:
-            n = self.n_null.get(null)
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-                raise ValueError(f"n_null[{null!r}] must be a non-negative integer, got {n!r}")
-        if not float(self.max_loss_threshold) > 0:
-            raise ValueError(f"max_loss_threshold must be positive, got {self.max_loss_threshold!r}")
-        if int(self.chunk_size) < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {self.chunk_size!r}")
-        if self.max_accuracy_margin is not None and not float(self.max_accuracy_margin) >= 0:
-            raise ValueError(f"max_accuracy_margin must be non-negative, got {self.max_accuracy_margin!r}")
-        n = self.tasks_per_call
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"tasks_per_call must be a positive integer, got {n!r}")
-        from mothlib.motifs.nulls import ENGINES
-
-        if self.engine not in ENGINES:
-            raise ValueError(f"null_engine must be one of {list(ENGINES)}, got {self.engine!r}")
 
 
 def scored_levels(
@@ -129,21 +63,18 @@ def scored_levels(
     return rows[["strategy", "network", "level", "fraction_pruned"]].reset_index(drop=True)
 
 
-def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifStageSettings,
-           null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
-    """Task: one network's z-scores against one null model."""
-    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null,
-                         chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
-                         engine=settings.engine,
-                         n_jobs=1)  # one thread per task: the Dask workers are single-threaded
+def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, null: str, seed: np.random.SeedSequence,
+           options: dict[str, Any]) -> pd.DataFrame:
+    """Task: one network's z-scores against one null model (``options``: n_null, chunk_size,
+    device, engine)."""
+    # One thread per task: the Dask workers are single-threaded.
+    return motif_zscores(ws, bs, null_model=null, seed=seed, n_jobs=1, **options)
 
 
-def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], settings: MotifStageSettings,
-                null: str, seeds: list[np.random.SeedSequence]) -> list[pd.DataFrame]:
+def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], null: str,
+                seeds: list[np.random.SeedSequence], options: dict[str, Any]) -> list[pd.DataFrame]:
     """Task: several networks' z-scores against one null model (their nulls drawn together)."""
-    return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds,
-                              chunk_size=int(settings.chunk_size), device=settings.device,
-                              engine=settings.engine, n_jobs=1)
+    return motif_zscores_many(nets, null_model=null, seeds=seeds, n_jobs=1, **options)
 
 
 class _Pair(NamedTuple):
@@ -157,7 +88,7 @@ class _Pair(NamedTuple):
 
 
 def compute_motif_table(
-    settings: MotifStageSettings,
+    settings: Any,
     store: Any,
     workdir: Path,
     scratch: Path,
@@ -168,16 +99,27 @@ def compute_motif_table(
     """The ``motifs`` stage's work: z-scores of every scored level (:func:`scored_levels`) of
     every network, strategy and null model, as (strategy, network, level, null model) tasks.
 
-    Writes ``workdir/motifs.parquet`` (columns :data:`STAGE_COLUMNS`). Each finished
-    (strategy, network, level, null model) table is checkpointed in ``scratch`` by the client
-    (:func:`~mothlib.study.checkpoint.checkpointed_map`), so an interrupted run resumes. With
-    ``settings.tasks_per_call`` > 1 the pairs still to score are grouped, in order, into tasks of
-    up to that many per (strategy, null model).
+    ``settings`` is the stage's :class:`~mothlib.study.stages.StageSettings` (sections ``study``,
+    ``selection``, ``nulls``, ``motifs``, ``run``). Writes ``workdir/motifs.parquet`` (columns
+    :data:`STAGE_COLUMNS`). Each finished (strategy, network, level, null model) table is
+    checkpointed in ``scratch`` by the client (:func:`~mothlib.study.checkpoint.checkpointed_map`),
+    so an interrupted run resumes. With ``motif_tasks_per_call`` > 1 the pairs still to score are
+    grouped, in order, into tasks of up to that many per (strategy, null model).
     """
     runner = runner or Runner()
     scratch = Path(scratch)
     table = load_pruning_table(store)
-    levels = scored_levels(table, settings.max_loss_threshold, settings.max_accuracy_margin)
+    if settings.task.classification:  # levels scored by accuracy: max_loss_threshold is the moth's
+        levels = scored_levels(table, float("inf"), settings.selection.max_accuracy_margin)
+    else:
+        levels = scored_levels(table, settings.selection.max_loss_threshold)
+    n_null = settings.motifs.n_nulls()
+    per_call = settings.motifs.motif_tasks_per_call
+    null_models = settings.nulls.null_models
+
+    def options(null: str) -> dict[str, Any]:
+        return dict(n_null=n_null[null], chunk_size=settings.nulls.null_chunk_size,
+                    device=settings.run.device, engine=settings.nulls.null_engine)
     # Networks are the batch entries of load_masks, in the order of their ids.
     position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
     groups: dict[tuple[str, str], list[_Pair]] = {}  # (strategy, null) -> pairs waiting for a task
@@ -188,11 +130,11 @@ def compute_motif_table(
         first = group[0].meta
         more = f"-x{len(group)}" if len(group) > 1 else ""
         key = f"motifs-{strategy}-net{first['network']}-level{first['level']}-{null}{more}"
-        if settings.tasks_per_call == 1:  # one network per task, as before the setting
+        if per_call == 1:  # one network per task, as before the setting
             p = group[0]
-            return Task(p.name, _score, (p.ws, p.bs, settings, null, p.seed), key=key, meta=p.meta)
+            return Task(p.name, _score, (p.ws, p.bs, null, p.seed, options(null)), key=key, meta=p.meta)
         return Task(tuple(p.name for p in group), _score_many,
-                    ([(p.ws, p.bs) for p in group], settings, null, [p.seed for p in group]),
+                    ([(p.ws, p.bs) for p in group], null, [p.seed for p in group], options(null)),
                     key=key, meta=tuple(p.meta for p in group))
 
     def tasks() -> Iterator[Task]:
@@ -200,11 +142,11 @@ def compute_motif_table(
         for (strategy, level), rows in levels.groupby(["strategy", "level"], sort=True):
             masks = None
             for r in rows.itertuples():
-                for null in settings.null_models:
+                for null in null_models:
                     network = int(r.network)
                     name = f"{strategy}-net{network}-level{level}-{null}.parquet"
                     meta = dict(network=network, level=int(level), fraction_pruned=float(r.fraction_pruned),
-                                strategy=strategy, null_model=null, n_null=int(settings.n_null[null]))
+                                strategy=strategy, null_model=null, n_null=n_null[null])
                     if (scratch / name).exists():
                         # Finished in an earlier run: read back, and left out of the groups.
                         yield Task(name, meta=meta)
@@ -215,9 +157,9 @@ def compute_motif_table(
                     k = position[network]
                     ws = [np.asarray(w[k]) for w in wm]
                     bs = None if bm is None else [np.asarray(b[k]) for b in bm]
-                    seed = task_seed(settings.seed, strategy, network, int(level), null)
+                    seed = task_seed(settings.study.seed, strategy, network, int(level), null)
                     groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, name, meta))
-                    if len(groups[(strategy, null)]) == settings.tasks_per_call:
+                    if len(groups[(strategy, null)]) == per_call:
                         yield task(strategy, null)
         for strategy, null in list(groups):  # the last, partly filled groups
             yield task(strategy, null)
@@ -261,15 +203,18 @@ def load_motif_table(
     manifest = store.require("motifs")
     if profile is not None:
         return _motifs_by_profile(store, manifest, profile)
+    table = pd.read_parquet(store.path("motifs.parquet"))
+    if loss_threshold is None:
+        return table
+    if "max_loss_threshold" not in manifest["params"]:
+        raise ValueError("this motif table was scored by accuracy (a classification task): select "
+                         "with profile=, whose accuracy_margin applies, not with loss_threshold")
     served = float(manifest["params"]["max_loss_threshold"])
-    if loss_threshold is not None and float(loss_threshold) > served:
+    if float(loss_threshold) > served:
         raise ValueError(
             f"loss_threshold {loss_threshold:g} exceeds max_loss_threshold {served:g} of the motif "
             f"table; set max_loss_threshold >= {loss_threshold:g} (reruns the motif stage)"
         )
-    table = pd.read_parquet(store.path("motifs.parquet"))
-    if loss_threshold is None:
-        return table
     pruning = load_pruning_table(store, loss_threshold)
     return up_to_selected(table, pruning).reset_index(drop=True)
 

@@ -58,7 +58,7 @@ ACCURACY_COLUMNS = ["train_accuracy", "val_accuracy", "test_accuracy"]
 # -- the stage's work ----------------------------------------------------------------------
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with atomic_write(path) as handle:
-        np.savez(handle, **arrays)
+        np.savez(handle, **arrays)  # type: ignore[arg-type]  # numpy's stub: a key could be allow_pickle
 
 
 def _record(state: ShardState) -> dict[str, np.ndarray]:

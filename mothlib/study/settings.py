@@ -18,6 +18,7 @@ section classes a task uses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -264,8 +265,13 @@ class TrainingLengthSettings(Settings):
     def validate(self) -> None:
         _at_least(self, 1, "base_dense", "base_round", "networks", "networks_per_task")
         _at_least(self, 2, "n_null", "n_null_degree")
-        if not self.factors or any(not f > 0 for f in self.factors):
+        if not self.factors or any(not (f > 0 and math.isfinite(f)) for f in self.factors):
             raise ValueError(f"length_factors: must be a non-empty list of positive numbers, got {list(self.factors)}")
+        if len({f"{f:g}" for f in self.factors}) != len(self.factors):
+            raise ValueError(f"length_factors: must be distinct, got {list(self.factors)}")
+        for f in self.factors:
+            if round(f * self.base_round) < 1 or round(f * self.base_dense) < 1:
+                raise ValueError(f"length_factors: factor {f:g} gives rounds of under one batch")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"length_hidden_sizes: must be positive widths, got {list(self.hidden_sizes)}")
         _schedule(self, "schedule")

@@ -39,7 +39,7 @@ from mothlib.study.tasks import Task, get_task
 
 __all__ = [
     "Stage", "StageSettings", "STAGES", "get_stage", "stage_settings", "stage_params", "check_stage",
-    "pruning_settings", "motif_settings", "length_settings", "run", "run_all", "default_stages",
+    "pruning_settings", "length_plan", "run", "run_all", "default_stages",
     "is_current", "verify",
 ]
 
@@ -135,47 +135,19 @@ def _pruning_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scra
 
 
 # -- motifs --------------------------------------------------------------------------------
-def motif_settings(s: StageSettings) -> Any:
-    """The motif stage's settings as :class:`MotifStageSettings`."""
-    from mothlib.study.motif_stage import MotifStageSettings
-
-    classification = s.task.classification
-    return MotifStageSettings(
-        null_models=s.nulls.null_models, n_null=s.motifs.n_nulls(),
-        # A classification task scores levels by accuracy (max_loss_threshold does not exist there).
-        max_loss_threshold=float("inf") if classification else s.selection.max_loss_threshold,
-        max_accuracy_margin=s.selection.max_accuracy_margin if classification else None,
-        seed=s.study.seed, chunk_size=s.nulls.null_chunk_size, device=s.run.device,
-        tasks_per_call=s.motifs.motif_tasks_per_call, engine=s.nulls.null_engine,
-    )
-
-
 def _motif_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
                    runner: Runner, progress: bool) -> None:
     from mothlib.study.motif_stage import compute_motif_table
 
-    compute_motif_table(motif_settings(s), store, workdir, scratch, runner, progress=progress)
+    compute_motif_table(s, store, workdir, scratch, runner, progress=progress)
 
 
 # -- training length -----------------------------------------------------------------------
-def length_settings(s: StageSettings) -> Any:
-    """The training-length stage's settings as :class:`~mothlib.study.training_length.LengthSettings`."""
-    from mothlib.study.training_length import LengthSettings
+def length_plan(s: StageSettings) -> Any:
+    """The training-length stage's plan (:func:`mothlib.study.training_length.plan`)."""
+    from mothlib.study.training_length import plan
 
-    cap = s.training.max_batches_per_round
-    return LengthSettings(
-        factors=s.length.factors, base_dense=s.length.base_dense,
-        base_round=s.length.base_round, n_networks=s.length.networks,
-        hidden_sizes=s.length.hidden_sizes, schedule=s.length.schedule,
-        reference=s.training.stopping, reference_dense=s.training.max_batches_dense,
-        # The reference arm prunes by magnitude only: its cap is the profile's magnitude cap.
-        reference_round=cap.get("magnitude") if isinstance(cap, dict) else cap,
-        null_models=s.nulls.null_models, n_null=s.length.n_nulls(),
-        seed=s.study.seed, init_std=s.training.init_std,
-        learning_rate=s.training.learning_rate, batch_size=s.training.batch_size,
-        chunk_size=s.nulls.null_chunk_size, device=s.run.device,
-        threads=s.run.train_threads, networks_per_task=s.length.networks_per_task,
-    )
+    return plan(s)
 
 
 def _length_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
@@ -183,7 +155,7 @@ def _length_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scrat
     from mothlib.study.data import load_splits
     from mothlib.study.training_length import compute_training_length
 
-    compute_training_length(length_settings(s), load_splits(store), workdir, scratch, runner, progress=progress)
+    compute_training_length(s, load_splits(store), workdir, scratch, runner, progress=progress)
 
 
 STAGES: dict[str, Stage] = {
@@ -214,7 +186,7 @@ STAGES: dict[str, Stage] = {
 
 #: What builds the typed settings each stage's work takes (checked before any work starts).
 _BUILDERS: dict[str, Callable[[StageSettings], Any]] = {
-    "pruning": pruning_settings, "motifs": motif_settings, "training_length": length_settings,
+    "pruning": pruning_settings, "training_length": length_plan,
 }
 
 

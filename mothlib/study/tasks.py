@@ -61,23 +61,16 @@ class Task:
     n_rows: Callable[[Any], int]
 
 
-def _three(split: tuple[float, ...]) -> tuple[float, float, float]:
-    a, b, c = split  # the section checked that there are three
-    return a, b, c
-
-
 def _moth_data(data: S.MothDataSettings, seed: int, workdir: Path, scratch: Path, runner: Any, progress: bool) -> None:
-    from mothlib.study.data import DataSettings, compute_dataset
+    from mothlib.study.data import compute_dataset
 
-    settings = DataSettings(n_samples=data.n_samples, seed=seed, scale=data.scale, duration=data.duration,
-                            split=_three(data.split), chunk_size=data.data_chunk_size)
-    compute_dataset(settings, workdir, scratch, runner, progress=progress)
+    compute_dataset(data, seed, workdir, scratch, runner, progress=progress)
 
 
 def _digits_data(data: S.DigitsDataSettings, seed: int, workdir: Path, scratch: Path, runner: Any, progress: bool) -> None:
-    from mothlib.study.digits import DigitsSettings, compute_digits
+    from mothlib.study.digits import compute_digits
 
-    compute_digits(DigitsSettings(seed=seed, split=_three(data.split)), workdir, progress=progress)
+    compute_digits(data, seed, workdir, progress=progress)
 
 
 def _select_by_loss(table: pd.DataFrame, selection: S.LossSelection) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 The same networks (same seeds, same data, same magnitude-pruning schedule) are trained in several
 *arms*: with early stopping switched off, every round runs exactly ``factor x`` a base length
-(``factor`` from :attr:`LengthSettings.factors`), and one reference arm follows the profile's own
+(``factor`` from the profile's ``length_factors``), and one reference arm follows the profile's own
 early-stopped protocol. Each arm is an ordinary pruning run
 (:func:`mothlib.study.pruning_stage.compute_pruning` on the runner it is given); every pruned level
 of every network is then scored against each null model as a task
@@ -25,7 +25,6 @@ Outputs (tidy tables; :func:`load_training_length` reads them):
 from __future__ import annotations
 
 import functools
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -38,13 +37,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mothlib.core.npio import load_npz
-from mothlib.core.validation import check_int
 from mothlib.study.checkpoint import Task, checkpointed_map, label_table
 from mothlib.study.cluster import Runner
 from mothlib.networks.ensemble import EarlyStopping
 from mothlib.motifs.counts import remove_ineffectual
 from mothlib.motifs.degrees import degree_heterogeneity
-from mothlib.motifs.nulls import NULL_MODELS
 from mothlib.networks.pruning import PruningSettings, ShardState, unpack_masks
 from mothlib.motifs.significance import COLUMNS as Z_FIELDS
 from mothlib.motifs.significance import motif_zscores
@@ -57,7 +54,10 @@ __all__ = [
     "STRATEGY",
     "NO_STOPPING",
     "TABLES",
-    "LengthSettings",
+    "arms",
+    "arm_factor",
+    "LengthPlan",
+    "plan",
     "arm_name",
     "compute_training_length",
     "load_training_length",
@@ -96,119 +96,59 @@ def arm_name(factor: float) -> str:
     return f"{float(factor):g}x"
 
 
-def _positive_int(name: str, value: Any) -> int:
-    """:func:`mothlib.core.validation.check_int` with ``min_value=1`` (the settings' call order)."""
-    return check_int(value, name, min_value=1)
+
+def arms(settings: Any) -> dict[str, PruningSettings]:
+    """Arm name -> its pruning settings: the reference arm first, then the factors from
+    shortest to longest.
+
+    ``settings`` is the stage's :class:`~mothlib.study.stages.StageSettings` (sections ``study``,
+    ``training``, ``nulls``, ``length``, ``run``). The reference arm follows the profile's own
+    protocol (its early stopping and batch caps; magnitude pruning, so the magnitude cap); each
+    factor's arm trains ``round(factor * base)`` batches a round with early stopping off.
+    """
+    length, training = settings.length, settings.training
+    common: dict[str, Any] = dict(
+        n_networks=length.networks, hidden_sizes=length.hidden_sizes, schedule=length.schedule,
+        strategies=(STRATEGY,), seed=settings.study.seed, init_std=training.init_std,
+        learning_rate=training.learning_rate, batch_size=training.batch_size,
+        device=settings.run.device, threads=settings.run.train_threads,
+        networks_per_task=length.networks_per_task,
+    )
+    cap = training.max_batches_per_round
+    out = {REFERENCE: PruningSettings(
+        **common, stopping=training.stopping, max_batches_dense=training.max_batches_dense,
+        max_batches_per_round=cap.get("magnitude") if isinstance(cap, dict) else cap,
+    )}
+    for f in sorted(float(f) for f in length.factors):
+        out[arm_name(f)] = PruningSettings(
+            **common, stopping=NO_STOPPING, max_batches_dense=int(round(f * length.base_dense)),
+            max_batches_per_round=int(round(f * length.base_round)),
+        )
+    return out
 
 
 @dataclass(frozen=True)
-class LengthSettings:
-    """What the training-length experiment depends on.
+class LengthPlan:
+    """Everything the stage's work reads from its settings, taken in one place (:func:`plan`)."""
 
-    Parameters
-    ----------
-    factors : sequence of float
-        Training lengths, as multiples of the base round lengths; distinct and positive (kept
-        sorted, so the arms run from shortest to longest). Each gives an arm with early stopping off whose rounds run ``round(factor * base)`` batches.
-    base_dense, base_round : int
-        Batches of the dense round and of each pruned round at factor 1.
-    n_networks : int
-    hidden_sizes : sequence of int
-    schedule : sequence of float
-        Cumulative pruning fractions (the last prune is neither trained nor recorded).
-    reference : EarlyStopping
-        The early-stopping rule of the reference arm (the profile's protocol).
-    reference_dense, reference_round : int, dict or None
-        The reference arm's batch caps (as ``max_batches_dense`` / ``max_batches_per_round``
-        of :class:`~mothlib.networks.pruning.PruningSettings`).
-    null_models : sequence of {"layer-edges", "degree-preserving"}
-    n_null : dict
-        Null model -> number of null networks.
-    seed, init_std, learning_rate, batch_size
-        As for :class:`~mothlib.networks.pruning.PruningSettings`.
-    chunk_size : int
-        Null networks drawn at once (memory only).
-    device : str
-        Torch device of training (and of the null counts unless "cpu").
-    threads, networks_per_task : int, optional
-        How the training runs (results do not depend on them).
-    """
+    arms: dict[str, PruningSettings]
+    null_models: tuple[str, ...]
+    n_null: dict[str, int]
+    seed: int
+    chunk_size: int
+    device: str
 
-    factors: tuple[float, ...]
-    base_dense: int
-    base_round: int
-    n_networks: int
-    hidden_sizes: tuple[int, ...]
-    schedule: tuple[float, ...]
-    reference: EarlyStopping
-    reference_dense: int | None = None
-    reference_round: int | dict[str, int] | None = None
-    null_models: tuple[str, ...] = NULL_MODELS
-    n_null: dict[str, int] | None = None
-    seed: int = 0
-    init_std: float = 0.2
-    learning_rate: float = 5e-4
-    batch_size: int = 128
-    chunk_size: int = 100
-    device: str = "cpu"
-    threads: int | None = None
-    networks_per_task: int | None = None
 
-    def __post_init__(self) -> None:
-        factors = tuple(self.factors) if isinstance(self.factors, (list, tuple)) else None
-        if not factors or any(
-            isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating))
-            or not math.isfinite(float(f)) or float(f) <= 0 for f in factors
-        ):
-            raise ValueError(f"factors (length_factors) must be a non-empty list of positive numbers, got {self.factors!r}")
-        factors = tuple(sorted(float(f) for f in factors))  # arms from shortest to longest
-        if len({arm_name(f) for f in factors}) != len(factors):
-            raise ValueError(f"factors (length_factors) must be distinct, got {list(factors)}")
-        object.__setattr__(self, "factors", factors)
-        _positive_int("base_dense (length_base_dense)", self.base_dense)
-        _positive_int("base_round (length_base_round)", self.base_round)
-        for f in factors:
-            if round(f * self.base_round) < 1 or round(f * self.base_dense) < 1:
-                raise ValueError(f"factors (length_factors): factor {f:g} gives rounds of under one batch")
-        _positive_int("n_networks (length_networks)", self.n_networks)
-        _positive_int("chunk_size", self.chunk_size)
-        object.__setattr__(self, "null_models", tuple(self.null_models))
-        unknown = sorted(set(self.null_models) - set(NULL_MODELS))
-        if unknown or not self.null_models:
-            raise ValueError(f"null_models: unknown or no null model(s) {unknown}; choose from {list(NULL_MODELS)}")
-        n_null = dict(self.n_null or {})
-        for null in self.null_models:
-            n = n_null.get(null)
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-                raise ValueError(f"n_null[{null!r}] (length_n_null) must be an integer of at least 2, got {n!r}")
-        object.__setattr__(self, "n_null", n_null)
-        if not isinstance(self.reference, EarlyStopping):
-            raise ValueError(f"reference must be an EarlyStopping rule, got {self.reference!r}")
-        self.arms()  # every arm's PruningSettings checks the shared fields (named)
+def plan(settings: Any) -> LengthPlan:
+    """The stage's plan from its :class:`~mothlib.study.stages.StageSettings`."""
+    return LengthPlan(arms=arms(settings), null_models=settings.nulls.null_models,
+                      n_null=settings.length.n_nulls(), seed=settings.study.seed,
+                      chunk_size=settings.nulls.null_chunk_size, device=settings.run.device)
 
-    def arms(self) -> dict[str, PruningSettings]:
-        """Arm name -> its pruning settings: the reference arm first, then the factors in order."""
-        common = dict(
-            n_networks=int(self.n_networks), hidden_sizes=tuple(self.hidden_sizes),
-            schedule=tuple(self.schedule), strategies=(STRATEGY,), seed=int(self.seed),
-            init_std=float(self.init_std), learning_rate=float(self.learning_rate),
-            batch_size=int(self.batch_size), device=str(self.device), threads=self.threads,
-            networks_per_task=self.networks_per_task,
-        )
-        out = {REFERENCE: PruningSettings(
-            **common, stopping=self.reference, max_batches_dense=self.reference_dense,
-            max_batches_per_round=self.reference_round,
-        )}
-        for f in self.factors:
-            out[arm_name(f)] = PruningSettings(
-                **common, stopping=NO_STOPPING, max_batches_dense=int(round(f * self.base_dense)),
-                max_batches_per_round=int(round(f * self.base_round)),
-            )
-        return out
 
-    def factor(self, arm: str) -> float:
-        """The arm's factor (NaN for the reference arm)."""
-        return float("nan") if arm == REFERENCE else {arm_name(f): f for f in self.factors}[arm]
+def arm_factor(arm: str) -> float:
+    """The factor of an arm called ``arm`` (NaN for the reference arm)."""
+    return float("nan") if arm == REFERENCE else float(arm.removesuffix("x"))
 
 
 # -- the stage's work ----------------------------------------------------------------------
@@ -234,7 +174,7 @@ def _batches(folder: Path) -> dict[tuple[int, int], int]:
 
 
 def _score(ws: list[np.ndarray], bs: list[np.ndarray], null: str, n_null: int,
-           seed: np.random.SeedSequence, chunk_size: int, device: str | None) -> pd.DataFrame:
+           seed: np.random.SeedSequence, chunk_size: int, device: str) -> pd.DataFrame:
     """Task: one network's z-scores against one null model."""
     return motif_zscores(ws, bs, n_null=n_null, null_model=null, seed=seed, chunk_size=chunk_size,
                          device=device, n_jobs=1)  # single-threaded Dask workers
@@ -245,7 +185,7 @@ def _slug(arm: str) -> str:
 
 
 def compute_training_length(
-    settings: LengthSettings,
+    settings: Any,
     splits: dict[str, tuple[np.ndarray, np.ndarray]],
     workdir: str | Path,
     scratch: str | Path,
@@ -263,7 +203,8 @@ def compute_training_length(
 
     Parameters
     ----------
-    settings : LengthSettings
+    settings : StageSettings
+        The stage's sections (``study``, ``training``, ``nulls``, ``length``, ``run``).
     splits : dict
         ``"train"``, ``"val"``, ``"test"`` -> ``(X (n, n_in), Y (n, n_out))``.
     workdir, scratch : path
@@ -273,15 +214,15 @@ def compute_training_length(
     """
     runner = runner or Runner()
     workdir, scratch = Path(workdir), Path(scratch)
-    arms = settings.arms()
+    work = plan(settings)
     levels, degrees = [], []
-    device = settings.device
+    n_null = work.n_null
 
     def prune(arm: str) -> str:
         """One arm's pruning run (resumes from its checkpoints; skipped once written)."""
         folder = scratch / _slug(arm)
         if not (folder / "out" / "pruning.parquet").exists():
-            compute_pruning(arms[arm], splits, folder / "out", folder / "rounds", runner, progress=False,
+            compute_pruning(work.arms[arm], splits, folder / "out", folder / "rounds", runner, progress=False,
                             on_round=functools.partial(_record_batches, folder / "batches"))
         return arm
 
@@ -289,11 +230,11 @@ def compute_training_length(
         """Arms as their pruning finishes: on a cluster all at once (each arm is a chain of
         rounds, so running them together keeps every worker busy), in process one by one."""
         if getattr(runner, "client", None) is None:
-            yield from (prune(arm) for arm in arms)
+            yield from (prune(arm) for arm in work.arms)
             return
-        pool = ThreadPoolExecutor(len(arms), thread_name_prefix="training-length")
+        pool = ThreadPoolExecutor(len(work.arms), thread_name_prefix="training-length")
         try:
-            yield from (f.result() for f in as_completed([pool.submit(prune, arm) for arm in arms]))
+            yield from (f.result() for f in as_completed([pool.submit(prune, arm) for arm in work.arms]))
         finally:
             # An interrupted client does not wait for the other arms (their rounds are checkpointed).
             pool.shutdown(wait=False, cancel_futures=True)
@@ -301,14 +242,14 @@ def compute_training_length(
     def tasks() -> Iterator[Task]:
         """Each trained arm's z-score tasks (submitted while the other arms train); its levels
         and degree heterogeneity on the way."""
-        bar_arms = tqdm(total=len(arms), desc="training length: arms trained", unit="arm", disable=not progress)
+        bar_arms = tqdm(total=len(work.arms), desc="training length: arms trained", unit="arm", disable=not progress)
         for arm in arms_done():
             bar_arms.update(1)
             folder = scratch / _slug(arm)
             batches = _batches(folder / "batches")
             table = pd.read_parquet(folder / "out" / "pruning.parquet")
             table = table[table["strategy"] == STRATEGY].sort_values(["network", "level"])
-            factor = settings.factor(arm)
+            factor = arm_factor(arm)
             info: dict[tuple[int, int], tuple[float, int, float]] = {}
             for r in table.itertuples():
                 key = (int(r.network), int(r.level))
@@ -320,7 +261,7 @@ def compute_training_length(
                     continue  # dense: every edge present, z undefined under both nulls
                 path = folder / "out" / "masks" / STRATEGY / f"level_{int(level):02d}.npz"
                 wm, bm = unpack_masks(load_npz(path))
-                for k in range(settings.n_networks):
+                for k in range(work.arms[arm].n_networks):
                     fraction, n_batches, val = info[(k, level)]
                     ws = [np.asarray(w[k]) for w in wm]
                     bs = [np.asarray(b[k]) for b in bm]
@@ -330,21 +271,20 @@ def compute_training_length(
                                                           fraction_pruned=fraction).items())):
                         deg.insert(0, name, value)
                     degrees.append(deg)
-                    for null in settings.null_models:
+                    for null in work.null_models:
                         meta = dict(arm=arm, factor=factor, network=k, level=int(level),
                                     fraction_pruned=fraction, batches_trained=n_batches, val_loss=val,
-                                    null_model=null, n_null=int(settings.n_null[null]))
+                                    null_model=null, n_null=n_null[null])
                         # Seeds ignore the arm: equal arms give equal z, unequal ones share null streams.
-                        seed = task_seed(settings.seed, "training-length", k, int(level), null)
+                        seed = task_seed(work.seed, "training-length", k, int(level), null)
                         yield Task(f"z/{_slug(arm)}-net{k}-level{int(level)}-{null}.parquet", _score,
-                                   (ws, bs, null, int(settings.n_null[null]), seed, int(settings.chunk_size),
-                                    device),
+                                   (ws, bs, null, n_null[null], seed, work.chunk_size, work.device),
                                    key=f"length-{_slug(arm)}-net{k}-level{level}-{null}", meta=meta)
         bar_arms.close()
 
     parts = checkpointed_map(runner, tasks(), scratch, desc="training length: z-scores", progress=progress,
                              prepare=label_table)
-    order = {arm: i for i, arm in enumerate(arms)}
+    order = {arm: i for i, arm in enumerate(work.arms)}
 
     def tidy(df: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFrame:
         df = df[columns].assign(_arm=df["arm"].map(order))

@@ -196,7 +196,9 @@ _PAGE_CHECKS = r"""
 () => {
   const problems = [];
   const visible = el => {
-    if (!el || el.offsetParent === null) return false;
+    // Inside a closed <details> (a hide-input cell) nothing is drawn, whatever its box says.
+    if (!el || el.offsetParent === null || el.closest("details:not([open])")) return false;
+    if (el.checkVisibility && !el.checkVisibility({checkVisibilityCSS: true})) return false;
     const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0;
   };
@@ -232,7 +234,7 @@ _PAGE_CHECKS = r"""
 
 
 def _reader_pages(html: Path) -> list[Path]:
-    return sorted(p for p in (html / "book").rglob("*.html"))
+    return sorted(p.resolve() for p in (html / "book").rglob("*.html"))
 
 
 def _browse(html: Path, widths=WINDOW_WIDTHS) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -259,7 +261,7 @@ def _browse(html: Path, widths=WINDOW_WIDTHS) -> tuple[dict[str, list[str]], dic
                 page.wait_for_function(
                     "() => [...document.querySelectorAll('.mothlib-chart')].every("
                     "c => c.querySelector('svg') || c.textContent.length > 0)", timeout=30_000)
-                key = f"{path.relative_to(html)} @ {width}px"
+                key = f"{path.relative_to(html.resolve())} @ {width}px"
                 found = page.evaluate(_PAGE_CHECKS)
                 if found:
                     problems[key] = found

@@ -184,3 +184,109 @@ def test_launch_buttons_open_each_chapter_on_binder_in_jupyterlab(built_book, tm
     subprocess.run(["bash", str(REPO / "binder" / "postBuild")], cwd=tmp_path, check=True)
     made = sorted(p.name for p in (tmp_path / "book" / "notebooks").glob("*.ipynb"))
     assert made == [f"{p.stem}.ipynb" for p in _pages(built_book)]
+
+
+# -- pages as a reader sees them: real browser, three window widths -------------------------
+
+#: Window widths the book is read at (the text column stays about 704 px across them).
+WINDOW_WIDTHS = (1024, 1300, 1600)
+
+#: Runs in the page once its charts have drawn; returns what a reader would see wrong.
+_PAGE_CHECKS = r"""
+() => {
+  const problems = [];
+  const visible = el => {
+    // Inside a closed <details> (a hide-input cell) nothing is drawn, whatever its box says.
+    if (!el || el.offsetParent === null || el.closest("details:not([open])")) return false;
+    if (el.checkVisibility && !el.checkVisibility({checkVisibilityCSS: true})) return false;
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0;
+  };
+  const column = document.querySelector("article.bd-article") || document.querySelector("main");
+  const col = column.getBoundingClientRect();
+  document.querySelectorAll(".mothlib-chart").forEach((chart, i) => {
+    const svg = chart.querySelector("svg");
+    if (!svg) { problems.push(`chart ${i} did not draw`); return; }
+    const r = svg.getBoundingClientRect();
+    if (r.width > col.width + 1 || r.right > col.right + 1)
+      problems.push(`chart ${i} is ${Math.round(r.width)} px wide in a ${Math.round(col.width)} px column`);
+    svg.querySelectorAll("g.role-legend").forEach(legend => {
+      const l = legend.getBoundingClientRect();
+      if (l.right > Math.min(window.innerWidth, col.right) + 1 || l.left < 0)
+        problems.push(`chart ${i}: a legend lies outside the column or the window`);
+    });
+  });
+  document.querySelectorAll("div.cell_input").forEach(input => {
+    if (visible(input) && /\bglue\(/.test(input.textContent))
+      problems.push("a visible code cell calls glue: " + input.textContent.trim().slice(0, 60));
+  });
+  document.querySelectorAll("table td, table th").forEach(cell => {
+    if (!visible(cell)) return;
+    const text = cell.textContent.trim();
+    if (/(^|[^A-Za-z])(NaN|nan)([^A-Za-z]|$)/.test(text))
+      problems.push(`a table cell shows NaN: "${text.slice(0, 40)}"`);
+    if (/\d\.\d{5,}/.test(text))
+      problems.push(`a table cell shows more than four decimals: "${text.slice(0, 40)}"`);
+  });
+  return problems;
+}
+"""
+
+
+def _reader_pages(html: Path) -> list[Path]:
+    return sorted(p.resolve() for p in (html / "book").rglob("*.html"))
+
+
+def _browse(html: Path, widths=WINDOW_WIDTHS) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Open every built page at each window width with no network: (problems, console errors)
+    per ``page @ width``."""
+    from playwright.sync_api import sync_playwright
+
+    problems: dict[str, list[str]] = {}
+    errors: dict[str, list[str]] = {}
+    console: list[str] = []  # the current page's errors
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu"])
+        for width in widths:
+            context = browser.new_context(viewport={"width": width, "height": 900})
+            context.route("**/*", lambda route: route.continue_()
+                          if route.request.url.startswith("file:") else route.abort())
+            page = context.new_page()
+            page.on("console", lambda msg: console.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: console.append(str(exc)))
+            for path in _reader_pages(html):
+                console.clear()
+                page.goto(path.as_uri(), wait_until="load")
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.mothlib-chart')].every("
+                    "c => c.querySelector('svg') || c.textContent.length > 0)", timeout=30_000)
+                key = f"{path.relative_to(html.resolve())} @ {width}px"
+                found = page.evaluate(_PAGE_CHECKS)
+                if found:
+                    problems[key] = found
+                if console:
+                    errors[key] = list(console)
+            context.close()
+        browser.close()
+    return problems, errors
+
+
+@pytest.fixture(scope="module")
+def browsed(built_book):
+    return _browse(built_book)
+
+
+def test_every_page_fits_its_column_and_shows_no_plumbing(browsed):
+    """At 1024, 1300 and 1600 px: every chart within the text column and its legends inside
+    the window, no visible code cell calling glue, no table cell showing NaN or more than four
+    decimals."""
+    problems, _ = browsed
+    assert not problems, "\n".join(f"{k}: {v}" for k, v in problems.items())
+
+
+@pytest.mark.xfail(reason="the THEBE_JS_URL error and offline maths are fixed on another branch "
+                          "(issue 22, item 3); this check applies once that lands", strict=False)
+def test_no_page_logs_a_javascript_error(browsed):
+    _, errors = browsed
+    assert not errors, "\n".join(f"{k}: {v}" for k, v in errors.items())

@@ -103,6 +103,21 @@ def test_glued_names_in_text_are_glued_in_code(path):
         assert any(name.startswith(prefix) for prefix in dynamic if prefix), name
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_glue_is_remembered_and_listed_for_a_rerun(path):
+    """A rerun outside the book shows its numbers: glue comes from mothlib.report.glued, and a
+    cell the book removes lists them; no code cell shown in the book calls glue."""
+    nb = _read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert not any("from myst_nb import glue" in c.source for c in code), "glue not remembered"
+    summary = [c for c in code if "glued_summary()" in c.source]
+    assert len(summary) == 1 and "remove-cell" in summary[0].metadata.get("tags", [])
+    for cell in code:
+        tags = cell.metadata.get("tags", [])
+        if "glue(" in cell.source and "remove-cell" not in tags:
+            assert {"hide-input", "remove-input"} & set(tags), cell.source[:80]
+
+
 # -- pipeline helpers ------------------------------------------------------------------------
 
 def test_parse_overrides_reads_json_literals_or_strings():
@@ -234,6 +249,11 @@ def test_a_new_threshold_reruns_no_stage_and_changes_the_selection(smoke_run, tm
     glued = _glued(tmp_path / "04_iterative_pruning.ipynb")
     _, expected = selection_summary(table, threshold)
     assert int(glued["n_selected"]) == expected["n_selected"]
+    # The rerun's own notebook shows the numbers its text quotes (myst's roles stay literal).
+    shown = [o for c in _read(tmp_path / "04_iterative_pruning.ipynb").cells
+             if "glued_summary()" in c.source for o in c.get("outputs", [])]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in shown)
+    assert "n_selected" in html and f">{expected['n_selected']}<" in html
     monkeypatch.setenv(ROOT_ENV, str(smoke_run.artifacts))
     assert main(["study", "--profile", "smoke", "--no-progress", "--set", f"loss_threshold={threshold}"]) == 0
     assert {p.name: p.read_text() for p in store_dir.glob("*.manifest.json")} == before

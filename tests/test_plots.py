@@ -51,7 +51,89 @@ def test_study_charts_render(tables):
         plots.seed_loss_chart(reference.compare_losses(pruning[pruning.strategy == "magnitude"], "t")),
     ]
     for chart in charts:
-        _render(chart)
+        _fits(_render(chart))
+
+
+def _fits(svg: str) -> None:
+    """The drawn chart, legends and titles included, is no wider than the book's column."""
+    width = float(re.search(r'<svg[^>]*\bwidth="([0-9.]+)"', svg).group(1))
+    assert width <= plots.COLUMN_WIDTH, f"chart is {width:.0f} px wide"
+
+
+def test_every_facet_chart_fits_the_column_with_its_legend_below(tables):
+    from mothlib.report import length_plots
+
+    times = np.linspace(0, 0.02, 5)
+    frame = plots.trajectory_frame(np.random.default_rng(0).normal(size=(4, 5, 8)), times)
+    spec = plots.trajectories_chart(frame).to_dict()
+    _fits(_render(plots.trajectories_chart(frame)))
+    assert spec["spec"]["encoding"]["color"]["legend"]["orient"] == "bottom"
+    # Every state variable's panel says what it is and its unit.
+    assert set(frame["variable"]) <= set(plots.STATE_LABELS)
+    assert all("(" in label and ")" in label for label in plots.STATE_LABELS.values())
+    assert plots.panel_width(4) * 4 + 3 * plots.PANEL_SPACING + 4 * plots.AXIS_ALLOWANCE <= plots.COLUMN_WIDTH
+    with pytest.raises(ValueError, match="at least 1"):
+        plots.panel_width(0)
+    assert length_plots._WIDTH == plots.panel_width()
+
+
+def test_zscore_chart_stops_where_fewer_than_half_the_networks_are_accurate(tables):
+    _, motifs = tables
+    one = findings.select_motifs(motifs)
+    # Keep the last two levels for one network only: they must not be drawn as medians.
+    last = sorted(one["level"].unique())[-2:]
+    thin = one[~one["level"].isin(last) | (one["network"] == 0)]
+    spec = plots.zscore_chart(thin).to_dict()
+    drawn = pd.DataFrame(spec["datasets"][next(iter(spec["datasets"]))])
+    assert not set(drawn["level"]) & set(last)
+    assert "fewer than 50%" in spec["title"]["subtitle"]
+    full = plots.zscore_chart(one).to_dict()
+    assert "up to" in full["title"]["subtitle"]
+    # The rule matches a brute-force count per level.
+    summary = plots.z_summary(thin)
+    n_total = thin["network"].nunique()
+    expected = [thin[(thin.level == r.level) & (thin.motif == r.motif) & np.isfinite(thin.z)]
+                ["network"].nunique() >= 0.5 * n_total for r in summary.itertuples()]
+    assert plots.drawn_levels(summary, n_total).tolist() == expected
+
+
+def test_length_difference_is_paired_by_network_with_an_interval():
+    from mothlib.report import length_plots
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for arm, shift in (("short", 0.0), ("long", 3.0)):
+        for net in range(8):
+            for motif, base in (("bifan", 6.0), ("chain2", 0.1)):
+                rows.append(dict(arm=arm, network=net, level=2, null_model="layer-edges",
+                                 motif=motif, z=base + net + shift + 0.01 * rng.normal()))
+    z = pd.DataFrame(rows)
+    out = length_plots.length_difference(z, 2, "short", "long", n_boot=200).set_index("motif")
+    # Paired: every network moves by 3, so the median change is 3 with a tight interval,
+    # although the networks' own z spread over 8 units.
+    assert out.loc["bifan", "change"] == pytest.approx(3.0, abs=0.05)
+    assert out.loc["bifan", "change_low"] > 2.9 and out.loc["bifan", "change_high"] < 3.1
+    brute = np.median(z[(z.arm == "long") & (z.motif == "bifan")]["z"].to_numpy()
+                      - z[(z.arm == "short") & (z.motif == "bifan")]["z"].to_numpy())
+    assert out.loc["bifan", "change"] == pytest.approx(brute)
+    assert out.loc["bifan", "ratio"] == pytest.approx(out.loc["bifan", "z_long"] / out.loc["bifan", "z_short"])
+    assert out.loc["chain2", "n_networks"] == 8
+    with pytest.raises(ValueError, match="n_boot"):
+        length_plots.length_difference(z, 2, "short", "long", n_boot=0)
+
+
+def test_readable_table_shows_percentages_yes_no_and_formatted_headers():
+    frame = pd.DataFrame({"fraction_pruned": [0.89994, 0.25], "holds": [True, False],
+                          "batches": [2250.0, 3120.0]})
+    html = plots.readable_table(frame, percents=["fraction_pruned"], counts=["batches"],
+                                index=False, caption="why").to_html()
+    for shown in ("90.0%", "25.0%", "yes", "no", "2,250", "why"):
+        assert shown in html, shown
+    assert "True" not in html and "2250.0" not in html
+    wide = pd.DataFrame([[1.0, 2.0]], columns=pd.Index([0.0, 0.449198], name="fraction_pruned"))
+    html = plots.readable_table(wide, counts="all", column_format="{:.0%}").to_html()
+    assert "45%" in html and "0.449198" not in html
+    assert [plots.compact_count(v) for v in (950, 12_345, 4_560_000, np.nan)] == ["950", "12.3k", "4.56M", "–"]
 
 
 def test_slider_is_bound_to_levels(tables):
@@ -212,7 +294,7 @@ def test_readable_table_rounds_by_meaning_and_names_columns_for_readers():
                           "fraction_pruned": [0.14878, 0.75]})
     html = plots.readable_table(frame, losses=["val_loss"], z=["z"], fractions=["fraction_pruned"],
                                 index=False).to_html()
-    for shown in ("2.3e-02", "n/a", "1.3", "-13.0", "0.15", "0.75", "validation loss", "fraction pruned"):
+    for shown in ("2.3e-02", "–", "1.3", "-13.0", "0.15", "0.75", "validation loss", "fraction pruned"):
         assert shown in html, shown
     assert "0.0234567" not in html and "val_loss" not in html
     counts = pd.DataFrame({"a": [1.0, 2000.5]}, index=pd.Index([0.14878, 0.5], name="fraction_pruned"))

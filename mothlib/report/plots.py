@@ -44,7 +44,8 @@ __all__ = [
     "network_chart", "motif_counts_chart", "zscore_chart", "zscore_distribution_chart",
     "zscore_slider_chart", "similarity_chart", "strategy_loss_chart", "null_model_scatter",
     "seed_zscore_chart", "seed_loss_chart", "chain_definition_chart", "READER_NAMES",
-    "NUMBER_FORMATS", "readable_table",
+    "NUMBER_FORMATS", "readable_table", "COLUMN_WIDTH", "FACET_COLUMNS", "panel_width", "legend",
+    "STATE_LABELS", "MIN_SHARE", "drawn_levels", "compact_count", "MISSING",
 ]
 
 #: Name of the Altair renderer that emits book-ready HTML.
@@ -65,8 +66,54 @@ BOOK_ENV = "MOTHLIB_BOOK"
 INPUT_NAMES = INPUT_COLUMNS
 OUTPUT_NAMES = OUTPUT_COLUMNS
 
-_WIDTH = 130
+#: The book's content column at its default layout (the text column is about 704 px at 1024 to
+#: 1600 px windows); every chart's total width, axes and legends included, stays within it.
+COLUMN_WIDTH = 680
+#: Room one panel's y axis (labels and title) takes beside the plot, and the gap between panels.
+AXIS_ALLOWANCE = 58
+PANEL_SPACING = 20
+#: Small multiples: panels per row.
+FACET_COLUMNS = 4
 _HEIGHT = 120
+
+
+def panel_width(columns: int = FACET_COLUMNS, *, budget: int = COLUMN_WIDTH,
+                axis: int = AXIS_ALLOWANCE, spacing: int = PANEL_SPACING) -> int:
+    """Width of one panel so that ``columns`` panels, each with its own y axis, fit ``budget``.
+
+    Examples
+    --------
+    >>> panel_width(4)
+    92
+    """
+    if columns < 1:
+        raise ValueError(f"columns must be at least 1, got {columns}")
+    return max(60, (budget - (columns - 1) * spacing - columns * axis - 10) // columns)
+
+
+_WIDTH = panel_width()
+
+
+def legend(title: str | None = None, *, columns: int | None = None) -> alt.Legend:
+    """A legend below the plot (it never widens a chart past the column).
+
+    ``columns`` wraps long legends (e.g. one entry per network) into rows.
+    """
+    kwargs: dict[str, Any] = {"orient": "bottom", "direction": "horizontal"}
+    if columns is not None:
+        kwargs["columns"] = columns
+    if title is not None:
+        kwargs["title"] = title
+    return alt.Legend(**kwargs)
+
+
+#: The flight model's state variables as axis labels: what each is and its unit (CGS, radians).
+STATE_LABELS = {
+    "x": "x: joint position (cm)", "xd": "x': joint velocity (cm/s)",
+    "y": "y: joint height (cm)", "yd": "y': vertical velocity (cm/s)",
+    "theta": "θ: head-thorax angle (rad)", "thetad": "θ': its rate (rad/s)",
+    "phi": "φ: abdomen angle (rad)", "phid": "φ': its rate (rad/s)",
+}
 
 
 # -- rendering -----------------------------------------------------------------------------
@@ -232,6 +279,42 @@ def z_summary(motifs: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     return reference.summarise_zscores(motifs, keys=["motif", "level", "fraction_pruned", *by])
 
 
+#: A level's median is drawn only where at least this share of the networks is accurate there.
+MIN_SHARE = 0.5
+
+
+def drawn_levels(summary: pd.DataFrame, n_total: int | pd.Series, min_share: float = MIN_SHARE,
+                 *, count: str = "n_networks") -> pd.Series:
+    """Which rows of a per-level summary hold enough networks for a median to be drawn.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        One row per level (and group), with the number of networks in column ``count``.
+    n_total : int or Series aligned with ``summary``
+        The networks a full level would hold.
+    min_share : float
+        The least share of ``n_total`` a drawn level holds (default one half): past it the
+        "median across networks" would be one or two networks' values.
+
+    Returns
+    -------
+    Series of bool, aligned with ``summary``
+    """
+    if not 0 <= min_share <= 1:
+        raise ValueError(f"min_share must be in [0, 1], got {min_share}")
+    return summary[count] >= min_share * n_total
+
+
+def _thin_note(kept: pd.DataFrame, dropped: pd.DataFrame, n_total: int, min_share: float) -> str:
+    """A subtitle saying which levels a median chart leaves out, and why."""
+    if dropped.empty:
+        return f"median and interquartile range over up to {n_total} networks"
+    last = float(kept["fraction_pruned"].max()) if len(kept) else float("nan")
+    return (f"lines stop at {last:.0%} pruned: past it fewer than {min_share:.0%} of the "
+            f"{n_total} networks are accurate")
+
+
 # -- figures -------------------------------------------------------------------------------
 
 def trajectory_frame(states: np.ndarray, times: np.ndarray) -> pd.DataFrame:
@@ -271,16 +354,18 @@ def trajectory_frame(states: np.ndarray, times: np.ndarray) -> pd.DataFrame:
 def trajectories_chart(frame: pd.DataFrame) -> alt.FacetChart:
     """Flight-model trajectories: each state variable against time, one line per sample."""
     _require(frame, ["sample", "time_ms", "variable", "value"], "trajectories_chart")
+    frame = frame.assign(label=frame["variable"].map(STATE_LABELS).fillna(frame["variable"]))
     return (
         alt.Chart(frame)
         .mark_line()
         .encode(
             x=alt.X("time_ms:Q", title="time (ms)"),
             y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color("sample:N", title="sample"),
+            color=alt.Color("sample:N", title="sample", legend=legend()),
         )
         .properties(width=_WIDTH, height=_HEIGHT)
-        .facet(facet=alt.Facet("variable:N", sort=list(STATE_NAMES), title=None), columns=4)
+        .facet(facet=alt.Facet("label:N", sort=[STATE_LABELS[n] for n in STATE_NAMES], title=None,
+                               header=alt.Header(labelFontSize=11)), columns=FACET_COLUMNS)
         .resolve_scale(y="independent")
     )
 
@@ -313,7 +398,7 @@ def features_chart(
         alt.Chart(frame)
         .mark_boxplot(extent="min-max")
         .encode(x=alt.X("feature:N", sort=list(names), title=None), y=alt.Y("value:Q", title="scaled value"))
-        .properties(width=40 * len(names), height=200, title=title)
+        .properties(width=min(40 * len(names), COLUMN_WIDTH - 80), height=200, title=title)
     )
 
 
@@ -330,9 +415,9 @@ def split_loss_chart(pruning: pd.DataFrame, level: int = 0, strategy: str = "mag
         .encode(
             x=alt.X("network:O", title="network"),
             y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="loss (scaled outputs)"),
-            color=alt.Color("split:N", sort=["train_loss", "val_loss", "test_loss"]),
+            color=alt.Color("split:N", sort=["train_loss", "val_loss", "test_loss"], legend=legend()),
         )
-        .properties(width=max(200, 25 * rows["network"].nunique()), height=220)
+        .properties(width=min(COLUMN_WIDTH - 80, max(200, 25 * rows["network"].nunique())), height=220)
     )
 
 
@@ -345,7 +430,7 @@ def loss_chart(pruning: pd.DataFrame, threshold: float, strategy: str = "magnitu
     base = alt.Chart(rows).encode(
         x=alt.X("fraction_pruned:Q", title="fraction of weights pruned"),
         y=alt.Y("val_loss:Q", title="validation loss (scaled outputs)", scale=alt.Scale(type="log")),
-        color=alt.Color("network:N", title="network"),
+        color=alt.Color("network:N", title="network", legend=legend(columns=10)),
     )
     lines = base.mark_line(point=alt.OverlayMarkDef(size=15), opacity=0.7)
     chosen = base.transform_filter(alt.datum.selected).mark_point(
@@ -428,15 +513,15 @@ def network_chart(
         .mark_rule(opacity=0.35, strokeWidth=0.7)
         .encode(
             x=alt.X("x:Q", **axis), y=alt.Y("y:Q", **axis), x2="x2:Q", y2="y2:Q",
-            color=alt.Color("kind:N", title="edge", scale=alt.Scale(domain=["weight", "bias"],
-                                                                  range=["#4c78a8", "#e45756"])),
+            color=alt.Color("kind:N", title="edge", legend=legend(),
+                            scale=alt.Scale(domain=["weight", "bias"], range=["#4c78a8", "#e45756"])),
         )
     )
     node_layer = (
         alt.Chart(nodes)
         .mark_circle(size=18, color="black")
         .encode(x=alt.X("x:Q", **axis), y=alt.Y("y:Q", **axis),
-                shape=alt.Shape("kind:N", title="node"),
+                shape=alt.Shape("kind:N", title="node", legend=legend()),
                 tooltip=["layer:Q", "index:Q", "kind:N"])
     )
     return (edge_layer + node_layer).properties(width=520, height=320, title=title)
@@ -453,23 +538,41 @@ def motif_counts_chart(motifs: pd.DataFrame) -> alt.FacetChart:
         .mark_line(point=alt.OverlayMarkDef(size=10), opacity=0.6)
         .encode(
             x=alt.X("fraction_pruned:Q", title="fraction pruned"),
-            y=alt.Y("count:Q", scale=alt.Scale(type="log"), title="count"),
-            color=alt.Color("network:N"),
+            y=alt.Y("count:Q", scale=alt.Scale(type="log"), title="count (log)"),
+            color=alt.Color("network:N", legend=legend(columns=10)),
         )
         .properties(width=_WIDTH, height=_HEIGHT)
-        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(rows["motif"]), title=None), columns=4)
+        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(rows["motif"]), title=None),
+               columns=FACET_COLUMNS)
         .resolve_scale(y="independent")
     )
 
 
 @_placeholder_when_empty
-def zscore_chart(motifs: pd.DataFrame, color: str | None = None) -> alt.FacetChart:
+def zscore_chart(motifs: pd.DataFrame, color: str | None = None,
+                 min_share: float = MIN_SHARE) -> alt.FacetChart:
     """The paper's main figure: z against fraction pruned per motif, median across networks
-    with the interquartile band (and, with ``color``, one median per group of that column)."""
+    with the interquartile band (and, with ``color``, one median per group of that column).
+
+    Levels where fewer than ``min_share`` of the networks (of that group) are accurate are not
+    drawn: there the "median" would be one network's value; the subtitle says where lines stop.
+    """
     by = [color] if color else []
     summary = z_summary(motifs, by)
-    enc_color = alt.Color(f"{color}:N") if color else alt.value("#4c78a8")
-    base = alt.Chart(summary).encode(x=alt.X("fraction_pruned:Q", title="fraction pruned"))
+    if by:
+        totals = motifs.groupby(by)["network"].nunique()
+        n_total_rows = summary[by[0]].map(totals)
+    else:
+        n_total_rows = motifs["network"].nunique()
+    n_total = int(motifs["network"].nunique())
+    keep = drawn_levels(summary, n_total_rows, min_share)
+    note = _thin_note(summary[keep], summary[~keep], n_total, min_share)
+    summary = summary[keep]
+    if summary.empty:
+        raise _NoData("zscore_chart: no level where enough networks are accurate")
+    enc_color = alt.Color(f"{color}:N", legend=legend()) if color else alt.value("#4c78a8")
+    base = alt.Chart(summary).encode(x=alt.X("fraction_pruned:Q", title="fraction pruned",
+                                             axis=alt.Axis(format="%")))
     band = base.mark_area(opacity=0.25).encode(
         y=alt.Y("z_q25:Q", title="z-score"), y2="z_q75:Q", color=enc_color
     )
@@ -481,8 +584,11 @@ def zscore_chart(motifs: pd.DataFrame, color: str | None = None) -> alt.FacetCha
     return (
         alt.layer(band, line, zero, data=summary)
         .properties(width=_WIDTH, height=_HEIGHT)
-        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(summary["motif"]), title=None), columns=4)
+        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(summary["motif"]), title=None),
+               columns=FACET_COLUMNS)
         .resolve_scale(y="independent")
+        .properties(title=alt.Title("z-score against fraction pruned", subtitle=note,
+                                    anchor="start", fontSize=12, subtitleFontSize=11))
     )
 
 
@@ -537,11 +643,11 @@ def similarity_chart(similarity: pd.DataFrame) -> alt.HConcatChart:
     base = alt.Chart(similarity).encode(x=alt.X("fraction_pruned:Q", title="fraction pruned"))
     spread = base.mark_line(point=True).encode(
         y=alt.Y("relative_spread:Q", title="median over motifs of std(z)/|mean(z)|")
-    ).properties(width=260, height=200, title="Relative spread of z across networks")
+    ).properties(width=240, height=200, title="Relative spread of z across networks")
     corr = base.mark_line(point=True, color="#f58518").encode(
         y=alt.Y("profile_correlation:Q", title="median pairwise correlation",
                 scale=alt.Scale(domain=[-1, 1]))
-    ).properties(width=260, height=200, title="Correlation of significance profiles")
+    ).properties(width=240, height=200, title="Correlation of significance profiles")
     return alt.hconcat(spread, corr)
 
 
@@ -555,10 +661,12 @@ def strategy_loss_chart(pruning: pd.DataFrame) -> alt.LayerChart:
         .reset_index()
     )
     base = alt.Chart(summary).encode(
-        x=alt.X("fraction_pruned:Q", title="fraction pruned"), color=alt.Color("strategy:N")
+        x=alt.X("fraction_pruned:Q", title="fraction pruned"),
+        color=alt.Color("strategy:N", legend=legend()),
     )
     band = base.mark_area(opacity=0.2).encode(
-        y=alt.Y("q25:Q", scale=alt.Scale(type="log"), title="validation loss"), y2="q75:Q"
+        y=alt.Y("q25:Q", scale=alt.Scale(type="log"), title="validation loss (scaled outputs)"),
+        y2="q75:Q",
     )
     return (band + base.mark_line(point=True).encode(y="median:Q")).properties(width=420, height=260)
 
@@ -575,7 +683,7 @@ def null_model_scatter(motifs: pd.DataFrame, a: str = "layer-edges", b: str = "d
     wide = wide.rename(columns={a: "z_a", b: "z_b"})
     points = alt.Chart(wide).mark_circle(size=25, opacity=0.6).encode(
         x=alt.X("z_a:Q", title=f"z, {a} null"), y=alt.Y("z_b:Q", title=f"z, {b} null"),
-        color=alt.Color("motif:N", sort=_motif_sort(wide["motif"])),
+        color=alt.Color("motif:N", sort=_motif_sort(wide["motif"]), legend=legend(columns=4)),
         tooltip=["motif:N", "network:Q", "level:Q", "z_a:Q", "z_b:Q"],
     )
     lo = float(min(wide["z_a"].min(), wide["z_b"].min())) if len(wide) else -1.0
@@ -586,20 +694,30 @@ def null_model_scatter(motifs: pd.DataFrame, a: str = "layer-edges", b: str = "d
 
 
 @_placeholder_when_empty
-def seed_zscore_chart(comparison: pd.DataFrame) -> alt.FacetChart:
+def seed_zscore_chart(comparison: pd.DataFrame, min_share: float = MIN_SHARE) -> alt.FacetChart:
     """Our median z (with quartiles) beside the seed study's, per motif
-    (from :func:`mothlib.study.reference.compare_zscores`)."""
+    (from :func:`mothlib.study.reference.compare_zscores`).
+
+    With an ``n_networks`` column, each source's levels holding fewer than ``min_share`` of its
+    most populated level's networks are left out (see :func:`zscore_chart`).
+    """
     _require(comparison, ["motif", "fraction_pruned", "z_median", "z_q25", "z_q75", "source"],
              "seed_zscore_chart")
+    if "n_networks" in comparison.columns:
+        full = comparison.groupby("source")["n_networks"].transform("max")
+        comparison = comparison[drawn_levels(comparison, full, min_share)]
+        _require(comparison, ["z_median"], "seed_zscore_chart")
     base = alt.Chart().encode(
-        x=alt.X("fraction_pruned:Q", title="fraction pruned"), color=alt.Color("source:N")
+        x=alt.X("fraction_pruned:Q", title="fraction pruned"),
+        color=alt.Color("source:N", legend=legend()),
     )
     band = base.mark_area(opacity=0.2).encode(y=alt.Y("z_q25:Q", title="z-score"), y2="z_q75:Q")
     line = base.mark_line(point=True).encode(y="z_median:Q")
     return (
         alt.layer(band, line, data=comparison)
         .properties(width=_WIDTH, height=_HEIGHT)
-        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(comparison["motif"]), title=None), columns=4)
+        .facet(facet=alt.Facet("motif:N", sort=_motif_sort(comparison["motif"]), title=None),
+               columns=FACET_COLUMNS)
         .resolve_scale(y="independent")
     )
 
@@ -611,10 +729,12 @@ def seed_loss_chart(comparison: pd.DataFrame, threshold: float = 1e-3) -> alt.La
     _require(comparison, ["fraction_pruned", "val_loss_median", "val_loss_q25", "val_loss_q75", "source"],
              "seed_loss_chart")
     base = alt.Chart(comparison).encode(
-        x=alt.X("fraction_pruned:Q", title="fraction pruned"), color=alt.Color("source:N")
+        x=alt.X("fraction_pruned:Q", title="fraction pruned"),
+        color=alt.Color("source:N", legend=legend()),
     )
     band = base.mark_area(opacity=0.2).encode(
-        y=alt.Y("val_loss_q25:Q", scale=alt.Scale(type="log"), title="validation loss"),
+        y=alt.Y("val_loss_q25:Q", scale=alt.Scale(type="log"),
+                title="validation loss (scaled outputs)"),
         y2="val_loss_q75:Q",
     )
     line = base.mark_line(point=True).encode(y="val_loss_median:Q")
@@ -623,21 +743,29 @@ def seed_loss_chart(comparison: pd.DataFrame, threshold: float = 1e-3) -> alt.La
 
 
 @_placeholder_when_empty
-def chain_definition_chart(chains: pd.DataFrame) -> alt.FacetChart:
+def chain_definition_chart(chains: pd.DataFrame, value_name: str | None = None,
+                           min_share: float = MIN_SHARE) -> alt.FacetChart:
     """Chain counts (or z) by the exact path definition and by the seed's pair definition.
 
     ``chains`` has columns ``fraction_pruned, motif, definition, value`` and optionally
-    ``network``; the median over networks is drawn.
+    ``network``; the median over networks is drawn (with ``network``, only at levels holding at
+    least ``min_share`` of the networks). ``value_name`` names the value on the y axis.
     """
     _require(chains, ["fraction_pruned", "motif", "definition", "value"], "chain_definition_chart")
-    summary = chains.groupby(["motif", "definition", "fraction_pruned"])["value"].median().reset_index()
+    value_name = "value" if value_name is None else value_name
+    group = chains.groupby(["motif", "definition", "fraction_pruned"])
+    summary = group["value"].median().reset_index()
+    if "network" in chains.columns:
+        summary["n_networks"] = group["network"].nunique().to_numpy()
+        summary = summary[drawn_levels(summary, chains["network"].nunique(), min_share)]
+        _require(summary, ["value"], "chain_definition_chart")
     return (
         alt.Chart(summary)
         .mark_line(point=True)
         .encode(
             x=alt.X("fraction_pruned:Q", title="fraction pruned"),
-            y=alt.Y("value:Q", title="median over networks"),
-            color=alt.Color("definition:N"),
+            y=alt.Y("value:Q", title=f"median {value_name} over networks"),
+            color=alt.Color("definition:N", legend=legend()),
         )
         .properties(width=240, height=180)
         .facet(facet=alt.Facet("motif:N", title=None), columns=2)
@@ -662,8 +790,30 @@ READER_NAMES = {
     "p_value": "p-value",
     "z_note": "note",
 }
-#: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits.
-NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}"}
+#: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits,
+#: shares (fractions pruned) as percentages to 0.1 %.
+NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}",
+                  "percents": "{:.1%}"}
+def compact_count(value: float) -> str:
+    """A count for a narrow table column: ``"950"``, ``"12.3k"``, ``"4.56M"``, ``"7.89G"``.
+
+    Examples
+    --------
+    >>> [compact_count(v) for v in (950, 12_345, 4_560_000, float("nan"))]
+    ['950', '12.3k', '4.56M', '–']
+    """
+    if not np.isfinite(value):
+        return MISSING
+    v = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= limit:
+            scaled = v / (limit if suffix != "k" else 1e3)
+            return f"{scaled:.3g}{suffix}"
+    return f"{v:,.0f}"
+
+
+#: How a missing value reads in a reader's table (the caption or the text says why).
+MISSING = "–"
 
 
 def readable_table(
@@ -673,19 +823,23 @@ def readable_table(
     losses: Sequence[str] | str = (),
     fractions: Sequence[str] | str = (),
     counts: Sequence[str] | str = (),
+    percents: Sequence[str] | str = (),
     other: dict[str, str] | None = None,
     index: bool = True,
     names: dict[str, str] | None = None,
-    missing: str = "n/a",
+    missing: str = MISSING,
+    column_format: str | None = None,
+    caption: str | None = None,
 ):
     """A table rounded to what its numbers mean, with columns named for readers.
 
     Parameters
     ----------
     frame : DataFrame
-    z, losses, fractions, counts : sequence of names, or ``"all"`` (every column)
+    z, losses, fractions, counts, percents : sequence of names, or ``"all"`` (every column)
         Columns printed as z-scores (1 decimal), losses (scientific, 2 digits), fractions
-        (2 decimals) or counts (integers). The name of the index formats the index.
+        (2 decimals), counts (integers) or percentages (fractions pruned: 0.1 %). The name of
+        the index formats the index. Boolean columns read "yes" and "no".
     other : dict, optional
         ``{column: format string}`` for any other column, e.g. ``{"p_value": "{:.2g}"}``.
     index : bool
@@ -693,7 +847,11 @@ def readable_table(
     names : dict, optional
         ``{column: reader name}`` entries on top of :data:`READER_NAMES`.
     missing : str
-        How missing values (NaN) read.
+        How missing values (NaN) read (a dash: say why in ``caption`` or the text).
+    column_format : str, optional
+        A format for the column labels (e.g. ``"{:.0%}"`` when the columns are fractions pruned).
+    caption : str, optional
+        A caption under the table.
 
     Returns
     -------
@@ -702,9 +860,10 @@ def readable_table(
     """
     rename = {**READER_NAMES, **(names or {})}
     columns = list(frame.columns)
-    chosen_formats: dict[Any, str] = {}
+    chosen_formats: dict[Any, Any] = {}
     index_format = None
-    kinds = {"z": z, "losses": losses, "fractions": fractions, "counts": counts}
+    kinds = {"z": z, "losses": losses, "fractions": fractions, "counts": counts,
+             "percents": percents}
     for kind, chosen in kinds.items():
         if isinstance(chosen, str):
             if chosen != "all":
@@ -722,6 +881,9 @@ def readable_table(
         if name not in columns:
             raise ValueError(f"readable_table: no column named {name!r}; the table has {columns}")
         chosen_formats[name] = fmt
+    for name in columns:
+        if name not in chosen_formats and pd.api.types.is_bool_dtype(frame[name]):
+            chosen_formats[name] = lambda v: "yes" if v else "no"
     label = {c: rename.get(c, c) if isinstance(c, str) else c for c in columns}
     shown = frame.rename(columns=label)
     shown.index.names = [rename.get(n, n) for n in frame.index.names]
@@ -730,4 +892,10 @@ def readable_table(
     style = shown.style.format({label[c]: f for c, f in chosen_formats.items()}, na_rep=missing)
     if index_format is not None:
         style = style.format_index(index_format, axis=0)
+    if column_format is not None:
+        style = style.format_index(column_format, axis=1)
+    if caption is not None:
+        style = style.set_caption(caption).set_table_styles(
+            [{"selector": "caption", "props": "caption-side: bottom; font-size: 0.85em;"}],
+            overwrite=False)
     return style if index else style.hide(axis="index")

@@ -24,7 +24,7 @@ import pandas as pd
 
 from mothlib.study import findings
 from mothlib.study.findings import ZSCORED_MOTIFS
-from mothlib.report.plots import placeholder_chart
+from mothlib.report.plots import legend, placeholder_chart
 
 __all__ = [
     "selected_rows",
@@ -81,13 +81,17 @@ def _quartiles(rows: pd.DataFrame, column: str) -> pd.DataFrame:
                          "n_networks": g.size()})
 
 
-def motif_differences(at_selected: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def motif_differences(at_selected: Mapping[str, pd.DataFrame], column: str = "z") -> pd.DataFrame:
     """Per motif, each task's median z (and quartiles) at the selected levels, and whether two
     tasks differ: their interquartile ranges across networks do not overlap.
 
     Parameters
     ----------
     at_selected : mapping of two tasks -> motif rows at the selected levels (:func:`selected_rows`)
+    column : str
+        What is compared: ``"z"``, or ``"sp"`` (the significance profile, z normalised within
+        each motif order: comparable between networks of different sizes). The output's column
+        names start with it.
 
     Returns
     -------
@@ -99,12 +103,12 @@ def motif_differences(at_selected: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     if len(at_selected) != 2:
         raise ValueError(f"motif_differences compares two tasks, got {list(at_selected)}")
     (a, rows_a), (b, rows_b) = at_selected.items()
-    qa = _quartiles(rows_a, "z").reindex(list(ZSCORED_MOTIFS))
-    qb = _quartiles(rows_b, "z").reindex(list(ZSCORED_MOTIFS))
+    qa = _quartiles(rows_a, column).reindex(list(ZSCORED_MOTIFS))
+    qb = _quartiles(rows_b, column).reindex(list(ZSCORED_MOTIFS))
     out = pd.DataFrame(index=pd.Index(list(ZSCORED_MOTIFS), name="motif"))
     for task, q in ((a, qa), (b, qb)):
         for col in ("median", "q25", "q75"):
-            out[f"z {col} ({task})"] = q[col]
+            out[f"{column} {col} ({task})"] = q[col]
     known = qa["median"].notna() & qb["median"].notna()
     out["same sign"] = known & (np.sign(qa["median"]) == np.sign(qb["median"]))
     out["differ"] = known & ((qa["q75"] < qb["q25"]) | (qb["q75"] < qa["q25"]))
@@ -239,7 +243,7 @@ def accuracy_chart(pruning: pd.DataFrame, margin: float | None = None) -> alt.La
     base = alt.Chart(pruning).encode(
         x=alt.X("fraction_pruned:Q", title="fraction pruned"),
         y=alt.Y("val_accuracy:Q", title="validation accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("network:N"),
+        color=alt.Color("network:N", legend=legend(columns=10)),
     )
     layers = [base.mark_line(opacity=0.6)]
     if "selected" in pruning.columns:
@@ -262,7 +266,7 @@ def profile_chart(profiles: pd.DataFrame) -> alt.LayerChart:
     base = alt.Chart(profiles).encode(
         x=alt.X("motif:N", sort=order, title=None),
         xOffset=alt.XOffset("task:N"),
-        color=alt.Color("task:N"),
+        color=alt.Color("task:N", legend=legend()),
     )
     bars = base.mark_rule(strokeWidth=2).encode(y=alt.Y("q25:Q", title="significance profile (sp)"),
                                                 y2="q75:Q")
@@ -282,7 +286,7 @@ def agreement_chart(agreement: pd.DataFrame) -> alt.LayerChart:
     points = alt.Chart(per_network).mark_tick(thickness=2, size=18).encode(
         y=alt.Y("group:N", title=None),
         x=alt.X("correlation:Q", scale=alt.Scale(domain=[-1, 1]), title="Pearson correlation of profiles"),
-        color=alt.Color("kind:N"),
+        color=alt.Color("kind:N", legend=legend()),
         tooltip=["task:N", "network:N", "kind:N", "correlation:Q"],
     )
     between = agreement[agreement["kind"] == "between"].dropna(subset=["correlation"])

@@ -13,7 +13,14 @@ import pandas as pd
 from mothlib.report import plots
 from mothlib.networks.pruning import mark_selected
 
-__all__ = ["selection_summary", "threshold_explorer"]
+__all__ = ["STATIC_NOTE", "selection_summary", "threshold_explorer"]
+
+#: What the widget says where its chart would be, until the slider moves (with a kernel).
+STATIC_NOTE = (
+    "<i>This control needs a running Python kernel (open the chapter in JupyterLab): moving the "
+    "slider then redraws the selection and the loss chart for the new threshold. In a saved page "
+    "it shows the run's own threshold, whose loss chart is drawn above.</i>"
+)
 
 
 def selection_summary(
@@ -71,7 +78,9 @@ def threshold_explorer(
     """A log-scale slider over the loss threshold: each network's selected level, the share of
     networks selected, the median selected sparsity and the loss chart with the threshold drawn.
 
-    Charts are SVG, so the saved widget state shows in the static book too (controls inert).
+    The slider needs a running kernel. Until it is moved, the widget shows the run's own
+    selection and, in place of the chart, :data:`STATIC_NOTE` (a saved page, such as the
+    static book, shows exactly that: the chart for the run's threshold is the one above it).
     """
     losses = pruning.loc[pruning["strategy"] == strategy, "val_loss"].astype(float)
     losses = losses[np.isfinite(losses) & (losses > 0)]
@@ -86,14 +95,24 @@ def threshold_explorer(
     table = W.HTML()
     chart = W.HTML()
 
-    def redraw(*_: object) -> None:
+    def redraw(*_: object, draw: bool = True) -> None:
         threshold = float(slider.value)
         per, stats = selection_summary(pruning, threshold, strategy)
         summary.value = _summary_html(stats, threshold)
-        table.value = per.to_html(index=False, float_format=lambda x: f"{x:.3g}", na_rep="-")
-        marked = mark_selected(pruning, threshold)
-        chart.value = f'<div style="overflow:auto">{plots.to_svg(plots.loss_chart(marked, threshold, strategy))}</div>'
+        shown = per.rename(columns={"selected_level": "selected level",
+                                    "fraction_pruned": "fraction pruned",
+                                    "val_loss": "validation loss"})
+        shown["selected level"] = shown["selected level"].map(lambda v: "none" if v < 0 else str(v))
+        table.value = shown.to_html(
+            index=False, na_rep="–",
+            formatters={"fraction pruned": "{:.1%}".format, "validation loss": "{:.2e}".format})
+        if draw:
+            marked = mark_selected(pruning, threshold)
+            svg = plots.to_svg(plots.loss_chart(marked, threshold, strategy))
+            chart.value = f'<div style="max-width:100%;overflow:auto">{svg}</div>'
+        else:
+            chart.value = STATIC_NOTE
 
     slider.observe(redraw, names="value")
-    redraw()
+    redraw(draw=False)
     return W.VBox([slider, summary, chart, table])

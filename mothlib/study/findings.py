@@ -25,7 +25,8 @@ __all__ = [
     "select_motifs", "selected_levels", "at_selected_levels", "up_to_selected", "accurate_rows",
     "relative_spread",
     "profile_correlation", "similarity_by_level", "median_z_curve", "findings_table",
-    "motif_count_table", "chain_definition_table", "study_findings",
+    "motif_count_table", "chain_definition_table", "study_findings", "FAILURE_REASONS",
+    "significance_reading", "findings_reading",
 ]
 
 #: Motifs the paper reports as increasingly over-represented (finding 3).
@@ -414,10 +415,12 @@ def findings_table(
              value=float(np.nanmax(values)) if np.isfinite(values).any() else np.nan, holds=bool(holds5))
     )
 
-    # 6. Over 90 % pruned while accurate.
+    # 6. Over 90 % pruned while accurate. Four decimals: a schedule's nominal 0.90 level is a
+    # little under 0.9 after per-layer rounding, and two decimals would read "0.90 ... no".
     sparsity = float(chosen["fraction_pruned"].median()) if len(chosen) else np.nan
+    shown = "undefined" if not np.isfinite(sparsity) else f"{sparsity:.4f}"
     out.append(
-        _row(6, f"median selected sparsity = {_fmt(sparsity)} "
+        _row(6, f"median selected sparsity = {shown} "
                 f"({len(chosen)} of {n_networks} networks have an accurate level)",
              value=sparsity, holds=bool(sparsity >= 0.9))
     )
@@ -583,3 +586,77 @@ def study_findings(
         load_pruning_table(store, loss_threshold), load_motif_table(store, loss_threshold),
         strategy=strategy, null_model=null_model,
     )
+
+
+# -- the chapters' reading of a run (presentation) -------------------------------------------
+
+#: For each finding, the likely reason it fails at a small profile or with exact counts: what a
+#: chapter says beside the finding's measured value when the finding does not hold.
+FAILURE_REASONS: dict[int, str] = {
+    1: "few networks and few accurate levels make the spread of z across networks a noisy "
+       "measure; its trend with sparsity needs more levels than a small profile keeps",
+    2: "|z| depends on network size and on how many edges are left: as the last levels thin "
+       "the counts towards zero, the null spread shrinks with them and |z| need not grow",
+    3: "a motif must rise at nearly every accurate level (Spearman above 0.8) and end above "
+       "z = 2; with few levels a single dip breaks the monotone rise",
+    4: "with few levels the last three are most of the curve, so a curve that is still rising "
+       "cannot show a plateau; levels most networks do not reach are left out",
+    5: "chains are counted exactly, as paths: a path through a neuron counts in-degree times "
+       "out-degree, which magnitude pruning's uneven degrees raise above the layer-edges null. "
+       "The seed counted connected (start, end) pairs instead (chapter 8 compares the two)",
+    6: "small networks have less spare capacity than the paper's, so they cross the loss "
+       "threshold at a lower sparsity",
+}
+
+
+def significance_reading(median_z: pd.Series, level: float = 2.0) -> dict[str, str]:
+    """Which motifs a run finds over-represented, under-represented or neither, as text.
+
+    Parameters
+    ----------
+    median_z : Series
+        Median z per motif (index: motif names), e.g. at the selected levels.
+    level : float
+        |z| beyond which a motif counts as over- or under-represented.
+
+    Returns
+    -------
+    dict
+        ``over``, ``under`` and ``neither``: comma-separated motif names with their median z
+        (``"none"`` when empty); ``undefined`` lists motifs without a finite median.
+    """
+    z = median_z.astype(float)
+    def names(mask: pd.Series) -> str:
+        chosen = z[mask].sort_values(ascending=False)
+        return ", ".join(f"{m} ({v:+.1f})" for m, v in chosen.items()) or "none"
+    finite = np.isfinite(z)
+    return {
+        "over": names(finite & (z > level)),
+        "under": names(finite & (z < -level)),
+        "neither": names(finite & (z.abs() <= level)),
+        "undefined": ", ".join(z.index[~finite]) or "none",
+    }
+
+
+def findings_reading(table: pd.DataFrame) -> str:
+    """Markdown that names the findings that do not hold, each with its measured value and the
+    likely reason (:data:`FAILURE_REASONS`); one sentence when all hold.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`findings_table` (``finding, measured, holds``).
+    """
+    failing = table[~table["holds"].astype(bool)]
+    if failing.empty:
+        return f"All {len(table)} findings hold by their criteria in this run."
+    lines = []
+    for _, row in failing.iterrows():
+        k = int(row["finding"])
+        claim = FINDINGS[k][0] if k in FINDINGS else ""
+        reason = FAILURE_REASONS.get(k, "")
+        if str(row["measured"]).startswith("undecided"):
+            reason = "there is nothing to judge it on"
+        lines.append(f"* **Finding {k}** ({claim[:1].lower() + claim[1:]}): measured "
+                     f"{row['measured']}. Likely reason: {reason}.")
+    return "\n".join(lines)

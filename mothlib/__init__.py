@@ -29,19 +29,18 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "MOTIFS", "count_motifs", "count_batch", "chain_counts", "remove_ineffectual",
     ),
     "mothlib.motifs.nulls": ("NULL_MODELS", "sample_null", "sample_nulls"),
-    "mothlib.motifs.significance": (
-        "motif_zscores", "motif_zscores_many", "zscore_table", "load_motif_table",
-    ),
+    "mothlib.motifs.significance": ("motif_zscores", "motif_zscores_many", "zscore_table"),
     # Networks: users' files, the study's ensembles and the pruning stage's tables.
     "mothlib.networks.netfile": ("read_network", "Network"),
     "mothlib.networks.ensemble": ("EnsembleMLP",),
-    "mothlib.networks.pruning": (
-        "load_pruning_table", "load_masks", "load_selected_weights", "load_network",
-    ),
-    # The study: profiles, stages, stored results, findings.
+    # The study: profiles, stages, the stored tables and networks, findings.
     "mothlib.study.profiles": ("PROFILES", "get_profile"),
     "mothlib.study.stages": ("run_all",),
     "mothlib.study.store": ("ArtifactStore", "load"),
+    "mothlib.study.pruning_stage": (
+        "load_pruning_table", "load_masks", "load_selected_weights", "load_network",
+    ),
+    "mothlib.study.motif_stage": ("load_motif_table",),
     "mothlib.study.data": ("load_splits",),
     "mothlib.study.training_length": ("load_training_length",),
     "mothlib.study.findings": ("study_findings", "findings_table"),

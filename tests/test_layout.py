@@ -30,13 +30,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 #: Imports (importer -> imported module) that still break a contract, each with who removes it.
 #: The test fails on any other violation, and on an entry here that no longer occurs (delete it).
 KNOWN: dict[str, str] = {
-    # The motif stage's table code lives in motifs, the pruning stage's in networks: both reach
-    # up into the study's store and runner (and motifs across into the pruning tables).
-    "mothlib.motifs.significance -> mothlib.networks.pruning": "motif stage reads pruning tables",
-    "mothlib.motifs.significance -> mothlib.study.cluster": "motif stage in motifs",
-    "mothlib.motifs.significance -> mothlib.study.store": "motif stage in motifs",
-    "mothlib.networks.pruning -> mothlib.study.cluster": "pruning stage in networks",
-    "mothlib.networks.pruning -> mothlib.study.store": "pruning stage in networks",
 }
 
 

@@ -18,9 +18,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "remove_ineffectual", "density",
     ),
     "nulls": ("NULL_MODELS", "sample_null", "sample_nulls"),
-    "significance": (
-        "null_moments", "zscore_table", "motif_zscores", "motif_zscores_many", "load_motif_table",
-    ),
+    "significance": ("null_moments", "zscore_table", "motif_zscores", "motif_zscores_many"),
+    "degrees": ("degree_cv", "degree_heterogeneity"),
 }
 
 __all__ = [name for names in _EXPORTS.values() for name in names]

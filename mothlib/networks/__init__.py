@@ -1,8 +1,9 @@
 """Networks: the batched ensemble of masked MLPs, iterative pruning with retraining, and reading
 networks saved by users.
 
-Modules: :mod:`~mothlib.networks.ensemble`, :mod:`~mothlib.networks.pruning` (also the readers of
-the pruning stage's tables), :mod:`~mothlib.networks.netfile`.
+Modules: :mod:`~mothlib.networks.ensemble`, :mod:`~mothlib.networks.pruning` (mask rules and the
+training of one level), :mod:`~mothlib.networks.netfile`. It knows nothing of motifs or the study
+(the pruning stage's tables are read by :mod:`mothlib.study.pruning_stage`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "evaluate_accuracy", "network_seeds", "to_sequential",
     ),
     "pruning": (
-        "PruningSettings", "prune_model", "magnitude_mask", "random_mask", "select",
-        "mark_selected", "load_pruning_table", "load_masks", "load_weights",
-        "load_selected_weights", "load_network",
+        "PruningSettings", "prune_model", "magnitude_mask", "random_mask", "mark_selected",
+        "mark_selected_by_accuracy",
     ),
     "netfile": ("Network", "read_network", "read_tensors"),
 }

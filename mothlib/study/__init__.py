@@ -14,12 +14,16 @@ from typing import Any
 #: Module of this subpackage -> the public names it defines, re-exported here and imported on
 #: first use (the stages import torch and Dask; the store and the profiles need neither).
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "profiles": ("PROFILES", "get_profile"),
-    "stages": ("STAGES", "run", "run_all", "is_current", "verify"),
+    "profiles": ("PROFILES", "Profile", "get_profile"),
+    "settings": ("SEED_SCHEDULE",),
+    "tasks": ("TASKS", "get_task"),
+    "stages": ("STAGES", "run", "run_all", "is_current", "verify", "stage_settings", "stage_params"),
     "store": ("ArtifactStore", "load", "default_root"),
     "cluster": ("Runner", "open_runner"),
     "estimate": ("estimate_profile",),
     "data": ("load_splits",),
+    "pruning_stage": ("load_pruning_table", "load_masks", "load_weights", "load_selected_weights", "load_network"),
+    "motif_stage": ("load_motif_table",),
     "training_length": ("load_training_length",),
     "findings": ("study_findings", "findings_table"),
 }

@@ -19,7 +19,7 @@ from mothlib.motifs.significance import COLUMNS, motif_zscores, motif_zscores_ma
 from mothlib.networks.pruning import mark_selected, mark_selected_by_accuracy
 from mothlib.study.checkpoint import Task, checkpointed_map, label_table
 from mothlib.study.cluster import Runner
-from mothlib.study.findings import up_to_selected
+from mothlib.study.selection import up_to_selected
 from mothlib.study.pruning_stage import load_masks, load_pruning_table
 from mothlib.study.store import atomic_write
 

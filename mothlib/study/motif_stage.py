@@ -132,7 +132,7 @@ def scored_levels(
 def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifStageSettings,
            null: str, seed: np.random.SeedSequence) -> pd.DataFrame:
     """Task: one network's z-scores against one null model."""
-    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null,
+    return motif_zscores(ws, bs, n_null=int(settings.n_null[null]), null_model=null, clean=True,
                          chunk_size=int(settings.chunk_size), seed=seed, device=settings.device,
                          engine=settings.engine,
                          n_jobs=1)  # one thread per task: the Dask workers are single-threaded
@@ -141,7 +141,7 @@ def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, settings: MotifSta
 def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], settings: MotifStageSettings,
                 null: str, seeds: list[np.random.SeedSequence]) -> list[pd.DataFrame]:
     """Task: several networks' z-scores against one null model (their nulls drawn together)."""
-    return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds,
+    return motif_zscores_many(nets, n_null=int(settings.n_null[null]), null_model=null, seeds=seeds, clean=True,
                               chunk_size=int(settings.chunk_size), device=settings.device,
                               engine=settings.engine, n_jobs=1)
 

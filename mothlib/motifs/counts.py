@@ -30,7 +30,7 @@ __all__ = [
     "remove_ineffectual",
 ]
 
-#: Motif names in report order: first order, then 2nd order (3 nodes), then 3rd order (4 nodes).
+#: Motif names in report order (first order, then 2nd order with 3 nodes, then 3rd order with 4 nodes).
 MOTIFS: tuple[str, ...] = (
     "edges",
     "diverging2",

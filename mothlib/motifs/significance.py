@@ -4,7 +4,7 @@ The study's ``motifs`` stage, which scores every pruned network this way, is
 :mod:`mothlib.study.motif_stage`.
 
 z = (N - mean) / std over the null sample (Milo et al. 2002; std with ddof=0); the empirical
-two-sided p-value is (1 + #{k : |N_k - mean| >= |N - mean|}) / (n + 1); the significance
+two-sided p-value is ``(1 + #{k : |N_k - mean| >= |N - mean|}) / (n + 1)``; the significance
 profile ``sp`` divides the finite z of one order (2nd: three motifs, 3rd: five) by their
 Euclidean norm. ``edges`` is the only first-order motif, so its ``sp`` is always NaN (a unit
 vector of one entry carries no information). Where the null std is 0 (e.g. a count that the null

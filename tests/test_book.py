@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,7 @@ def test_each_chapter_links_the_tables_it_used(built_book):
 
 def test_launch_buttons_open_each_chapter_on_binder_in_jupyterlab(built_book, tmp_path):
     """The rocket menu links Binder (environment.yml) in JupyterLab at the chapter's path, and
-    binder/postBuild puts the runnable notebook at that path."""
+    the root postBuild puts the runnable notebook at that path."""
     import urllib.parse
 
     for page in _pages(built_book):
@@ -181,7 +182,8 @@ def test_launch_buttons_open_each_chapter_on_binder_in_jupyterlab(built_book, tm
         query = urllib.parse.parse_qs(urllib.parse.urlparse(links[0].replace("&amp;", "&")).query)
         assert query["urlpath"][0] == f"lab/tree/book/notebooks/{page.stem}.ipynb"
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")
-    subprocess.run(["bash", str(REPO / "binder" / "postBuild")], cwd=tmp_path, check=True)
+    subprocess.run(["bash", str(REPO / "postBuild")], cwd=tmp_path, check=True,
+                   env={**os.environ, "PYTHON": sys.executable})
     made = sorted(p.name for p in (tmp_path / "book" / "notebooks").glob("*.ipynb"))
     assert made == [f"{p.stem}.ipynb" for p in _pages(built_book)]
 

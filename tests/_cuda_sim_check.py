@@ -83,7 +83,7 @@ def check_sample_null():
             assert np.array_equal(a[0][l], b[0][l]) and np.array_equal(a[1][l], b[1][l]), (null, method, l)
         print(f"sample_null {null} {method}: identical")
     for null in nulls.NULL_MODELS:
-        kw = dict(n_null=5, null_model=null, seed=1, chunk_size=2, device="cpu", method="mcmc")
+        kw = dict(n_null=5, null_model=null, seed=1, chunk_size=2, device="cpu", method="mcmc", clean=True)
         pd.testing.assert_frame_equal(motif_zscores(ws, bs, engine="numba", **kw),
                                       motif_zscores(ws, bs, engine="cuda", **kw))
         print(f"motif_zscores {null}: identical")
@@ -98,7 +98,7 @@ def check_sample_null():
             assert all(np.array_equal(x, y) for x, y in zip(rw, gw)), null
             assert (rb is None) == (gb is None) and all(np.array_equal(x, y) for x, y in zip(rb or [], gb or []))
         print(f"sample_nulls {null}: identical")
-        kw = dict(n_null=3, null_model=null, chunk_size=2, device="cpu", method="mcmc")
+        kw = dict(n_null=3, null_model=null, chunk_size=2, device="cpu", method="mcmc", clean=True)
         tables = motif_zscores_many(nets, seeds=[1, 2], engine="cuda", **kw)
         for (w, b), s, t in zip(nets, [1, 2], tables):
             pd.testing.assert_frame_equal(t, motif_zscores(w, b, seed=s, engine="numba", **kw))

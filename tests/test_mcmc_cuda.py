@@ -58,7 +58,7 @@ def test_cuda_engine_without_a_gpu_is_a_clear_error(null):
     with pytest.raises(ValueError, match=r"engine: 'cuda' needs a GPU.*numba"):
         sample_null(ws, n_null=2, null_model=null, seed=0, engine="cuda")
     with pytest.raises(ValueError, match=r"engine: 'cuda'"):
-        motif_zscores(ws, n_null=2, null_model=null, seed=0, engine="cuda", device="cpu")
+        motif_zscores(ws, clean=True, n_null=2, null_model=null, seed=0, engine="cuda", device="cpu")
 
 
 @needs_no_gpu

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import sys
 from pathlib import Path
@@ -22,9 +23,9 @@ DATA = Path(__file__).parent / "data"
 
 
 def _ints(counts):
-    """Counts of one network as Python ints, after checking their kind: int64 arrays of shape ()."""
-    assert all(isinstance(v, np.ndarray) and v.dtype == np.int64 and v.shape == () for v in counts.values())
-    return {m: int(v) for m, v in counts.items()}
+    """Counts of one network, after checking their kind: Python ints (not 0-d arrays)."""
+    assert all(type(v) is int for v in counts.values())
+    return dict(counts)
 
 
 def _lists(case, w="weight_masks", b="bias_masks"):
@@ -191,7 +192,7 @@ def test_remove_ineffectual_batched_has_network_column():
         assert part.drop(columns="network").equals(sr.drop(columns="network"))
 
 
-def test_one_network_and_a_batch_return_the_same_kinds():
+def test_one_network_gives_ints_and_a_batch_int64_arrays():
     from mothlib.motifs.counts import chain_counts
 
     ws, bs = random_masks(np.random.default_rng(5), [3, 4, 4, 2], 0.6, True, batch=2)
@@ -200,9 +201,9 @@ def test_one_network_and_a_batch_return_the_same_kinds():
         batch, one = count(ws, bs), count(one_w, one_b)
         assert list(batch) == list(one)
         for m in one:
-            assert type(one[m]) is type(batch[m]) is np.ndarray
-            assert one[m].dtype == batch[m].dtype == np.int64
-            assert one[m].shape == () and batch[m].shape == (2,) and one[m] == batch[m][1]
+            assert type(one[m]) is int and type(batch[m]) is np.ndarray  # a number; arrays for a batch
+            assert batch[m].dtype == np.int64
+            assert batch[m].shape == (2,) and one[m] == batch[m][1]
     *_, batch_report = remove_ineffectual(ws, bs)
     *_, one_report = remove_ineffectual(one_w, one_b)
     assert list(one_report.columns) == list(batch_report.columns)
@@ -352,3 +353,68 @@ def test_count_batch_method_choice_and_errors():
     assert 0 < SPARSE_MAX_DENSITY < 1
     with pytest.raises(ValueError, match="method: must be one of"):
         count_batch(vw, vb, method="fast")
+
+
+# ------------------------------------------------ count_motifs and motif_zscores count the same network
+REPO = Path(__file__).resolve().parents[1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), bias=st.booleans())
+def test_count_motifs_and_motif_zscores_count_the_same_network(seed, bias):
+    """By default both count the masks as given; with clean=True both count the cleaned network,
+    which equals remove_ineffectual followed by count_motifs (the slow, obvious twin)."""
+    from mothlib.motifs.significance import motif_zscores
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 6, size=int(rng.integers(2, 5))).tolist()
+    ws, bs = random_masks(rng, sizes, float(rng.uniform(0.2, 0.8)), bias)
+    given_counts = count_motifs(ws, bs)
+    table = motif_zscores(ws, bs, n_null=2, null_model="degree-preserving", seed=0)
+    assert dict(zip(table["motif"], table["count"].tolist())) == given_counts
+    assert given_counts["edges"] == sum(int(w.sum()) for w in ws) + sum(int(b.sum()) for b in bs or [])
+    cw, cb, _ = remove_ineffectual(ws, bs)
+    cleaned = count_motifs(cw, cb)
+    assert count_motifs(ws, bs, clean=True) == cleaned
+    for null in ("layer-edges", "degree-preserving"):
+        table = motif_zscores(ws, bs, clean=True, n_null=2, null_model=null, seed=0)
+        assert dict(zip(table["motif"], table["count"].tolist())) == cleaned
+    batch_w = [np.stack([w, w]) for w in ws]
+    batch_b = None if bs is None else [np.stack([b, b]) for b in bs]
+    batch = count_motifs(batch_w, batch_b, clean=True)
+    assert {m: int(v[1]) for m, v in batch.items()} == cleaned
+
+
+def test_layer_edges_null_refuses_an_unclean_network_naming_clean_true():
+    from mothlib.motifs.significance import motif_zscores
+
+    # Hidden neuron 1 has no incoming edge (a ghost) but feeds the output.
+    ws = [np.array([[1, 1], [0, 0]], bool), np.array([[1, 1]], bool)]
+    with pytest.raises(ValueError, match=r"1 ghost and 0 dead hidden neurons; pass clean=True"):
+        motif_zscores(ws, n_null=2, seed=0)
+    table = motif_zscores(ws, n_null=2, seed=0, clean=True)
+    assert table.set_index("motif").loc["edges", "count"] == 3
+    assert count_motifs(ws)["edges"] == 4 and count_motifs(ws, clean=True)["edges"] == 3
+
+
+def _readme_python() -> str:
+    """The Python example of README's section "Using mothlib on your own networks"."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Using mothlib on your own networks"):]
+    return re.findall(r"```python\n(.*?)```", section, re.S)[0]
+
+
+def test_readme_python_example_runs_and_says_what_it_returns():
+    code = _readme_python().replace("n_null=1000", "n_null=5")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - README's own example
+    counts, table, study, model = (namespace[k] for k in ("counts", "table", "study", "model"))
+    assert all(type(v) is int for v in counts.values())  # ints, not 0-d arrays
+    assert dict(zip(table["motif"], table["count"].tolist())) == counts  # as given, both
+    assert dict(zip(study["motif"], study["count"].tolist())) == count_motifs(model, clean=True)
+    assert counts["edges"] > count_motifs(model, clean=True)["edges"]  # the example has ineffectual neurons
+    shown = re.search(r"\{'edges': (\d+), 'diverging2': (\d+)", code)
+    assert shown is not None and (int(shown[1]), int(shown[2])) == (counts["edges"], counts["diverging2"])
+    assert len(table) == len(MOTIFS) and list(table.columns[:2]) == ["motif", "count"]
+    readme = (REPO / "README.md").read_text()
+    assert "a DataFrame per motif" not in readme and "shape ()" not in readme

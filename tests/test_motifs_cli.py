@@ -361,3 +361,62 @@ def test_bad_prune_mask_and_shapes(tmp_path):
         read_network(tmp_path / "b.pt")
     with pytest.raises(FileNotFoundError):
         read_network(tmp_path / "absent.safetensors")
+
+
+# ---------------------------------------------------------------- tensors the command does not count
+class _CNN(nn.Module):
+    """Two convolutions and a batch norm before two linear layers: only the linear layers chain."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 8, 3)
+        self.fc1 = nn.Linear(8 * 4 * 4, 6)
+        self.fc2 = nn.Linear(6, 3)
+
+
+def test_conv_state_dict_gets_a_warning_naming_every_skipped_tensor(tmp_path):
+    torch.manual_seed(0)
+    model = _CNN()
+    path = _save_state_dict(model, tmp_path / "cnn.pt")
+    res = _cli(path, "--n-null", "3", "--no-progress", "--null", "degree-preserving")
+    assert res.returncode == 0, res.stderr
+    skipped = [k for k in model.state_dict() if not k.startswith("fc")]
+    warning = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "NOT counted" in warning[0] and "only the linear layers fc1, fc2" in warning[0]
+    for key in skipped:
+        assert f"skipped {key} " in res.stderr, key
+    assert "conv1.weight (4, 1, 3, 3): weight of 'conv1', a convolution (4-D weight)" in res.stderr
+    assert "fc1 128->6, fc2 6->3" in res.stdout and "warning" not in res.stdout
+    net = read_network(path)
+    assert net.partial and [t.key for t in net.skipped] == skipped
+    assert {t.key for t in net.skipped if t.structural} == {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias"}
+
+
+def test_skipped_tensors_of_an_mlp_with_a_norm_and_a_left_out_layer(tmp_path, capfd):
+    model = nn.Sequential(nn.Linear(4, 5), nn.LayerNorm(5), nn.Linear(5, 3), nn.Linear(3, 2))
+    path = _save_state_dict(model, tmp_path / "norm.pt")
+    net = read_network(path)
+    assert [t.key for t in net.skipped] == ["1.weight", "1.bias"] and not net.partial
+    status, out, err = _main(capfd, path, "--n-null", "2", "--no-progress", "--null", "degree-preserving")
+    assert status == 0 and "warning:" in err and "NOT counted" not in err and "no connections" in err
+    net = read_network(path, ["0", "2"])
+    assert net.partial and {t.key for t in net.skipped if t.structural} == {"3.weight", "3.bias"}
+    assert "'3' is not in the chain given by --layers" in net.skipped[-1].reason
+    plain = _save_state_dict(_sparse_mlp([3, 4, 2], seed=0), tmp_path / "plain.pt")
+    status, _, err = _main(capfd, plain, "--n-null", "2", "--no-progress")
+    assert status == 0 and "warning" not in err and read_network(plain).skipped == ()
+
+
+def test_table_prints_every_number_in_fixed_point():
+    from mothlib.cli.motifs import _format_table
+
+    df = pd.DataFrame({
+        "motif": ["bifan", "edges"], "count": [863561, 12], "null_mean": [912345.678, 12.0],
+        "null_std": [123456.7, 0.0], "z": [-0.4, np.nan], "p_value": [0.5, 1.0], "sp": [0.25, np.nan],
+        "z_note": ["", "undefined"],
+    })
+    text = _format_table(df)
+    assert "e+" not in text and "912345.7" in text and "123456.7" in text and "863561" in text
+    assert "12.0" in text and "-0.40" in text

@@ -88,8 +88,8 @@ def _net(seed=0, sizes=(5, 8, 8, 3), density=0.4):
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_motif_zscores_chunk_independent_and_reproducible(null):
     ws, bs = _net()
-    a = motif_zscores(ws, bs, n_null=30, null_model=null, seed=9, chunk_size=7)
-    b = motif_zscores(ws, bs, n_null=30, null_model=null, seed=9, chunk_size=30)
+    a = motif_zscores(ws, bs, clean=True, n_null=30, null_model=null, seed=9, chunk_size=7)
+    b = motif_zscores(ws, bs, clean=True, n_null=30, null_model=null, seed=9, chunk_size=30)
     pd.testing.assert_frame_equal(a, b)
     cw, cb, _ = remove_ineffectual(ws, bs)
     real = count_motifs(cw, cb)
@@ -104,12 +104,12 @@ def test_motif_zscores_chunk_independent_and_reproducible(null):
 def test_motif_zscores_independent_of_threads(null):
     # n_jobs threads draw chunks in any order: sample k is the same network, so the same table.
     ws, bs = _net(3, sizes=(6, 10, 10, 4))
-    a = motif_zscores(ws, bs, n_null=40, null_model=null, seed=5, chunk_size=40, n_jobs=1)
+    a = motif_zscores(ws, bs, clean=True, n_null=40, null_model=null, seed=5, chunk_size=40, n_jobs=1)
     for n_jobs, chunk in ((2, 7), (3, 5), (None, 9)):
-        b = motif_zscores(ws, bs, n_null=40, null_model=null, seed=5, chunk_size=chunk, n_jobs=n_jobs)
+        b = motif_zscores(ws, bs, clean=True, n_null=40, null_model=null, seed=5, chunk_size=chunk, n_jobs=n_jobs)
         pd.testing.assert_frame_equal(a, b)
     with pytest.raises(ValueError, match="n_jobs"):
-        motif_zscores(ws, bs, n_null=4, n_jobs=0)
+        motif_zscores(ws, bs, clean=True, n_null=4, n_jobs=0)
 
 
 def test_motif_zscores_matches_its_definition():
@@ -121,7 +121,7 @@ def test_motif_zscores_matches_its_definition():
     nw, nb = sample_null(cw, cb, n_null=25, seed=seq)
     c = count_motifs(nw, nb)
     expect = zscore_table(count_motifs(cw, cb), np.stack([c[m] for m in MOTIFS], axis=1), "layer-edges")
-    got = motif_zscores(ws, bs, n_null=25, seed=np.random.SeedSequence(4), chunk_size=4)
+    got = motif_zscores(ws, bs, clean=True, n_null=25, seed=np.random.SeedSequence(4), chunk_size=4)
     pd.testing.assert_frame_equal(got, expect)
 
 
@@ -134,8 +134,8 @@ def test_motif_zscores_torch_model_and_clean_flag():
     prune.random_unstructured(model[2], "weight", amount=0.5)
     ws = [model[0].weight_mask.numpy(), model[2].weight_mask.numpy()]
     bs = [np.ones(6), np.ones(3)]
-    a = motif_zscores(model, n_null=10, seed=1)
-    b = motif_zscores(ws, bs, n_null=10, seed=1)
+    a = motif_zscores(model, clean=True, n_null=10, seed=1)
+    b = motif_zscores(ws, bs, clean=True, n_null=10, seed=1)
     pd.testing.assert_frame_equal(a, b)
     cw, cb, _ = remove_ineffectual(ws, bs)
     pd.testing.assert_frame_equal(motif_zscores(cw, cb, n_null=10, seed=1, clean=False), b)
@@ -148,15 +148,15 @@ def test_motif_zscores_bad_input():
     with pytest.raises(ValueError, match="remove_ineffectual"):
         motif_zscores(ws, bs, n_null=5, clean=False)
     with pytest.raises(ValueError, match="device"):
-        motif_zscores(ws, bs, n_null=5, device="no-such-device")
-    a = motif_zscores(ws, bs, n_null=5, seed=0, device="cpu")
-    pd.testing.assert_frame_equal(a, motif_zscores(ws, bs, n_null=5, seed=0, device=torch.device("cpu")))
+        motif_zscores(ws, bs, clean=True, n_null=5, device="no-such-device")
+    a = motif_zscores(ws, bs, clean=True, n_null=5, seed=0, device="cpu")
+    pd.testing.assert_frame_equal(a, motif_zscores(ws, bs, clean=True, n_null=5, seed=0, device=torch.device("cpu")))
     with pytest.raises(ValueError, match="n_null"):
-        motif_zscores(ws, bs, n_null=-2)
+        motif_zscores(ws, bs, clean=True, n_null=-2)
     with pytest.raises(ValueError, match="chunk_size"):
-        motif_zscores(ws, bs, n_null=5, chunk_size=0)
+        motif_zscores(ws, bs, clean=True, n_null=5, chunk_size=0)
     with pytest.raises(ValueError, match="unknown null model"):
-        motif_zscores(ws, bs, n_null=5, null_model="erdos")
+        motif_zscores(ws, bs, clean=True, n_null=5, null_model="erdos")
     with pytest.raises(ValueError, match=r"bias_masks\[0\]"):
         motif_zscores(ws, [np.ones(3)] + bs[1:], n_null=5)
 
@@ -265,7 +265,7 @@ def test_structured_network_is_significant():
     # Two dense 4x4 blocks per layer: many more bi-fans and bi-parallels than random networks
     # with the same edges, so z is large and positive and the p-value minimal.
     block = np.kron(np.eye(2, dtype=bool), np.ones((4, 4), dtype=bool))
-    df = motif_zscores([block, block], n_null=200, seed=0).set_index("motif")
+    df = motif_zscores([block, block], clean=True, n_null=200, seed=0).set_index("motif")
     assert df.loc["bifan", "z"] > 3 and df.loc["biparallel", "z"] > 3
     assert df.loc["bifan", "p_value"] == pytest.approx(1 / 201)
     assert df.loc["bifan", "sp"] > 0

@@ -26,8 +26,8 @@ def _net(seed=0, sizes=(5, 9, 9, 3), density=0.4):
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_torch_path_on_cpu_equals_numba_path(null):
     ws, bs = _net()
-    a = motif_zscores(ws, bs, n_null=40, null_model=null, seed=3, chunk_size=16)
-    b = motif_zscores(ws, bs, n_null=40, null_model=null, seed=3, chunk_size=7, engine="torch", device="cpu")
+    a = motif_zscores(ws, bs, clean=True, n_null=40, null_model=null, seed=3, chunk_size=16)
+    b = motif_zscores(ws, bs, clean=True, n_null=40, null_model=null, seed=3, chunk_size=7, engine="torch", device="cpu")
     pd.testing.assert_frame_equal(a, b)
 
 
@@ -37,8 +37,8 @@ def test_torch_and_numba_z_agree_within_monte_carlo_error(null):
     # count that the null does not fix agree within 5 standard errors, and so do the z-scores.
     ws, bs = _net(1, density=0.35)
     n = 300
-    a = motif_zscores(ws, bs, n_null=n, null_model=null, seed=10, chunk_size=100).set_index("motif")
-    b = motif_zscores(ws, bs, n_null=n, null_model=null, seed=20, chunk_size=64, engine="torch",
+    a = motif_zscores(ws, bs, clean=True, n_null=n, null_model=null, seed=10, chunk_size=100).set_index("motif")
+    b = motif_zscores(ws, bs, clean=True, n_null=n, null_model=null, seed=20, chunk_size=64, engine="torch",
                       device="cpu").set_index("motif")
     free = a.index[a.null_std > 0]
     assert len(free) >= 3
@@ -72,7 +72,7 @@ def test_memory_bounded_by_chunk_size(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(sig, "_sample_null", spy)
-    motif_zscores(ws, bs, n_null=23, seed=0, chunk_size=5, engine="torch", device="cpu")
+    motif_zscores(ws, bs, clean=True, n_null=23, seed=0, chunk_size=5, engine="torch", device="cpu")
     assert sizes == [5, 5, 5, 5, 3]
 
 
@@ -98,11 +98,11 @@ def _nets():
 @pytest.mark.parametrize("null", ["layer-edges", "degree-preserving"])
 def test_motif_zscores_many_equals_one_call_per_network(null, engine):
     nets, seeds = _nets(), [3, 4, np.random.SeedSequence(5), 6]
-    got = sig.motif_zscores_many(nets, n_null=14, null_model=null, seeds=seeds, chunk_size=5,
+    got = sig.motif_zscores_many(nets, clean=True, n_null=14, null_model=null, seeds=seeds, chunk_size=5,
                                  engine=engine, device="cpu")
     assert len(got) == len(nets)
     for (ws, bs), seed, table in zip(nets, seeds, got):
-        ref = motif_zscores(ws, bs, n_null=14, null_model=null, seed=seed, chunk_size=14)
+        ref = motif_zscores(ws, bs, clean=True, n_null=14, null_model=null, seed=seed, chunk_size=14)
         pd.testing.assert_frame_equal(table, ref)
 
 
@@ -111,10 +111,10 @@ def test_motif_zscores_many_batches_the_torch_engine_and_loops_the_others(monkey
     calls = []
     real = sig._sample_nulls
     monkeypatch.setattr(sig, "_sample_nulls", lambda nets, **kw: (calls.append(len(nets)), real(nets, **kw))[1])
-    sig.motif_zscores_many(nets, n_null=7, seeds=[0, 1, 2], chunk_size=3, engine="torch", device="cpu")
+    sig.motif_zscores_many(nets, clean=True, n_null=7, seeds=[0, 1, 2], chunk_size=3, engine="torch", device="cpu")
     assert calls == [3, 3, 3]  # one draw of all three networks per chunk
     calls.clear()
-    sig.motif_zscores_many(nets, n_null=7, seeds=[0, 1, 2], chunk_size=3, device="cpu")
+    sig.motif_zscores_many(nets, clean=True, n_null=7, seeds=[0, 1, 2], chunk_size=3, device="cpu")
     assert calls == []  # numba: one motif_zscores per network
 
 

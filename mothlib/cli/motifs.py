@@ -4,7 +4,9 @@
 :func:`mothlib.networks.netfile.read_network` (safetensors, or a state dict loaded with
 ``weights_only=True``), runs :func:`mothlib.motifs.significance.motif_zscores` once per null model with
 the same seed, prints one table per null model and optionally writes all rows to ``--out``
-(.parquet, .csv or .json). Bad input ends with one line ``error: ...`` and exit status 2.
+(.parquet, .csv or .json). Bad input ends with one line ``error: ...`` and exit status 2. Every
+tensor of the file outside the chain of linear layers (a convolution, a norm, a buffer) is listed
+on stderr after a ``warning:`` line that says whether the counted network is only part of the file's.
 """
 
 from __future__ import annotations
@@ -83,10 +85,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _fmt(x: Any, digits: int = 3) -> str:
+    """A number in fixed point with ``digits`` decimals, whatever its size (never ``9e+05``); NaN is "-"."""
     if isinstance(x, float):
         if math.isnan(x):
             return "-"
-        return f"{x:.{digits}g}" if abs(x) >= 1e5 else f"{x:.{digits}f}"
+        return f"{x:.{digits}f}"
     return str(x)
 
 
@@ -134,6 +137,27 @@ def _describe(net: Any) -> str:
     )
 
 
+def _warn_skipped(net: Any) -> None:
+    """List on stderr every tensor of the file that is not counted, and say what that means."""
+    if not net.skipped:
+        return
+    n = len(net.skipped)
+    chain = ", ".join(name or "(bare layer)" for name in net.layers)
+    if net.partial:
+        head = (
+            f"warning: {net.path}: {n} tensor(s) are not part of the chain of linear layers and are NOT counted; "
+            f"the motifs below describe only the linear layers {chain}, not the whole network "
+            "(layers of other kinds have no motifs here):"
+        )
+    else:
+        head = (
+            f"warning: {net.path}: {n} tensor(s) are not part of the chain of linear layers and are not counted "
+            "(none carries connections between neurons):"
+        )
+    lines = [head] + [f"  skipped {t.key} {tuple(t.shape)}: {t.reason}" for t in net.skipped]
+    print("\n".join(lines), file=sys.stderr)
+
+
 def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
     """Read the network and run motif_zscores per null model; the network and the table."""
     from mothlib.networks.netfile import read_network
@@ -146,6 +170,8 @@ def _compute(args: argparse.Namespace) -> tuple[Any, Any]:
         layers = [name.strip() for name in args.layers.split(",")]
     net = read_network(args.file, layers)
     print(_describe(net))
+    sys.stdout.flush()  # the warning follows the description in a terminal
+    _warn_skipped(net)
     # Imported only now, so that a bad file or option fails fast (torch and numba load slowly).
     import numpy as np
     import pandas as pd

@@ -30,7 +30,7 @@ __all__ = [
     "remove_ineffectual",
 ]
 
-#: Motif names in report order: first order, then 2nd order (3 nodes), then 3rd order (4 nodes).
+#: Motif names in report order (first order, then 2nd order with 3 nodes, then 3rd order with 4 nodes).
 MOTIFS: tuple[str, ...] = (
     "edges",
     "diverging2",
@@ -260,8 +260,13 @@ def count_batch(
         return _count(ws, bs, device)
 
 
-def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
-    """Count the motifs of a layered network (the masks as given; nothing is removed).
+def count_motifs(weight_masks: Any, bias_masks: Any = None, *, clean: bool = False) -> dict[str, Any]:
+    """Count the motifs of a layered network as given (``clean=True``: after removing ghost and dead neurons).
+
+    The default counts every edge of the masks, as :func:`mothlib.motifs.significance.motif_zscores`
+    does by default, so ``count_motifs(m)`` equals the ``count`` column of ``motif_zscores(m)``
+    for the same ``clean``. The study's protocol is ``clean=True``: ghost and dead hidden neurons
+    (:func:`remove_ineffectual`) are removed first, as its stages and the ``motifs`` command do.
 
     Parameters
     ----------
@@ -272,12 +277,14 @@ def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
         without bias has no bias edges.
     bias_masks : list of array-like (n_out,) or (B, n_out), optional
         Binary bias masks (an entry may be None); None for a network without biases.
+    clean : bool
+        Remove ghost and dead hidden neurons (:func:`remove_ineffectual`) before counting.
 
     Returns
     -------
-    dict of str -> int64 ndarray, shape () or (B,)
-        Motif name (see :data:`MOTIFS`) -> count: shape () for one network (``int(c)`` gives
-        the number), (B,) when any mask carries a leading batch axis B.
+    dict of str -> int, or dict of str -> int64 ndarray (B,)
+        Motif name (see :data:`MOTIFS`) -> count: a Python ``int`` for one network, an int64
+        array of shape (B,) when any mask carries a leading batch axis B.
 
     Raises
     ------
@@ -288,16 +295,19 @@ def count_motifs(weight_masks: Any, bias_masks: Any = None) -> dict[str, Any]:
     Examples
     --------
     >>> import numpy as np
-    >>> int(count_motifs([np.ones((3, 2)), np.ones((1, 3))])["chain2"])
+    >>> count_motifs([np.ones((3, 2)), np.ones((1, 3))])["chain2"]
     6
     """
     ws, bs, batched = as_masks(weight_masks, bias_masks)
+    if clean:
+        ws, clean_bs, _ = remove_ineffectual(ws, bs)
+        bs = [None] * len(ws) if clean_bs is None else clean_bs
     return _unbatch(count_batch(ws, bs), batched)
 
 
-def _unbatch(counts: dict[str, np.ndarray], batched: bool) -> dict[str, np.ndarray]:
-    """Counts (B,) as given for batched masks; shape () for one network (the same kind of object)."""
-    return counts if batched else {m: v.reshape(()) for m, v in counts.items()}
+def _unbatch(counts: dict[str, np.ndarray], batched: bool) -> dict[str, Any]:
+    """Counts (B,) as given for batched masks; Python ints for one network."""
+    return counts if batched else {m: int(v[0]) for m, v in counts.items()}
 
 
 #: Definitions of a chain count: every path (the motif definition), or the seed's connected
@@ -319,8 +329,9 @@ def chain_counts(weight_masks: Any, bias_masks: Any = None, definition: str = "p
 
     Returns
     -------
-    dict of str -> int64 ndarray, shape () or (B,)
-        ``{"chain2": count, "chain3": count}``, shaped as :func:`count_motifs`'s counts.
+    dict of str -> int, or dict of str -> int64 ndarray (B,)
+        ``{"chain2": count, "chain3": count}``: ints for one network, arrays for a batch, as
+        :func:`count_motifs`'s counts.
 
     Raises
     ------

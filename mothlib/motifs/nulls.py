@@ -63,6 +63,7 @@ __all__ = [
     "REJECTION_MAX_ROUNDS", "ENGINES", "sample_null", "sample_nulls",
 ]
 
+#: The null models, by name: the seed's null made exact and uniform, and Milo et al.'s switching null.
 NULL_MODELS: tuple[str, ...] = ("layer-edges", "degree-preserving")
 #: Motif counts that every sample of a null shares with the real network.
 FIXED_COUNTS: dict[str, tuple[str, ...]] = {
@@ -340,6 +341,7 @@ def _run_chains(
     return out
 
 
+#: Sampler engines ("auto": numba on the CPU); all draw the same null networks.
 ENGINES: tuple[str, ...] = ("auto", "numpy", "numba", "torch", "cuda")
 
 

@@ -4,7 +4,7 @@ The study's ``motifs`` stage, which scores every pruned network this way, is
 :mod:`mothlib.study.motif_stage`.
 
 z = (N - mean) / std over the null sample (Milo et al. 2002; std with ddof=0); the empirical
-two-sided p-value is (1 + #{k : |N_k - mean| >= |N - mean|}) / (n + 1); the significance
+two-sided p-value is ``(1 + #{k : |N_k - mean| >= |N - mean|}) / (n + 1)``; the significance
 profile ``sp`` divides the finite z of one order (2nd: three motifs, 3rd: five) by their
 Euclidean norm. ``edges`` is the only first-order motif, so its ``sp`` is always NaN (a unit
 vector of one entry carries no information). Where the null std is 0 (e.g. a count that the null
@@ -128,14 +128,19 @@ def motif_zscores(
     n_null: int = 1000,
     null_model: str = "layer-edges",
     seed: int | np.random.SeedSequence | None = None,
-    clean: bool = True,
+    clean: bool = False,
     device: str = "cpu",
     chunk_size: int = 100,
     progress: bool = False,
     n_jobs: int | None = None,
     **sampler_options: Any,
 ) -> pd.DataFrame:
-    """Motif counts of one network and their significance against a null model.
+    """Motif counts of one network as given (``clean=True``: cleaned first) and their z-scores against a null model.
+
+    The ``count`` column equals :func:`mothlib.motifs.counts.count_motifs` with the same ``clean``
+    (both count the masks as given by default). The study's protocol is ``clean=True`` (its
+    stages pass it): ghost and dead hidden neurons are removed first, which the "layer-edges"
+    null requires (an unclean network is refused with a message saying so).
 
     Parameters
     ----------
@@ -149,8 +154,9 @@ def motif_zscores(
     seed : int, SeedSequence or None
         Seed of the null sample; results do not depend on ``chunk_size``, engine or device.
     clean : bool
-        Remove ghost and dead neurons first (the study's protocol). With ``clean=False`` the
-        masks are used as given; the "layer-edges" null then requires them to be clean already.
+        Remove ghost and dead hidden neurons first (:func:`mothlib.motifs.counts.remove_ineffectual`,
+        the study's protocol). With ``clean=False`` (the default) the masks are used as given;
+        the "layer-edges" null then requires them to be clean already.
     device : str or torch.device
         Where the null networks are drawn and counted (default the CPU). A CUDA device uses
         the torch engine (:mod:`mothlib.motifs.nulls_torch`: sampling and dense counting
@@ -174,12 +180,18 @@ def motif_zscores(
     Returns
     -------
     pandas.DataFrame
-        One row per motif of :data:`mothlib.motifs.counts.MOTIFS` (``edges`` included), columns
-        ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
+        One table, one row per motif of :data:`mothlib.motifs.counts.MOTIFS` (``edges``
+        included), columns ``motif, count, null_mean, null_std, z, p_value, sp, z_note``.
+
+    Raises
+    ------
+    ValueError
+        For a batch of networks, an unknown null model or device, bad sizes, or (with the
+        "layer-edges" null) a network with ghost or dead neurons and ``clean=False``.
     """
     dev, engine = _check_zscore_args(device, sampler_options.pop("engine", "auto"), null_model, n_null, chunk_size)
     jobs = _n_jobs(n_jobs)
-    ws, bs = _zscore_network(weight_masks, bias_masks, clean)
+    ws, bs = _zscore_network(weight_masks, bias_masks, clean, null_model)
     real = count_motifs(ws, bs)
     # One fixed seed sequence, so that every chunk draws from the same (seed, k) streams.
     seq = as_seed_sequence(seed)
@@ -225,8 +237,12 @@ def _check_zscore_args(device: Any, engine: str, null_model: str, n_null: Any, c
     return dev, engine
 
 
-def _zscore_network(weight_masks: Any, bias_masks: Any, clean: bool) -> tuple[list[np.ndarray], Any]:
-    """One network's masks without a batch axis, cleaned when ``clean``; biases None if none."""
+def _zscore_network(weight_masks: Any, bias_masks: Any, clean: bool,
+                    null_model: str) -> tuple[list[np.ndarray], Any]:
+    """One network's masks without a batch axis, cleaned when ``clean``; biases None if none.
+
+    An unclean network under the "layer-edges" null is refused here, naming ``clean=True``.
+    """
     ws, bs, _ = as_masks(weight_masks, bias_masks)
     if ws[0].shape[0] != 1:
         raise ValueError(
@@ -234,9 +250,16 @@ def _zscore_network(weight_masks: Any, bias_masks: Any, clean: bool) -> tuple[li
         )
     ws = [w[0] for w in ws]
     bs = [None if b is None else b[0] for b in bs]
+    ws_clean, bs_clean, report = remove_ineffectual(ws, bs)
     if clean:
-        ws, bs_clean, _ = remove_ineffectual(ws, bs)
-        bs = [None] * len(ws) if bs_clean is None else bs_clean
+        ws, bs = ws_clean, ([None] * len(ws) if bs_clean is None else bs_clean)
+    elif null_model == "layer-edges" and report[["ghost", "dead"]].to_numpy().any():
+        raise ValueError(
+            "weight_masks: the 'layer-edges' null is defined on a network without ghost or dead neurons, "
+            f"and this one has {int(report['ghost'].sum())} ghost and {int(report['dead'].sum())} dead "
+            "hidden neurons; pass clean=True to remove them first (remove_ineffectual, the study's protocol) or use "
+            "null_model='degree-preserving', which takes the network as given"
+        )
     return ws, (None if all(b is None for b in bs) else bs)
 
 
@@ -246,7 +269,7 @@ def motif_zscores_many(
     n_null: int = 1000,
     null_model: str = "layer-edges",
     seeds: Sequence[int | np.random.SeedSequence | None],
-    clean: bool = True,
+    clean: bool = False,
     device: str = "cpu",
     chunk_size: int = 100,
     progress: bool = False,
@@ -289,7 +312,7 @@ def motif_zscores_many(
     nets = []
     for k, (w, b) in enumerate(networks):
         try:
-            nets.append(_zscore_network(w, b, clean))
+            nets.append(_zscore_network(w, b, clean, null_model))
         except ValueError as exc:
             raise ValueError(f"networks[{k}]: {exc}") from exc
     reals = [count_motifs(ws, bs) for ws, bs in nets]

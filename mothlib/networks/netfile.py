@@ -12,7 +12,9 @@ are the prune masks where present, the nonzero weights otherwise. The layers are
 order of the keys (a state dict keeps module order; a safetensors file does not keep any, so its
 names are sorted naturally, ``layers.2`` before ``layers.10``); when that order does not chain, the
 one order in which the shapes do chain is used, if there is exactly one. ``layers=`` names the
-chain explicitly.
+chain explicitly. Every tensor that is not part of the chain (a convolution kernel, a norm's
+scale, a buffer, a linear layer left out by ``layers=``) is listed with the reason in
+:attr:`Network.skipped`, so that a caller can say what was not counted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Network", "read_network", "read_tensors", "find_layers"]
+__all__ = ["Network", "SkippedTensor", "read_network", "read_tensors", "find_layers"]
 
 _WEIGHT_KEYS = ("weight", "weight_orig", "weight_mask")
 _SAVE_HINT = (
@@ -36,6 +38,28 @@ _SAVE_HINT = (
 )
 # Orderings tried when inferring the chain from shapes (bounds the search on many square layers).
 _SEARCH_BUDGET = 20_000
+
+
+@dataclass(frozen=True)
+class SkippedTensor:
+    """A tensor of the file that is not part of the chain of linear layers.
+
+    Attributes
+    ----------
+    key : str
+        The tensor's name in the file.
+    shape : tuple of int
+    reason : str
+        Why it was not used, e.g. ``"4-D weight of 'conv1' (a convolution kernel), not a linear layer"``.
+    structural : bool
+        True when it carries connections (a weight of more or fewer than 2 dimensions, or a linear
+        layer left out): the counted network then is only part of the saved one.
+    """
+
+    key: str
+    shape: tuple[int, ...]
+    reason: str
+    structural: bool
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class Network:
         None for a layer without bias.
     order_from : str
         How the order was found: ``"keys"``, ``"shapes"`` or ``"--layers"``.
+    skipped : list of SkippedTensor
+        Every tensor of the file that is not a weight, bias or prune mask of the chain, in the
+        file's order, with the reason (empty for a plain MLP).
     """
 
     path: Path
@@ -63,6 +90,12 @@ class Network:
     weight_masks: list[np.ndarray]
     bias_masks: list[np.ndarray | None]
     order_from: str
+    skipped: tuple[SkippedTensor, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """True when a skipped tensor carries connections (a conv kernel, a linear layer left out)."""
+        return any(t.structural for t in self.skipped)
 
     @property
     def sizes(self) -> list[int]:
@@ -312,6 +345,42 @@ def _layer_masks(tensors: Mapping[str, Any], layer: str, path: Path) -> tuple[np
     return w, b
 
 
+_MASK_LEAVES = ("weight", "weight_orig", "weight_mask", "bias", "bias_orig", "bias_mask")
+
+
+def _skipped(tensors: Mapping[str, Any], used: Sequence[str], linear: Sequence[str]) -> tuple[SkippedTensor, ...]:
+    """The tensors outside the chain ``used`` (layer names), each with why it was not used."""
+    chain = set(used)
+    # Layers with a weight that is not 2-D (conv kernels, norm scales): name -> that weight's shape.
+    other_weights: dict[str, tuple[int, ...]] = {}
+    for key, value in tensors.items():
+        prefix, leaf = _split(key)
+        if leaf in _WEIGHT_KEYS and value.ndim != 2:
+            other_weights.setdefault(prefix, tuple(value.shape))
+    out = []
+    for key, value in tensors.items():
+        prefix, leaf = _split(key)
+        if prefix in chain and leaf in _MASK_LEAVES:
+            continue
+        shape = tuple(int(n) for n in value.shape)
+        label = _label(prefix)
+        if prefix in other_weights:
+            dims = len(other_weights[prefix])
+            if dims >= 3:
+                kind, structural = f"a convolution ({dims}-D weight)", True
+            elif dims == 1:
+                kind, structural = "a normalisation (1-D weight: elementwise, no connections)", False
+            else:
+                kind, structural = f"a layer with a {dims}-D weight", True
+            reason = f"{leaf} of {label}, {kind}, not a linear layer"
+        elif prefix in linear and leaf in _MASK_LEAVES:
+            reason, structural = f"linear layer {label} is not in the chain given by --layers", True
+        else:
+            reason, structural = "not a weight, bias or prune mask of a linear layer (a buffer or other state)", False
+        out.append(SkippedTensor(key, shape, reason, structural))
+    return tuple(out)
+
+
 def read_network(path: str | Path, layers: Sequence[str] | None = None) -> Network:
     """Read a saved network's linear layers as masks.
 
@@ -327,6 +396,8 @@ def read_network(path: str | Path, layers: Sequence[str] | None = None) -> Netwo
     Returns
     -------
     Network
+        The chain's masks; :attr:`Network.skipped` lists every other tensor of the file and why
+        it was left out (a convolution kernel, a norm's scale, a buffer).
 
     Raises
     ------
@@ -372,4 +443,4 @@ def read_network(path: str | Path, layers: Sequence[str] | None = None) -> Netwo
         wm, bm = _layer_masks(tensors, name, path)
         ws.append(wm)
         bs.append(bm)
-    return Network(path, fmt, order, ws, bs, how)
+    return Network(path, fmt, order, ws, bs, how, _skipped(tensors, order, found))

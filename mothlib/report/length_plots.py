@@ -1,8 +1,8 @@
 """Altair charts of the training-length experiment (chapter "What the z-scores measure").
 
-Each builder takes the ``training_length`` stage's tables (:func:`mothlib.study.training_length.
-load_training_length`) and returns a chart; they only aggregate for display. Empty tables give
-a placeholder chart, as in :mod:`mothlib.report.plots`.
+Each builder takes the ``training_length`` stage's tables
+(:func:`mothlib.study.training_length.load_training_length`) and returns a chart; they only
+aggregate for display. Empty tables give a placeholder chart, as in :mod:`mothlib.report.plots`.
 """
 
 from __future__ import annotations

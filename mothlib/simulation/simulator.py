@@ -53,7 +53,7 @@ __all__ = [
 #: Default tolerances of the per-step error test (max norm over the 8 components, scale
 #: ``atol + rtol |y|``). The relative part is the tight one on purpose: an error made while a
 #: velocity is ~1000 cm/s stays when that velocity ends near 0, where the golden metric
-#: |a-b|/(|b|+1) is absolute. At these values end states stay well inside the golden bar 1e-6
+#: ``|a-b|/(|b|+1)`` is absolute. At these values end states stay well inside the golden bar 1e-6
 #: of a 1e-12 solution (benchmarks/README.md, "Simulator").
 DEFAULT_RTOL = 5e-10
 DEFAULT_ATOL = 2e-8

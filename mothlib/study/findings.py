@@ -146,7 +146,7 @@ def _finite(z: pd.Series) -> pd.Series:
 
 
 def relative_spread(motifs: pd.DataFrame) -> pd.DataFrame:
-    """Relative spread of z across networks, per level: std/|mean| per motif, median over motifs.
+    """Relative spread of z across networks, per level: ``std / |mean|`` per motif, median over motifs.
 
     Parameters
     ----------

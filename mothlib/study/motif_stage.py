@@ -65,16 +65,16 @@ def scored_levels(
 
 def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, null: str, seed: np.random.SeedSequence,
            options: dict[str, Any]) -> pd.DataFrame:
-    """Task: one network's z-scores against one null model (``options``: n_null, chunk_size,
-    device, engine)."""
+    """Task: one network's z-scores against one null model, cleaned first as the study's
+    protocol says (``options``: n_null, chunk_size, device, engine)."""
     # One thread per task: the Dask workers are single-threaded.
-    return motif_zscores(ws, bs, null_model=null, seed=seed, n_jobs=1, **options)
+    return motif_zscores(ws, bs, null_model=null, seed=seed, clean=True, n_jobs=1, **options)
 
 
 def _score_many(nets: list[tuple[list[np.ndarray], list[np.ndarray] | None]], null: str,
                 seeds: list[np.random.SeedSequence], options: dict[str, Any]) -> list[pd.DataFrame]:
     """Task: several networks' z-scores against one null model (their nulls drawn together)."""
-    return motif_zscores_many(nets, null_model=null, seeds=seeds, n_jobs=1, **options)
+    return motif_zscores_many(nets, null_model=null, seeds=seeds, clean=True, n_jobs=1, **options)
 
 
 class _Pair(NamedTuple):

@@ -176,7 +176,7 @@ def _batches(folder: Path) -> dict[tuple[int, int], int]:
 def _score(ws: list[np.ndarray], bs: list[np.ndarray], null: str, n_null: int,
            seed: np.random.SeedSequence, chunk_size: int, device: str) -> pd.DataFrame:
     """Task: one network's z-scores against one null model."""
-    return motif_zscores(ws, bs, n_null=n_null, null_model=null, seed=seed, chunk_size=chunk_size,
+    return motif_zscores(ws, bs, n_null=n_null, null_model=null, seed=seed, chunk_size=chunk_size, clean=True,
                          device=device, n_jobs=1)  # single-threaded Dask workers
 
 

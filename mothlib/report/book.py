@@ -509,6 +509,7 @@ NOTEBOOK_STAGES: dict[str, tuple[str, ...]] = {
     "09_what_z_measures": ("data", "training_length"),
     "10_beyond_the_moth": ("data", "pruning", "motifs", "training_length",
                            "companion:data", "companion:pruning", "companion:motifs"),
+    "11_open_questions": ("motifs", "activations", "lesions", "structured"),
 }
 COMPANION = "companion:"
 

@@ -31,6 +31,9 @@ _SPECIAL: dict[str, Any] = {
     "loss_threshold": 0.01,
     "accuracy_margin": 0.01,
     "max_batches_per_round": 7,
+    "lesion_fractions": (0.05, 0.3),
+    "lesion_motifs": ("bifan",),
+    "activation_fractions": (0.45,),
 }
 
 

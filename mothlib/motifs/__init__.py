@@ -1,7 +1,7 @@
 """Motifs of layered feed-forward networks: counts, null models and significance (z-scores).
 
 Modules: :mod:`~mothlib.motifs.counts`, :mod:`~mothlib.motifs.nulls` (and its torch engine
-:mod:`~mothlib.motifs.nulls_torch`), :mod:`~mothlib.motifs.significance` (also the motif stage and
+:mod:`~mothlib.motifs.nulls_torch`), :mod:`~mothlib.motifs.participation` (instances per edge and node), :mod:`~mothlib.motifs.significance` (also the motif stage and
 its table's reader). Modules named ``_x`` are this subpackage's own kernels.
 """
 
@@ -18,6 +18,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "remove_ineffectual", "density",
     ),
     "nulls": ("NULL_MODELS", "sample_null", "sample_nulls"),
+    "participation": ("participation", "edge_participation"),
     "significance": ("null_moments", "zscore_table", "motif_zscores", "motif_zscores_many"),
     "degrees": ("degree_cv", "degree_heterogeneity"),
 }

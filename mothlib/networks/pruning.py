@@ -15,6 +15,14 @@ Strategies
 ``random``
     The same per-layer counts, chosen uniformly at random among the still unpruned weights
     (cumulative: masks only grow), from a generator seeded by (seed, level, network, layer).
+``structured``
+    Whole hidden neurons are removed (every incoming weight, its bias and every outgoing
+    weight), those with the smallest L2 norm of incoming weights first (removed neurons count
+    as smallest, so masks only grow; ties by index). Every hidden layer loses the same share of
+    its neurons, ``floor(g * n_l)``, with ``g`` chosen per level so that the weights removed come
+    closest to the magnitude schedule's ``floor(f * all weights)`` (:func:`structured_counts`;
+    a layer keeps at least one neuron). Biases are not matched: a removed neuron's bias goes
+    with it. Input and output neurons are never removed.
 
 Both strategies start from the same trained dense level 0 (trained once and shared), so their
 level-0 rows are identical.
@@ -38,6 +46,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -63,6 +72,8 @@ __all__ = [
     "prune_count",
     "magnitude_mask",
     "random_mask",
+    "structured_counts",
+    "structured_masks",
     "prune_model",
     "sparsest_accurate_levels",
     "mark_selected",
@@ -77,7 +88,9 @@ __all__ = [
     "unpack_masks",
 ]
 
-STRATEGIES = ("magnitude", "random")
+STRATEGIES = ("magnitude", "random", "structured")
+#: The strategies the pruning stage runs unless told otherwise.
+DEFAULT_STRATEGIES = ("magnitude", "random")
 
 
 # -- masks ---------------------------------------------------------------------------------
@@ -155,6 +168,79 @@ def random_mask(
     return flat.reshape(mask.shape)
 
 
+def structured_counts(layer_sizes: Sequence[int], fraction: float) -> list[int]:
+    """Neurons the ``structured`` strategy removes from each hidden layer at ``fraction``.
+
+    Every hidden layer l loses ``floor(g * n_l)`` neurons (at most ``n_l - 1``), with the share
+    ``g`` chosen among ``k / n_l`` (any hidden layer, any k) so that the weights those neurons
+    carry come closest to ``floor(fraction * total weights)`` (ties: the smaller share). The
+    removed weights grow with ``fraction``, so cumulative schedules only grow the masks.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from input to output (at least one hidden layer).
+    fraction : float
+        Cumulative fraction of the weights to remove, as for :func:`magnitude_mask`.
+
+    Returns
+    -------
+    list of int, one per hidden layer.
+    """
+    sizes = [int(n) for n in layer_sizes]
+    if len(sizes) < 3:
+        raise ValueError(f"structured pruning needs a hidden layer, got layer sizes {sizes}")
+    hidden = sizes[1:-1]
+    total = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    target = prune_count(fraction, total)
+
+    def removed(share: Fraction) -> tuple[int, list[int]]:
+        ks = [min(n - 1, math.floor(share * n)) for n in hidden]
+        left = [sizes[0], *[n - k for n, k in zip(hidden, ks)], sizes[-1]]
+        return total - sum(a * b for a, b in zip(left, left[1:])), ks
+
+    shares = sorted({Fraction(k, n) for n in hidden for k in range(n)})
+    best = min(shares, key=lambda g: (abs(removed(g)[0] - target), g))
+    return removed(best)[1]
+
+
+def structured_masks(
+    weights: Sequence[torch.Tensor], weight_masks: Sequence[torch.Tensor], bias_masks: Sequence[torch.Tensor],
+    fraction: float,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Masks of the ``structured`` strategy: whole hidden neurons removed by incoming L2 norm.
+
+    Parameters
+    ----------
+    weights : list of tensors (E, n_out, n_in)
+    weight_masks, bias_masks : lists of bool tensors (E, n_out, n_in) and (E, n_out)
+        The current masks (pruned weights count as 0; removed neurons stay removed).
+    fraction : float
+
+    Returns
+    -------
+    weight_masks, bias_masks : new masks, each an outer product of the kept neurons of the two
+    layers it joins (bias masks: the kept neurons), within the current masks.
+    """
+    sizes = [int(weights[0].shape[2]), *[int(w.shape[1]) for w in weights]]
+    counts = structured_counts(sizes, fraction)
+    E = weights[0].shape[0]
+    alive = [torch.ones(E, sizes[0], dtype=torch.bool, device=weights[0].device)]
+    for h, k in enumerate(counts):
+        w = weights[h].detach() * weight_masks[h]
+        norm = w.double().pow(2).sum(dim=2)  # (E, n_hidden): incoming L2 norm squared
+        # Neurons removed earlier have no kept edge: they go first whatever their stored values.
+        norm = torch.where(bias_masks[h] | weight_masks[h].any(dim=2), norm, torch.full_like(norm, -1.0))
+        order = torch.argsort(norm, dim=1, stable=True)
+        keep = torch.ones_like(norm, dtype=torch.bool)
+        keep.scatter_(1, order[:, :k], False)
+        alive.append(keep)
+    alive.append(torch.ones(E, sizes[-1], dtype=torch.bool, device=weights[0].device))
+    wms = [m & alive[l + 1][:, :, None] & alive[l][:, None, :] for l, m in enumerate(weight_masks)]
+    bms = [m & alive[l + 1] for l, m in enumerate(bias_masks)]
+    return wms, bms
+
+
 def prune_model(
     model: EnsembleMLP, fraction: float, strategy: str, seed: int, level: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -177,6 +263,8 @@ def prune_model(
             ]
 
         return grow(model.weight_masks, 0), grow(model.bias_masks, 1)
+    if strategy == "structured":
+        return structured_masks(list(model.weights), model.weight_masks, model.bias_masks, fraction)
     raise ValueError(f"unknown pruning strategy {strategy!r}; choose from {list(STRATEGIES)}")
 
 
@@ -278,7 +366,7 @@ class PruningSettings:
     schedule : sequence of float
         Cumulative pruning fractions, strictly increasing in (0, 1); the last prune is neither
         trained nor recorded.
-    strategies : sequence of {"magnitude", "random"}
+    strategies : sequence of {"magnitude", "random", "structured"}
     seed : int
         Seeds initialisation, data order and random masks.
     init_std : float
@@ -308,7 +396,7 @@ class PruningSettings:
     n_networks: int
     hidden_sizes: tuple[int, ...]
     schedule: tuple[float, ...]
-    strategies: tuple[str, ...] = STRATEGIES
+    strategies: tuple[str, ...] = DEFAULT_STRATEGIES
     seed: int = 0
     init_std: float = 0.2
     learning_rate: float = 5e-4

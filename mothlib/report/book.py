@@ -507,8 +507,10 @@ NOTEBOOK_STAGES: dict[str, tuple[str, ...]] = {
     "07_convergence": ("motifs",),
     "08_beyond_the_paper": ("motifs",),
     "09_what_z_measures": ("data", "training_length"),
-    "10_beyond_the_moth": ("data", "pruning", "motifs", "training_length",
-                           "companion:data", "companion:pruning", "companion:motifs"),
+    # Its run_all(moth) covers every stage of the moth's study, the open questions' too.
+    "10_beyond_the_moth": ("data", "pruning", "motifs", "training_length", "activations", "lesions",
+                           "structured", "companion:data", "companion:pruning", "companion:motifs"),
+    "11_open_questions": ("motifs", "activations", "lesions", "structured"),
 }
 COMPANION = "companion:"
 

@@ -197,6 +197,31 @@ def estimate_profile(
                          f"{l_shard} networks, {len(some_arm.fractions)} levels scored",
                          f"{l_batch * 1e3:.1f} ms/batch",
                          l_batch * batches_all + l_nulls))
+        if "activations" in wanted:
+            act = p.activations
+            n_levels = len(act.fractions) or len(fractions) - 1
+            a_total = sum(float(np.interp(0.75, probes, per_null[null])) * act.n_nulls()[null]
+                          for null in null_models) * n_levels * pruning.n_networks
+            rows.append(("activations", f"{pruning.n_networks} networks x {n_levels} levels (upper bound)",
+                         "as motifs", a_total))
+        if "lesions" in wanted:
+            les = p.lesions
+            n_scores = len(les.motifs)
+            variants = len(les.fractions) * (1 + les.draws + n_scores * (1 + les.draws))
+            rows_used = n_val if les.rows is None else min(les.rows, n_val)
+            # A forward pass costs about a third of a training batch (forward and backward), per row.
+            per_row = per_batch / shard / pruning.batch_size / 3
+            rows.append(("lesions", f"{pruning.n_networks} networks x {variants} lesioned variants x {rows_used:,} rows",
+                         f"{per_row * 1e6:.2f} us/row", per_row * rows_used * variants * pruning.n_networks))
+        if "structured" in wanted:
+            st = p.structured
+            n_struct = min(st.networks or pruning.n_networks, pruning.n_networks)
+            cap = st.max_batches or pruning.round_cap("magnitude", 1) or one_pass
+            s_batches = cap * (len(fractions) - 1) * -(-n_struct // shard)
+            s_nulls = sum(float(np.interp(f, probes, per_null[null])) * st.n_nulls()[null]
+                          for f in fractions for null in null_models) * n_struct
+            rows.append(("structured", f"{n_struct} networks: {s_batches:,} batches, {len(fractions)} levels scored",
+                         f"{per_batch * 1e3:.1f} ms/batch", per_batch * s_batches + s_nulls))
     out = pd.DataFrame(rows, columns=["stage", "work", "unit_cost", "seconds_one_worker"])
     out["projected_hours"] = out["seconds_one_worker"] / workers / 3600
     out["projected_hours_one_worker"] = out["seconds_one_worker"] / 3600

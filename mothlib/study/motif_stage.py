@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, cast
 
@@ -24,7 +25,7 @@ from mothlib.study.pruning_stage import load_masks, load_pruning_table
 from mothlib.study.store import atomic_write
 
 __all__ = [
-    "STAGE_COLUMNS", "task_seed", "scored_levels", "compute_motif_table",
+    "STAGE_COLUMNS", "task_seed", "ScorePlan", "score_plan", "scored_levels", "compute_motif_table",
     "load_motif_table",
 ]
 
@@ -61,6 +62,44 @@ def scored_levels(
         marked = mark_selected_by_accuracy(pruning, max_accuracy_margin)
     rows = up_to_selected(pruning, marked)
     return rows[["strategy", "network", "level", "fraction_pruned"]].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class ScorePlan:
+    """What scoring networks against the null models reads from a stage's settings, taken in one
+    place (:func:`score_plan`): the motif stage and the open-questions stages share it."""
+
+    null_models: tuple[str, ...]
+    n_null: dict[str, int]
+    seed: int
+    chunk_size: int
+    device: str
+    engine: str
+    max_loss_threshold: float
+    max_accuracy_margin: float | None
+
+    def options(self, null: str) -> dict[str, Any]:
+        """Keyword arguments of one null model's z-score task (:func:`_score`)."""
+        return dict(n_null=self.n_null[null], chunk_size=self.chunk_size, device=self.device,
+                    engine=self.engine)
+
+    def levels(self, pruning: pd.DataFrame) -> pd.DataFrame:
+        """The (strategy, network, level) rows to score (:func:`scored_levels`)."""
+        return scored_levels(pruning, self.max_loss_threshold, self.max_accuracy_margin)
+
+
+def score_plan(settings: Any, n_null: dict[str, int]) -> ScorePlan:
+    """The scoring plan of a stage whose :class:`~mothlib.study.stages.StageSettings` hold the
+    ``study``, ``selection``, ``nulls`` and ``run`` sections, with ``n_null`` nulls per model."""
+    classification = settings.task.classification
+    return ScorePlan(
+        null_models=settings.nulls.null_models, n_null=dict(n_null), seed=settings.study.seed,
+        chunk_size=settings.nulls.null_chunk_size, device=settings.run.device,
+        engine=settings.nulls.null_engine,
+        # A classification task scores levels by accuracy: max_loss_threshold is the moth's.
+        max_loss_threshold=float("inf") if classification else settings.selection.max_loss_threshold,
+        max_accuracy_margin=settings.selection.max_accuracy_margin if classification else None,
+    )
 
 
 def _score(ws: list[np.ndarray], bs: list[np.ndarray] | None, null: str, seed: np.random.SeedSequence,
@@ -109,17 +148,10 @@ def compute_motif_table(
     runner = runner or Runner()
     scratch = Path(scratch)
     table = load_pruning_table(store)
-    if settings.task.classification:  # levels scored by accuracy: max_loss_threshold is the moth's
-        levels = scored_levels(table, float("inf"), settings.selection.max_accuracy_margin)
-    else:
-        levels = scored_levels(table, settings.selection.max_loss_threshold)
-    n_null = settings.motifs.n_nulls()
+    plan = score_plan(settings, settings.motifs.n_nulls())
+    levels = plan.levels(table)
+    n_null, null_models, options = plan.n_null, plan.null_models, plan.options
     per_call = settings.motifs.motif_tasks_per_call
-    null_models = settings.nulls.null_models
-
-    def options(null: str) -> dict[str, Any]:
-        return dict(n_null=n_null[null], chunk_size=settings.nulls.null_chunk_size,
-                    device=settings.run.device, engine=settings.nulls.null_engine)
     # Networks are the batch entries of load_masks, in the order of their ids.
     position = {int(n): i for i, n in enumerate(sorted(table["network"].unique()))}
     groups: dict[tuple[str, str], list[_Pair]] = {}  # (strategy, null) -> pairs waiting for a task
@@ -157,7 +189,7 @@ def compute_motif_table(
                     k = position[network]
                     ws = [np.asarray(w[k]) for w in wm]
                     bs = None if bm is None else [np.asarray(b[k]) for b in bm]
-                    seed = task_seed(settings.study.seed, strategy, network, int(level), null)
+                    seed = task_seed(plan.seed, strategy, network, int(level), null)
                     groups.setdefault((strategy, null), []).append(_Pair(ws, bs, seed, name, meta))
                     if len(groups[(strategy, null)]) == per_call:
                         yield task(strategy, null)

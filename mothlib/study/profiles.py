@@ -67,6 +67,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "length_n_null": 10,
         "length_n_null_degree": 10,
         "length_networks_per_task": 1,
+        "lesion_loss_threshold": 5e-2,
+        "lesion_fractions": [0.05, 0.2],
+        "lesion_motifs": ["diverging2", "chain2", "bifan"],
+        "lesion_draws": 1,
+        "lesion_rows": 500,
+        "activation_n_null": 10,
+        "activation_n_null_degree": 10,
+        "structured_networks": 2,
+        "structured_max_batches": 20,
+        "structured_n_null": 10,
+        "structured_n_null_degree": 10,
     },
     # The CPU default of `make book` (measurements behind each choice: benchmarks/README.md).
     "quick": {
@@ -95,6 +106,18 @@ PROFILES: dict[str, dict[str, Any]] = {
         "length_hidden_sizes": [32, 32, 32, 16],
         "length_n_null": 100,
         "length_n_null_degree": 50,
+        # The open questions' chapter, sized to add about 2 minutes to `make book` on 2 cores.
+        "lesion_loss_threshold": 1e-3,
+        "lesion_draws": 2,
+        "lesion_rows": 5_000,
+        "activation_fractions": [0.45, 0.75, 0.9],
+        "activation_n_null": 50,
+        "activation_n_null_degree": 25,
+        # Structured pruning: 4 networks, rounds as short as random pruning's.
+        "structured_networks": 4,
+        "structured_max_batches": 1000,
+        "structured_n_null": 50,
+        "structured_n_null_degree": 25,
     },
     # The seed study's scale, for one GPU: one task holds the whole ensemble.
     "paper": {

@@ -28,7 +28,8 @@ from mothlib.networks.ensemble import EarlyStopping
 __all__ = [
     "SEED_SCHEDULE", "StudySettings", "RunSettings", "MothDataSettings", "DigitsDataSettings",
     "TrainingSettings", "EnsembleSettings", "LossSelection", "AccuracySelection", "NullSettings",
-    "MotifSettings", "TrainingLengthSettings", "SECTIONS",
+    "MotifSettings", "TrainingLengthSettings", "LesionSettings", "ActivationSettings",
+    "StructuredSettings", "SECTIONS",
 ]
 
 #: The seed study's cumulative pruning schedule (study-protocol.md): 18 recorded levels
@@ -281,6 +282,77 @@ class TrainingLengthSettings(Settings):
         return {"layer-edges": self.n_null, "degree-preserving": self.n_null_degree}
 
 
+_LESION_MOTIFS = ("diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3", "bifan", "biparallel")
+
+
+@dataclass(frozen=True)
+class LesionSettings(Settings):
+    """The lesion experiment: surviving edges removed without retraining, by motif participation."""
+
+    section = "lesions"
+    prefix = "lesion_"
+    fractions: tuple[float, ...] = setting((0.01, 0.02, 0.05, 0.1, 0.2), "shares of the surviving edges removed, each in (0, 1)")
+    loss_threshold: float = setting(1e-3, "validation loss that selects each network's lesioned level (magnitude pruning); profiles set it to their loss_threshold")
+    motifs: tuple[str, ...] = setting(_LESION_MOTIFS, "motifs whose participation orders the removals")
+    draws: int = setting(3, "draws of the random and magnitude-matched random orders")
+    bins: int = setting(10, "magnitude bins (quantiles per layer block) of the matched random order")
+    rows: int | None = setting(None, "validation rows the losses are measured on (None: all)")
+
+    def validate(self) -> None:
+        from mothlib.networks.lesions import check_lesion_fractions
+
+        check_lesion_fractions(self.fractions)
+        _positive(self, "loss_threshold")
+        _at_least(self, 1, "draws", "bins", "rows")
+        unknown = sorted(set(self.motifs) - set(_LESION_MOTIFS))
+        if unknown or not self.motifs or len(set(self.motifs)) != len(self.motifs):
+            raise ValueError(
+                f"lesion_motifs: must be distinct motifs of {list(_LESION_MOTIFS)}, got {list(self.motifs)}"
+            )
+
+
+@dataclass(frozen=True)
+class ActivationSettings(Settings):
+    """The activation masks: the dense networks' busiest connections, scored like pruned ones."""
+
+    section = "activations"
+    prefix = "activation_"
+    fractions: tuple[float, ...] = setting((), "pruned fractions of the levels scored (empty: every level the motif stage scores)")
+    n_null: int = setting(200, "layer-edges null networks per network and level")
+    n_null_degree: int = setting(100, "degree-preserving null networks per network and level")
+    batch_size: int = setting(4096, "validation rows per forward pass (memory only)", role="run")
+
+    def validate(self) -> None:
+        _at_least(self, 2, "n_null", "n_null_degree")
+        _at_least(self, 1, "batch_size")
+        if any(not 0 < f < 1 for f in self.fractions):
+            raise ValueError(f"activation_fractions: must be pruned fractions in (0, 1), got {list(self.fractions)}")
+
+    def n_nulls(self) -> dict[str, int]:
+        """Null model -> number of null networks."""
+        return {"layer-edges": self.n_null, "degree-preserving": self.n_null_degree}
+
+
+@dataclass(frozen=True)
+class StructuredSettings(Settings):
+    """Structured pruning: whole neurons removed, on the ensemble's schedule, from its dense networks."""
+
+    section = "structured"
+    prefix = "structured_"
+    networks: int | None = setting(None, "networks pruned (the ensemble's first; None: all)")
+    max_batches: int | None = setting(None, "batch cap of each pruned round (None: the magnitude strategy's)")
+    n_null: int = setting(200, "layer-edges null networks per network and level")
+    n_null_degree: int = setting(100, "degree-preserving null networks per network and level")
+
+    def validate(self) -> None:
+        _at_least(self, 1, "networks", "max_batches")
+        _at_least(self, 2, "n_null", "n_null_degree")
+
+    def n_nulls(self) -> dict[str, int]:
+        """Null model -> number of null networks."""
+        return {"layer-edges": self.n_null, "degree-preserving": self.n_null_degree}
+
+
 #: Every section class, by section name (task-specific sections: one entry per variant).
 SECTIONS: dict[str, tuple[type[Settings], ...]] = {
     "study": (StudySettings,),
@@ -292,6 +364,9 @@ SECTIONS: dict[str, tuple[type[Settings], ...]] = {
     "nulls": (NullSettings,),
     "motifs": (MotifSettings,),
     "length": (TrainingLengthSettings,),
+    "lesions": (LesionSettings,),
+    "activations": (ActivationSettings,),
+    "structured": (StructuredSettings,),
 }
 
 

@@ -18,6 +18,12 @@ stage                 inputs      outputs
 ``training_length``   data        ``training_length*.parquet`` (z, losses and degree
                                   heterogeneity of the same networks trained for
                                   several lengths)
+``activations``       data,       ``activations.parquet``, ``activation_overlap.parquet``
+                      pruning     (the dense networks' busiest connections as masks)
+``lesions``           data,       ``lesions.parquet`` (lesion curves by motif
+                      pruning     participation, random and magnitude)
+``structured``        data,       ``structured*.parquet``, ``structured_masks/``,
+                      pruning     ``structured_weights/`` (pruning by whole neurons)
 ====================  ==========  =========================================================
 
 Selection (``loss_threshold``, ``accuracy_margin``) is not a stage: it is the task's rule
@@ -39,7 +45,8 @@ from mothlib.study.tasks import Task, get_task
 
 __all__ = [
     "Stage", "StageSettings", "STAGES", "get_stage", "stage_settings", "stage_params", "check_stage",
-    "pruning_settings", "length_plan", "run", "run_all", "default_stages",
+    "pruning_settings", "length_plan", "activation_settings", "structured_settings",
+    "run", "run_all", "default_stages",
     "is_current", "verify",
 ]
 
@@ -158,6 +165,55 @@ def _length_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scrat
     compute_training_length(s, load_splits(store), workdir, scratch, runner, progress=progress)
 
 
+# -- the paper's open questions ---------------------------------------------------------------
+def _open_motif_settings(s: StageSettings, n_null: dict[str, int]) -> Any:
+    """The motif stage's scoring plan with another stage's null sample sizes."""
+    from mothlib.study.motif_stage import score_plan
+
+    return score_plan(s, n_null)
+
+
+def activation_settings(s: StageSettings) -> Any:
+    """The activations stage's scoring plan (:class:`~mothlib.study.motif_stage.ScorePlan`)."""
+    return _open_motif_settings(s, s.activations.n_nulls())
+
+
+def structured_settings(s: StageSettings) -> Any:
+    """The structured stage's (pruning settings, scoring settings)."""
+    from mothlib.study.open_questions import structured_pruning_settings
+
+    return (structured_pruning_settings(pruning_settings(s), s.structured.max_batches),
+            _open_motif_settings(s, s.structured.n_nulls()))
+
+
+def _activations_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
+                         runner: Runner, progress: bool) -> None:
+    from mothlib.study.data import load_splits
+    from mothlib.study.open_questions import compute_activations
+
+    compute_activations(activation_settings(s), tuple(s.activations.fractions), s.activations.batch_size, store,
+                        load_splits(store), workdir, scratch, runner, progress=progress)
+
+
+def _lesions_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
+                     runner: Runner, progress: bool) -> None:
+    from mothlib.study.data import load_splits
+    from mothlib.study.open_questions import compute_lesions
+
+    compute_lesions(s.lesions, s.study.seed, s.task.loss, store, load_splits(store), workdir, scratch, runner,
+                    progress=progress)
+
+
+def _structured_compute(s: StageSettings, store: ArtifactStore, workdir: Path, scratch: Path,
+                        runner: Runner, progress: bool) -> None:
+    from mothlib.study.data import load_splits
+    from mothlib.study.open_questions import compute_structured
+
+    pruning, motif = structured_settings(s)
+    compute_structured(pruning, motif, s.structured.networks, store, load_splits(store), workdir, scratch, runner,
+                       progress=progress)
+
+
 STAGES: dict[str, Stage] = {
     "data": Stage(
         name="data", version=1, sections=("study", "data"),
@@ -182,11 +238,31 @@ STAGES: dict[str, Stage] = {
         compute=_length_compute,
         summary="the same networks trained for several lengths: z, losses, degree heterogeneity",
     ),
+    "activations": Stage(
+        name="activations", version=1, sections=("study", "selection", "nulls", "activations", "run"),
+        inputs=("data", "pruning"), outputs=("activations.parquet", "activation_overlap.parquet"),
+        compute=_activations_compute,
+        summary="the dense networks' busiest connections as masks: z-scores and overlap with pruning",
+    ),
+    "lesions": Stage(
+        name="lesions", version=1, sections=("study", "lesions", "run"),
+        inputs=("data", "pruning"), outputs=("lesions.parquet",), compute=_lesions_compute,
+        summary="surviving edges removed by motif participation, at random and by magnitude: loss and paths",
+    ),
+    "structured": Stage(
+        name="structured", version=1,
+        sections=("study", "training", "ensemble", "selection", "nulls", "structured", "run"),
+        inputs=("data", "pruning"),
+        outputs=("structured.parquet", "structured_masks", "structured_weights", "structured_motifs.parquet"),
+        compute=_structured_compute,
+        summary="whole neurons pruned from the dense networks, retrained, and their motif z-scores",
+    ),
 }
 
 #: What builds the typed settings each stage's work takes (checked before any work starts).
 _BUILDERS: dict[str, Callable[[StageSettings], Any]] = {
     "pruning": pruning_settings, "training_length": length_plan,
+    "activations": activation_settings, "structured": structured_settings,
 }
 
 
@@ -252,7 +328,7 @@ def run(
 
     Parameters
     ----------
-    name : {"data", "pruning", "motifs", "training_length"}
+    name : {"data", "pruning", "motifs", "training_length", "activations", "lesions", "structured"}
     profile : dict
         From :func:`mothlib.study.profiles.get_profile`.
     store : ArtifactStore, optional

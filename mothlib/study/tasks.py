@@ -89,7 +89,8 @@ def _select_by_accuracy(table: pd.DataFrame, selection: S.AccuracySelection) -> 
 TASKS: dict[str, Task] = {
     "moth": Task(
         name="moth", loss="mse", data_settings=S.MothDataSettings, selection_settings=S.LossSelection,
-        stages=("data", "pruning", "motifs", "training_length"), compute_data=_moth_data,
+        stages=("data", "pruning", "motifs", "training_length", "activations", "lesions", "structured"),
+        compute_data=_moth_data,
         select=_select_by_loss, classification=False, n_inputs=10, n_outputs=7,
         n_rows=lambda data: data.n_samples,
     ),
@@ -117,5 +118,6 @@ def task_sections(name: str) -> dict[str, type[Settings]]:
         "study": S.StudySettings, "run": S.RunSettings, "data": task.data_settings,
         "training": S.TrainingSettings, "ensemble": S.EnsembleSettings,
         "selection": task.selection_settings, "nulls": S.NullSettings, "motifs": S.MotifSettings,
-        "length": S.TrainingLengthSettings,
+        "length": S.TrainingLengthSettings, "lesions": S.LesionSettings,
+        "activations": S.ActivationSettings, "structured": S.StructuredSettings,
     }

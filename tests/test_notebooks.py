@@ -16,7 +16,8 @@ from mothlib.report import book as pipeline
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 ARC = ["flight_model", "training_data", "ensemble_training", "iterative_pruning",
-       "motif_counts", "motif_significance", "convergence", "beyond_the_paper", "what_z_measures", "beyond_the_moth"]
+       "motif_counts", "motif_significance", "convergence", "beyond_the_paper", "open_questions",
+       "what_z_measures", "beyond_the_moth"]
 
 
 def _read(path):
@@ -25,7 +26,7 @@ def _read(path):
 
 def test_the_arc_is_complete_and_ordered():
     assert [p.stem[3:] for p in NOTEBOOKS] == ARC
-    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{k:02d}" for k in range(1, 11)]
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{k:02d}" for k in range(1, 12)]
 
 
 def test_make_book_starts_each_chapter_after_every_stage_it_reads():
@@ -163,7 +164,7 @@ def test_smoke_run_writes_every_stage_and_no_errors(smoke_run):
         manifest = json.loads((store_dir / f"{stage}.manifest.json").read_text())
         assert output in manifest["outputs"] and (store_dir / output).exists()
     assert [p.name for p in smoke_run.paths] == [p.name for p in NOTEBOOKS]
-    # Every stage of the study and of chapter 10's digits study ran once, as a job of its own.
+    # Every stage of the study and of chapter 11's digits study ran once, as a job of its own.
     assert set(smoke_run.stage_seconds) == {
         "data", "pruning", "motifs", "training_length",
         "digits_smoke:data", "digits_smoke:pruning", "digits_smoke:motifs",

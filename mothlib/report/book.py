@@ -480,12 +480,12 @@ def findings_for(profile: Mapping[str, Any], artifacts_root: Path | None = None)
         return None
 
 
-#: The stages chapter 10 reads for the digits task (the training-length experiment is the moth's).
+#: The stages chapter 11 reads for the digits task (the training-length experiment is the moth's).
 DIGITS_STAGES = ("data", "pruning", "motifs")
 
 
 def companion_task_profile(profile_name: str) -> str:
-    """The digits profile that chapter 10 runs beside a moth profile
+    """The digits profile that chapter 11 runs beside a moth profile
     (:func:`mothlib.study.profiles.companion_profile`)."""
     from mothlib.study.profiles import companion_profile
 
@@ -506,11 +506,11 @@ NOTEBOOK_STAGES: dict[str, tuple[str, ...]] = {
     "06_motif_significance": ("motifs",),
     "07_convergence": ("motifs",),
     "08_beyond_the_paper": ("motifs",),
-    "09_what_z_measures": ("data", "training_length"),
+    "09_open_questions": ("motifs", "activations", "lesions", "structured"),
+    "10_what_z_measures": ("data", "training_length"),
     # Its run_all(moth) covers every stage of the moth's study, the open questions' too.
-    "10_beyond_the_moth": ("data", "pruning", "motifs", "training_length", "activations", "lesions",
+    "11_beyond_the_moth": ("data", "pruning", "motifs", "training_length", "activations", "lesions",
                            "structured", "companion:data", "companion:pruning", "companion:motifs"),
-    "11_open_questions": ("motifs", "activations", "lesions", "structured"),
 }
 COMPANION = "companion:"
 
@@ -589,7 +589,7 @@ def execute_study(
     ``output_dir`` (default ``<repo>/book/notebooks``); artifacts go under ``artifacts_root``
     (default :func:`~mothlib.study.store.default_root`).
 
-    Every stage (the profile's, and the digits study's that chapter 10 reads) and every chapter
+    Every stage (the profile's, and the digits study's that chapter 11 reads) and every chapter
     is a :class:`~mothlib.study.jobs.Job` that starts as soon as what it reads is current, so the
     training-length experiment, the digits study and the early chapters fill the workers
     beside the pruning stage. The chapters find their stages current and only load them.

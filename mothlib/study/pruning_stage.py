@@ -13,7 +13,7 @@ applies the profile's task's rule (:func:`~mothlib.networks.pruning.mark_selecte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,6 @@ from mothlib.networks.pruning import (
     ShardState,
     check_splits,
     mark_selected,
-    mark_selected_by_accuracy,
     pack_masks,
     prune_and_retrain,
     train_dense,
@@ -219,14 +218,16 @@ def _write_outputs(settings: PruningSettings, shards: list[tuple[int, ...]], fol
         table.drop(columns="_rank").reset_index(drop=True).to_parquet(handle, index=False)
 
 
-def select(table: pd.DataFrame, profile: dict[str, Any]) -> pd.DataFrame:
-    """The task's selection rule over a pruning table: the moth's
+def select(table: pd.DataFrame, profile: Mapping[str, Any]) -> pd.DataFrame:
+    """The profile's task's selection rule over a pruning table (:attr:`Task.select
+    <mothlib.study.tasks.Task>` with the profile's ``selection`` section): the moth's
     :func:`~mothlib.networks.pruning.mark_selected` with ``loss_threshold``, a classification
-    task's :func:`~mothlib.networks.pruning.mark_selected_by_accuracy` with
-    ``accuracy_margin`` (``profile["task"]``, default ``"moth"``)."""
-    if profile.get("task", "moth") == "moth":
-        return mark_selected(table, profile["loss_threshold"])
-    return mark_selected_by_accuracy(table, profile["accuracy_margin"])
+    task's :func:`~mothlib.networks.pruning.mark_selected_by_accuracy` with ``accuracy_margin``."""
+    from mothlib.study.profiles import as_profile
+    from mothlib.study.tasks import get_task
+
+    p = as_profile(profile)
+    return get_task(p.task).select(table, p.selection)
 
 
 # -- readers -------------------------------------------------------------------------------

@@ -320,3 +320,63 @@ def test_api_reference_pages_hold_every_public_function_and_class(built_book):
     assert "Count the motifs of a layered network as given" in text
     assert "Remove ghost and dead hidden neurons" in text  # the clean parameter, rendered by napoleon
     assert "api/index.html" in (built_book / "book" / "intro.html").read_text()
+def _open_in_playwright(pages, check):
+    """Open each page in headless Chromium through Playwright, no name resolving; ``check(path,
+    page, errors)`` with the console errors, page errors and failed requests it logged."""
+    pytest.importorskip("playwright.sync_api")
+    from playwright.sync_api import sync_playwright
+
+    chromium = _chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium,
+                                    args=["--no-sandbox", "--host-resolver-rules=MAP * ~NOTFOUND"])
+        try:
+            for path in pages:
+                page = browser.new_page(viewport={"width": 1300, "height": 900})
+                errors: list[str] = []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.goto(path.as_uri())
+                page.wait_for_load_state("load")
+                page.wait_for_timeout(1500)  # MathJax typesets after load
+                check(path, page, errors)
+                page.close()
+        finally:
+            browser.close()
+
+
+def test_maths_is_typeset_offline_and_no_page_logs_a_javascript_error(built_book):
+    """Every page without widgets logs no console error (no repeated `const THEBE_JS_URL`, no
+    theme-mode error); the methods page's formulas are typeset by the vendored MathJax and no raw
+    TeX is left in its text; its motif figure is the drawing mothlib made."""
+    pages = [p for p in sorted(built_book.rglob("*.html"))
+             if p.parent.name in ("book", "notebooks") and "lm-Widget" not in p.read_text()
+             and "application/vnd.jupyter.widget-state" not in p.read_text()]
+    assert built_book / "book" / "methods.html" in pages
+
+    def check(path, page, errors):
+        assert not errors, f"{path.name}: {errors}"
+        if path.name != "methods.html":
+            return
+        assert page.evaluate("document.querySelectorAll('mjx-container svg').length") > 30
+        text = page.evaluate("""() => { const c = document.querySelector('main').cloneNode(true);
+            c.querySelectorAll('pre, code, mjx-container, script, style').forEach(e => e.remove());
+            return c.innerText; }""")
+        for raw in ("$", "\\frac", "\\(", "\\[", "\\begin", "\\binom"):
+            assert raw not in text, f"methods: raw {raw!r} in the text"
+        drawing = page.evaluate("Array.from(document.images).filter(i => i.src.endsWith('motifs.svg'))"
+                                ".map(i => i.naturalWidth)")
+        assert drawing and drawing[0] > 0, "the motif drawing did not load"
+
+    _open_in_playwright(pages, check)
+
+
+def test_chapter_5_shows_the_motif_drawings(built_book):
+    """Chapter 5 shows the eight motifs as mothlib draws them (myst-nb writes SVG output to a file)."""
+    import xml.etree.ElementTree as ET
+
+    page = built_book / "book" / "notebooks" / "05_motif_counts.html"
+    images = [img["src"] for img in _soup(page).select("div.cell_output img") if img["src"].endswith(".svg")]
+    drawings = [ET.parse(page.parent / src).getroot() for src in images]
+    panels = [d.findall(".//{http://www.w3.org/2000/svg}g[@class='motif']") for d in drawings]
+    assert [len(p) for p in panels if p] == [8], f"chapter 5: {images}"

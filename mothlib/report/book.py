@@ -7,8 +7,9 @@ stages it reads are current, then :func:`build_book` builds ``_build/html`` with
 
 The book must read offline: :func:`vendor_assets` writes the Vega bundle (from
 ``vl-convert-python``) and the widget manager's scripts (npm packages ``requirejs`` and
-``@jupyter-widgets/html-manager``, fetched once with ``npm pack`` and kept in
-``book/_assets/vendor/``, which git ignores) into the book's static files.
+``@jupyter-widgets/html-manager``) and MathJax (npm package ``mathjax``), fetched once with
+``npm pack`` and kept in ``book/_assets/vendor/``, which git ignores, into the book's static
+files.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from mothlib.study.store import ROOT_ENV, ArtifactStore, default_root
 
 __all__ = [
     "CHECKOUT_MARKERS", "NOTEBOOKS", "EXECUTED", "ASSETS", "CheckoutNotFound", "is_checkout", "find_checkout", "BOOK_TABLES", "DIGITS_STAGES", "NOTEBOOK_STAGES",
-    "COMPANION", "StudyRun", "parse_overrides", "notebook_profile", "list_notebooks",
+    "COMPANION", "MATH_PACKAGES", "MOTIFS_SVG", "StudyRun", "parse_overrides", "notebook_profile", "list_notebooks",
     "notebook_parameters", "run_notebooks", "copy_tables", "execute_notebook", "vendor_assets",
     "build_book", "run_study", "stage_jobs", "findings_for", "companion_task_profile",
     "notebook_jobs", "execute_study", "make_book",
@@ -95,6 +96,14 @@ WIDGET_PACKAGES: dict[str, tuple[str, str]] = {
     "@jupyter-widgets/html-manager@1.0.15": ("package/dist/embed-amd.js", "embed-amd.js"),
 }
 VEGA_BUNDLE = "vega-bundle.js"
+#: npm package that typesets the book's formulas offline: MathJax 3's one-file bundle with every
+#: TeX extension and SVG output (it loads no fonts or extensions at run time; MathJax 4 would).
+MATH_PACKAGES: dict[str, tuple[str, str]] = {
+    "mathjax@3.2.2": ("package/es5/tex-svg-full.js", "tex-svg-full.js"),
+}
+#: The drawing of the eight motifs (:func:`mothlib.report.motif_svg.all_motifs_svg`), written
+#: at build time beside the vendored scripts; the methods page shows it.
+MOTIFS_SVG = "motifs.svg"
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -291,7 +300,7 @@ def _npm_fetch(spec: str, member: str, target: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError(
-            f"npm is needed once to fetch {spec} for offline widgets; install Node.js, or put "
+            f"npm is needed once to fetch {spec} for the offline book; install Node.js, or put "
             f"{member.split('/')[-1]} from that package into {target.parent}"
         )
     with tempfile.TemporaryDirectory() as tmp:
@@ -320,9 +329,11 @@ def vendor_assets(assets_dir: Path | None = None, *, refresh: bool = False) -> l
     """Write the scripts the offline book needs into ``<assets_dir>/vendor/`` (default: the
     checkout's ``book/_assets``).
 
-    The Vega bundle is regenerated when missing (no network); the widget scripts are fetched
-    with ``npm pack`` once and kept. Returns the vendored files.
+    The Vega bundle is regenerated when missing (no network); the widget scripts and MathJax
+    (:data:`MATH_PACKAGES`) are fetched with ``npm pack`` once and kept; the motif drawing
+    (:data:`MOTIFS_SVG`) is rewritten every time, from the motif definitions. Returns the files.
     """
+    from mothlib.report.motif_svg import all_motifs_svg
     from mothlib.report.plots import vega_bundle
 
     assets_dir = Path(assets_dir) if assets_dir is not None else find_checkout() / ASSETS
@@ -332,11 +343,16 @@ def vendor_assets(assets_dir: Path | None = None, *, refresh: bool = False) -> l
     if refresh or not bundle.exists():
         _atomic_bytes(bundle, vega_bundle().encode())
     files = [bundle]
-    for spec, (member, name) in WIDGET_PACKAGES.items():
+    for spec, (member, name) in {**WIDGET_PACKAGES, **MATH_PACKAGES}.items():
         target = vendor / name
         if refresh or not target.exists():
             _npm_fetch(spec, member, target)
         files.append(target)
+    drawing = vendor / MOTIFS_SVG
+    svg = all_motifs_svg().encode()
+    if not drawing.exists() or drawing.read_bytes() != svg:  # unchanged: keep Sphinx's mtime
+        _atomic_bytes(drawing, svg)
+    files.append(drawing)
     return files
 
 

@@ -30,7 +30,7 @@ from mothlib.networks import pruning  # noqa: E402
 from mothlib.study.data import load_splits  # noqa: E402
 from mothlib.study.profiles import get_profile  # noqa: E402
 from mothlib.study import stages  # noqa: E402
-from mothlib.study.stages import _pruning_settings  # noqa: E402
+from mothlib.study.stages import pruning_settings, stage_settings  # noqa: E402
 from mothlib.study.store import ArtifactStore  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     profile = get_profile(args.profile)
-    settings = _pruning_settings(profile)
+    settings = pruning_settings(stage_settings(profile, "pruning"))
     if args.levels >= len(settings.fractions):
         ap.error(f"--levels must be below {len(settings.fractions)} for profile {args.profile!r}")
     store = ArtifactStore(args.profile)

@@ -166,7 +166,7 @@ def test_smoke_run_writes_every_stage_and_no_errors(smoke_run):
     assert [p.name for p in smoke_run.paths] == [p.name for p in NOTEBOOKS]
     # Every stage of the study and of chapter 11's digits study ran once, as a job of its own.
     assert set(smoke_run.stage_seconds) == {
-        "data", "pruning", "motifs", "training_length",
+        "data", "pruning", "motifs", "training_length", "activations", "lesions", "structured",
         "digits_smoke:data", "digits_smoke:pruning", "digits_smoke:motifs",
     }
     assert all(computed for _, computed in smoke_run.stage_seconds.values())

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from networkx.algorithms.isomorphism import DiGraphMatcher
 
 from mothlib.motifs.counts import MOTIFS, count_motifs
-from mothlib.motifs.participation import EDGES_PER_MOTIF, NODES_PER_MOTIF, edge_participation, participation
+from mothlib.motifs.participation import EDGES_PER_MOTIF, NODES_PER_MOTIF, edge_participation, motif_participation
 from tests._nets import PATTERNS, _pattern, random_masks, to_digraph
 
 
@@ -34,7 +34,7 @@ def _node(layer, index, widths, n_layers):
 
 
 def brute_force(ws, bs=None):
-    """Participation from the enumerated instances, shaped as participation() returns it."""
+    """Participation from the enumerated instances, shaped as motif_participation() returns it."""
     n_layers = len(ws)
     widths = [w.shape[1] for w in ws] + [ws[-1].shape[0]]
     inst = enumerate_instances(ws, bs)
@@ -77,10 +77,10 @@ def test_participation_matches_enumerated_instances(sizes, density, bias, p_empt
         w[rng.random(w.shape[0]) < p_empty] = False
     if not _has_edges(ws, bs):
         with pytest.raises(ValueError, match="no edges"):
-            participation(ws, bs)
+            motif_participation(ws, bs)
         return
     want_edges, want_nodes, want_counts = brute_force(ws, bs)
-    got_edges, got_nodes = participation(ws, bs)
+    got_edges, got_nodes = motif_participation(ws, bs)
     counts = count_motifs(ws, bs)
     for m in MOTIFS:
         assert int(counts[m]) == want_counts[m], m  # counts.py = the instances enumerated
@@ -99,9 +99,9 @@ def test_batched_participation_equals_per_network(sizes, seed):
     ws, bs = random_masks(rng, sizes, 0.7, True, batch=3)
     for b in bs:
         b[:, 0] = True  # every network has an edge
-    edges, nodes = participation(ws, bs)
+    edges, nodes = motif_participation(ws, bs)
     for k in range(3):
-        e1, n1 = participation([w[k] for w in ws], [b[k] for b in bs])
+        e1, n1 = motif_participation([w[k] for w in ws], [b[k] for b in bs])
         for m in MOTIFS:
             for x, y in zip(edges[m], e1[m]):
                 np.testing.assert_array_equal(x[k], y)
@@ -113,7 +113,7 @@ def test_dense_sums_at_a_larger_size():
     sizes = [10, 40, 40, 16, 7]
     ws = [np.ones((sizes[i + 1], sizes[i]), bool) for i in range(4)]
     bs = [np.ones(sizes[i + 1], bool) for i in range(4)]
-    edges, nodes = participation(ws, bs)
+    edges, nodes = motif_participation(ws, bs)
     counts = count_motifs(ws, bs)
     for m in MOTIFS:
         assert sum(int(e.sum()) for e in edges[m]) == int(counts[m]) * EDGES_PER_MOTIF[m]
@@ -122,6 +122,6 @@ def test_dense_sums_at_a_larger_size():
 
 def test_no_edges_and_bad_masks_are_refused():
     with pytest.raises(ValueError, match="network 1 has no edges"):
-        participation([np.stack([np.ones((2, 2)), np.zeros((2, 2))])])
+        motif_participation([np.stack([np.ones((2, 2)), np.zeros((2, 2))])])
     with pytest.raises(ValueError, match="weight_masks\\[1\\]"):
         edge_participation([np.ones((2, 2)), np.ones((1, 3))])

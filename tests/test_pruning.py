@@ -248,7 +248,7 @@ def build_pruning(profile, store, runner=None):
 
 
 def _settings(profile):
-    return stages.STAGES["pruning"].settings(profile)
+    return stages.pruning_settings(stages.stage_settings(profile, "pruning"))
 
 
 def test_stage_outputs_selection_and_reload(store):

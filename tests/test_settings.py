@@ -179,9 +179,9 @@ def test_wrong_types_and_unknown_names_are_one_line_errors():
         get_profile("smoke", n_null="abc")
     with pytest.raises(ValueError, match=r"^hidden_sizes: expected list of int"):
         get_profile("smoke", hidden_sizes=[1.5, 2])
-    with pytest.raises(ValueError, match=r"^n_nul: unknown setting for a moth profile"):
+    with pytest.raises(ValueError, match=r"^n_nul: unknown profile field for a moth profile"):
         get_profile("smoke", n_nul=3)
-    with pytest.raises(ValueError, match=r"^n_samples: unknown setting for a digits profile"):
+    with pytest.raises(ValueError, match=r"^n_samples: unknown profile field for a digits profile"):
         get_profile("digits_smoke", n_samples=10)
     with pytest.raises(ValueError, match=r"^null_engine: expected one of"):
         get_profile("smoke", null_engine="gpu")

@@ -1,8 +1,10 @@
 """Motifs of layered feed-forward networks: counts, null models and significance (z-scores).
 
 Modules: :mod:`~mothlib.motifs.counts`, :mod:`~mothlib.motifs.nulls` (and its torch engine
-:mod:`~mothlib.motifs.nulls_torch`), :mod:`~mothlib.motifs.participation` (instances per edge and node), :mod:`~mothlib.motifs.significance` (also the motif stage and
-its table's reader). Modules named ``_x`` are this subpackage's own kernels.
+:mod:`~mothlib.motifs.nulls_torch`), :mod:`~mothlib.motifs.significance` (z-scores and p-values),
+:mod:`~mothlib.motifs.participation` (motif instances per edge and node) and
+:mod:`~mothlib.motifs.degrees` (degree heterogeneity). Modules named ``_x`` are this
+subpackage's own kernels. It knows nothing of the networks' training or of the study.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "remove_ineffectual", "density",
     ),
     "nulls": ("NULL_MODELS", "sample_null", "sample_nulls"),
-    "participation": ("participation", "edge_participation"),
+    "participation": ("motif_participation", "edge_participation"),
     "significance": ("null_moments", "zscore_table", "motif_zscores", "motif_zscores_many"),
     "degrees": ("degree_cv", "degree_heterogeneity"),
 }

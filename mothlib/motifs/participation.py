@@ -19,7 +19,7 @@ import numpy as np
 from mothlib.core.masks import as_masks
 from mothlib.motifs.counts import MOTIF_ORDER, MOTIFS
 
-__all__ = ["EDGES_PER_MOTIF", "NODES_PER_MOTIF", "participation", "edge_participation"]
+__all__ = ["EDGES_PER_MOTIF", "NODES_PER_MOTIF", "motif_participation", "edge_participation"]
 
 #: Edges of each motif's pattern.
 EDGES_PER_MOTIF: dict[str, int] = {
@@ -52,7 +52,7 @@ def _check_edges(ws: list[np.ndarray], bs: list[np.ndarray | None]) -> None:
         )
 
 
-def participation(
+def motif_participation(
     weight_masks: Any, bias_masks: Any = None
 ) -> tuple[dict[str, list[np.ndarray]], dict[str, list[np.ndarray]]]:
     """Per edge and per node, the number of instances of each motif that contain it.
@@ -82,7 +82,7 @@ def participation(
     Examples
     --------
     >>> import numpy as np
-    >>> edges, nodes = participation([np.ones((2, 1)), np.ones((1, 2))])
+    >>> edges, nodes = motif_participation([np.ones((2, 1)), np.ones((1, 2))])
     >>> [int(x) for x in edges["chain2"][0][:, 0]]
     [1, 1]
     """
@@ -192,4 +192,4 @@ def participation(
 def edge_participation(weight_masks: Any, bias_masks: Any = None) -> dict[str, list[np.ndarray]]:
     """Per edge, the number of instances of each motif containing it: the ``edges`` part of
     :func:`participation` (same arguments, same shapes)."""
-    return participation(weight_masks, bias_masks)[0]
+    return motif_participation(weight_masks, bias_masks)[0]

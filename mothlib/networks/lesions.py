@@ -1,7 +1,7 @@
 """Lesions without retraining: remove a network's surviving edges in a given order and measure
 its loss and the input-to-output paths left.
 
-Edges are addressed as in :func:`mothlib.motifs.participation.participation`: layer block l is
+Edges are addressed as in :func:`mothlib.motifs.participation.motif_participation`: layer block l is
 (n_{l+1}, n_l + 1), the last column the bias node's edges, and an edge's flat index runs over
 the blocks' entries in order (:func:`as_blocks`). Orders (:func:`lesion_curve`):
 

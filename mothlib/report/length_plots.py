@@ -54,7 +54,7 @@ def length_difference(z: pd.DataFrame, level: int, short: str, long: str, *, n_b
     seed : int
         Seeds the resampling.
     clear : float
-        The least |median z| of the short arm for which a ratio is reported.
+        The least ``|median z|`` of the short arm for which a ratio is reported.
 
     Returns
     -------

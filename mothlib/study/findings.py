@@ -570,7 +570,7 @@ def significance_reading(median_z: pd.Series, level: float = 2.0) -> dict[str, s
     median_z : Series
         Median z per motif (index: motif names), e.g. at the selected levels.
     level : float
-        |z| beyond which a motif counts as over- or under-represented.
+        ``|z|`` beyond which a motif counts as over- or under-represented.
 
     Returns
     -------

@@ -275,7 +275,7 @@ def _canonical_name(key: str, names: dict[str, tuple[str, str]], task: str) -> s
         if key == f"{section}.{field}":
             return flat
     raise ValueError(
-        f"{key}: unknown setting for a {task} profile; known settings: {', '.join(sorted(names))}"
+        f"{key}: unknown profile field for a {task} profile; known fields: {', '.join(sorted(names))}"
     )
 
 

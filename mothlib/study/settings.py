@@ -60,7 +60,7 @@ def _schedule(section: Settings, name: str) -> None:
     s = getattr(section, name)
     if not s or any(not 0 < f < 1 for f in s) or any(b <= a for a, b in zip(s, s[1:])):
         raise ValueError(
-            f"{section.flat_name(name)}: must be strictly increasing fractions in (0, 1), got {list(s)}"
+            f"{section.flat_name(name)}: must be strictly increasing fractions between 0 and 1 (exclusive), got {list(s)}"
         )
 
 
@@ -165,7 +165,9 @@ class EnsembleSettings(Settings):
     n_networks: int = setting(8, "networks in the ensemble; network i starts from (seed, i) alone")
     hidden_sizes: tuple[int, ...] = setting((400, 400, 400, 16), "widths of the hidden layers")
     schedule: tuple[float, ...] = setting(SEED_SCHEDULE, "cumulative pruning fractions; the last prune is not trained")
-    strategies: tuple[Literal["magnitude", "random"], ...] = setting(("magnitude", "random"), "pruning strategies")
+    strategies: tuple[str, ...] = setting(
+        ("magnitude", "random"), "pruning strategies of the pruning stage: 'magnitude', 'random' (structured pruning is a stage of its own)"
+    )
     networks_per_task: int | None = setting(None, "networks trained together in one task (None: all)", role="run")
 
     def validate(self) -> None:
@@ -175,6 +177,9 @@ class EnsembleSettings(Settings):
         _schedule(self, "schedule")
         if not self.strategies or len(set(self.strategies)) != len(self.strategies):
             raise ValueError(f"strategies: must be a non-empty list without repeats, got {list(self.strategies)}")
+        unknown = [s for s in self.strategies if s not in ("magnitude", "random")]
+        if unknown:
+            raise ValueError(f"strategies: unknown pruning strategy {unknown[0]!r}; choose from ['magnitude', 'random']")
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,8 @@ _PAGE_CHECKS = r"""
 
 
 def _reader_pages(html: Path) -> list[Path]:
-    return sorted(p.resolve() for p in (html / "book").rglob("*.html"))
+    """The pages that show results (the API reference shows code examples, not results)."""
+    return sorted(p.resolve() for p in (html / "book").rglob("*.html") if "api" not in p.relative_to(html).parts)
 
 
 def _browse(html: Path, widths=WINDOW_WIDTHS) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

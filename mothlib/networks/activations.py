@@ -117,7 +117,7 @@ def activation_masks(
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Jaccard index |a & b| / |a | b| of two bool arrays (E, ...) per network (1 for two empty sets)."""
+    """Jaccard index ``|a & b| / |a | b|`` of two bool arrays (E, ...) per network (1 for two empty sets)."""
     a = np.asarray(a, bool).reshape(len(a), -1)
     b = np.asarray(b, bool).reshape(len(b), -1)
     union = (a | b).sum(axis=1)

@@ -13,7 +13,7 @@ z           2 decimals                                           6.2735 -> 6.27
 p           2 significant digits (scientific below 0.001)        0.0049751 -> 0.005
 count       integer with thousands separators, never ``.0``      2250.0 -> 2,250
 bool        yes / no                                             True -> yes
-float       3 significant digits, scientific outside [0.01, 1e6)   0.0123456 -> 0.0123
+float       3 significant digits; scientific off [0.01, 1e6)     0.0123456 -> 0.0123
 text        as given, never truncated
 ==========  ===================================================  ==================
 

@@ -296,6 +296,14 @@ def execute_notebook(
         return out.read_text()
 
 
+#: The widget manager whose icon fonts the chapters with widgets load, and where (relative to the
+#: built site) it looks for them: its public path resolves to either folder, depending on which
+#: of its scripts asks first.
+WIDGET_FONT_PACKAGE = "@jupyter-widgets/html-manager@1.0.15"
+WIDGET_FONT_PATHS = ("book/notebooks/@jupyter-widgets/html-manager/dist", "book/notebooks/@jupyter-widgets")
+FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
+
+
 def _npm_fetch(spec: str, member: str, target: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
@@ -315,6 +323,29 @@ def _npm_fetch(spec: str, member: str, target: Path) -> None:
             if data is None:
                 raise RuntimeError(f"{spec} has no file {member}")
             _atomic_bytes(target, data.read())
+
+
+def _npm_fetch_fonts(spec: str, folder: str, target: Path) -> list[Path]:
+    """Every font file in ``folder`` of the npm package ``spec``, written into ``target``."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError(f"npm is needed once to fetch {spec}'s fonts for the offline book; install Node.js")
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        result = subprocess.run([npm, "pack", spec, "--silent"], cwd=tmp, capture_output=True, text=True,
+                                timeout=300)
+        if result.returncode:
+            raise RuntimeError(f"`npm pack {spec}` failed: {result.stderr.strip()}")
+        tarball = Path(tmp) / result.stdout.strip().splitlines()[-1]
+        with tarfile.open(tarball) as archive:
+            for member in archive.getmembers():
+                name = Path(member.name)
+                if name.parent.as_posix() == folder and name.suffix in FONT_SUFFIXES:
+                    data = archive.extractfile(member)
+                    if data is not None:
+                        _atomic_bytes(target / name.name, data.read())
+                        written.append(target / name.name)
+    return written
 
 
 def _atomic_bytes(target: Path, data: bytes) -> None:
@@ -348,6 +379,14 @@ def vendor_assets(assets_dir: Path | None = None, *, refresh: bool = False) -> l
         if refresh or not target.exists():
             _npm_fetch(spec, member, target)
         files.append(target)
+    # The widget manager loads its icon fonts relative to the chapter page (book/notebooks/):
+    # Sphinx copies html_extra_path (book/_extra) to the site's root, so they land there.
+    for path in WIDGET_FONT_PATHS:
+        fonts = assets_dir.parent / "_extra" / path
+        if refresh or not any(fonts.glob("*.woff2")):
+            files += _npm_fetch_fonts(WIDGET_FONT_PACKAGE, "package/dist", fonts)
+        else:
+            files += sorted(p for p in fonts.iterdir() if p.suffix in FONT_SUFFIXES)
     drawing = vendor / MOTIFS_SVG
     svg = all_motifs_svg().encode()
     if not drawing.exists() or drawing.read_bytes() != svg:  # unchanged: keep Sphinx's mtime

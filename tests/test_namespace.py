@@ -43,8 +43,9 @@ def test_package_exports_resolve_and_show_in_dir(package):
     assert len(api) == len(set(api)), "a name listed twice"
     assert not [n for n in api if n.startswith("_")], "a private name listed"
     assert set(api) <= set(dir(pkg))
+    where_of = {n: module for module, names in getattr(pkg, "_EXPORTS", {}).items() for n in names}
     for name in api:
-        where = pkg._WHERE[name]
+        where = where_of[name]
         module = importlib.import_module(where if not package else f"{pkg.__name__}.{where}")
         assert not any(part.startswith("_") for part in module.__name__.split(".")[1:]), (
             f"{name} comes from a private module")

@@ -9,8 +9,7 @@ subpackage's own kernels. It knows nothing of the networks' training or of the s
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from mothlib.core.lazy import lazy_exports
 
 #: Module of this subpackage -> the public names it defines, re-exported here and imported on
 #: first use (torch loads only when a name that needs it is used).
@@ -25,19 +24,4 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "degrees": ("degree_cv", "degree_heterogeneity"),
 }
 
-__all__ = [name for names in _EXPORTS.values() for name in names]
-#: Public name -> the module of this subpackage that defines it.
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import a public name's module on first use (PEP 562)."""
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    globals()[name] = value  # later lookups find it without this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

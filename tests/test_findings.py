@@ -41,6 +41,19 @@ def test_each_finding_fails_when_its_pattern_is_absent(flag, finding):
     assert not _holds(findings.findings_table(pruning, motifs))[finding]
 
 
+def test_finding_6_judges_the_nominal_fraction_of_a_rounded_level():
+    # Per-layer rounding leaves a schedule's nominal 0.90 level at 0.89994: ">= 0.9" on the stored
+    # fraction could never pass there (issue 22); the nominal fraction does, and both are shown.
+    pruning, motifs = synthetic_tables(selected_level=6)  # FRACTIONS[6] = 0.9
+    for table in (pruning, motifs):
+        table.loc[table["fraction_pruned"] == 0.9, "fraction_pruned"] = 0.89994
+    table = findings.findings_table(pruning, motifs)
+    assert _holds(table)[6]
+    assert "0.90 nominal (0.8999 after per-layer rounding)" in table.loc[5, "measured"]
+    pruning.loc[pruning["fraction_pruned"] == 0.89994, "fraction_pruned"] = 0.8849  # nominal 0.88
+    assert not _holds(findings.findings_table(pruning, motifs))[6]
+
+
 def test_finding_6_fails_at_low_selected_sparsity():
     pruning, motifs = synthetic_tables(selected_level=4)  # 0.75 pruned
     table = findings.findings_table(pruning, motifs)

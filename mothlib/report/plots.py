@@ -35,6 +35,7 @@ from mothlib.simulation.samples import INPUT_COLUMNS, OUTPUT_COLUMNS
 from mothlib.study.findings import ZSCORED_MOTIFS
 from mothlib.simulation.flight_model import STATE_NAMES
 from mothlib.core.seeds import check_seed
+from mothlib.report.tables import COLUMN_NAMES, MISSING
 
 __all__ = [
     "BOOK_RENDERER", "LAB_RENDERER", "LAB_MIME_TYPE", "EMBED_OPTIONS", "BOOK_ENV", "INPUT_NAMES",
@@ -775,21 +776,8 @@ def chain_definition_chart(chains: pd.DataFrame, value_name: str | None = None,
 
 # -- tables for readers --------------------------------------------------------------------
 
-#: Column names as readers see them in the book's tables.
-READER_NAMES = {
-    "fraction_pruned": "fraction pruned",
-    "train_loss": "training loss",
-    "val_loss": "validation loss",
-    "test_loss": "test loss",
-    "n_networks": "networks",
-    "relative_spread": "relative spread of z",
-    "profile_correlation": "profile correlation",
-    "median_selected": "median fraction pruned (selected)",
-    "null_mean": "null mean",
-    "null_std": "null std",
-    "p_value": "p-value",
-    "z_note": "note",
-}
+#: Column names as readers see them in the book's tables (one list with :mod:`mothlib.report.tables`).
+READER_NAMES = COLUMN_NAMES
 #: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits,
 #: shares (fractions pruned) as percentages to 0.1 %.
 NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}",
@@ -812,8 +800,6 @@ def compact_count(value: float) -> str:
     return f"{v:,.0f}"
 
 
-#: How a missing value reads in a reader's table (the caption or the text says why).
-MISSING = "–"
 
 
 def readable_table(

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mothlib.core.settings import Settings, setting
-from mothlib.networks.ensemble import EarlyStopping
+
+if TYPE_CHECKING:  # the training module is imported where a stage builds its rule
+    from mothlib.networks.ensemble import EarlyStopping
 
 __all__ = [
     "SEED_SCHEDULE", "StudySettings", "RunSettings", "MothDataSettings", "DigitsDataSettings",
@@ -153,6 +155,8 @@ class TrainingSettings(Settings):
     @property
     def stopping(self) -> EarlyStopping:
         """The early-stopping rule of every round."""
+        from mothlib.networks.ensemble import EarlyStopping
+
         return EarlyStopping(check_every=self.es_check_every, min_batches=self.es_min_batches,
                              window=self.es_window, ratio=self.es_ratio)
 

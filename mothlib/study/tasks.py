@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mothlib.core.settings import Settings
 from mothlib.study import settings as S
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Task", "TASKS", "get_task", "task_sections"]
 

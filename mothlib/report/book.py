@@ -40,7 +40,7 @@ __all__ = [
     "COMPANION", "MATH_PACKAGES", "MOTIFS_SVG", "StudyRun", "parse_overrides", "notebook_profile", "list_notebooks",
     "notebook_parameters", "run_notebooks", "copy_tables", "execute_notebook", "vendor_assets",
     "build_book", "run_study", "stage_jobs", "findings_for", "companion_task_profile",
-    "notebook_jobs", "execute_study", "make_book",
+    "notebook_jobs", "execute_study", "make_book", "RECORDED_PROFILES", "record_findings",
 ]
 
 #: What marks a checkout of the repository (the book's source folder): a file and a folder.
@@ -444,6 +444,8 @@ class StudyRun:
     #: Wall seconds of the stages and chapters together, and of the book build.
     run_seconds: float | None = None
     build_seconds: float | None = None
+    #: What :func:`record_findings` did (None: the profile is not recorded).
+    record: str | None = None
 
     def report(self) -> str:
         """A few lines for the terminal."""
@@ -462,6 +464,8 @@ class StudyRun:
         if self.findings is not None:
             table = self.findings[["finding", "measured", "holds"]].to_string(index=False)
             lines += [f"findings ({self.profile} profile):", table]
+        if self.record is not None:
+            lines.append(self.record)
         return "\n".join(lines)
 
 
@@ -533,6 +537,43 @@ def findings_for(profile: Mapping[str, Any], artifacts_root: Path | None = None)
         return study_findings(ArtifactStore(profile["profile"], artifacts_root), profile["loss_threshold"])
     except FileNotFoundError:
         return None
+
+
+#: The profiles whose findings :func:`make_book` records in the checkout, for README's table.
+RECORDED_PROFILES = ("quick",)
+
+
+def record_findings(
+    repo: str | os.PathLike, profile: Profile, artifacts_root: Path | None = None, findings: Any = None,
+    *, recorded: Sequence[str] = RECORDED_PROFILES,
+) -> str | None:
+    """Write the findings record of ``profile``'s finished run into the checkout ``repo``
+    (:func:`mothlib.study.findings_record.record_path`) when it is a profile of ``recorded``
+    with no result or filter field changed by ``--set``.
+
+    ``findings`` is the run's findings table when already computed. Returns one line for the
+    terminal saying what was done (None for a profile that is not recorded); a record that
+    cannot be written is said there, after a finished book, rather than raised.
+    """
+    from mothlib.study.findings_record import findings_record, record_path, write_record
+
+    name = profile["profile"]
+    if name not in recorded:
+        return None
+    stock = get_profile(name).sections
+    changed = sorted(type(section).flat_name(field)
+                     for key, section in profile.sections.items() for field in type(section).declared()
+                     if type(section).role(field) != "run"
+                     and getattr(section, field) != getattr(stock[key], field))
+    if changed:
+        return f"findings record not written: --set changed {', '.join(changed)} (it is the stock {name} profile's)"
+    path = record_path(repo, name)
+    try:
+        record = findings_record(ArtifactStore(name, artifacts_root), profile["loss_threshold"], findings)
+        write_record(path, record)
+    except (OSError, ValueError) as err:
+        return f"findings record not written: {err}"
+    return f"findings record written: {path} (README's table from it: python benchmarks/readme_findings.py --write)"
 
 
 #: The stages chapter 11 reads for the digits task (the training-length experiment is the moth's).
@@ -700,7 +741,9 @@ def make_book(
 
     The book is the checkout's (``repo``, default :func:`find_checkout`, which raises
     :class:`CheckoutNotFound` before anything runs); artifacts go under ``artifacts_root``
-    (default :func:`~mothlib.study.store.default_root`).
+    (default :func:`~mothlib.study.store.default_root`). At a profile of
+    :data:`RECORDED_PROFILES` the findings are also recorded in the checkout
+    (:func:`record_findings`).
     """
     repo = find_checkout(repo)
     profile = get_profile(profile_name, **dict(overrides or {}))
@@ -714,5 +757,7 @@ def make_book(
         run_seconds = time.perf_counter() - started
     started = time.perf_counter()
     html = build_book(repo)
-    return StudyRun(html, seconds, findings_for(profile, root), profile_name, run_seconds,
-                    time.perf_counter() - started)
+    build_seconds = time.perf_counter() - started
+    findings = findings_for(profile, root)
+    record = record_findings(repo, profile, root, findings) if findings is not None else None
+    return StudyRun(html, seconds, findings, profile_name, run_seconds, build_seconds, record)

@@ -3,7 +3,8 @@
 Modules: :mod:`~mothlib.study.profiles`, :mod:`~mothlib.study.stages`, :mod:`~mothlib.study.store`,
 :mod:`~mothlib.study.cluster`, :mod:`~mothlib.study.jobs`, :mod:`~mothlib.study.estimate`,
 :mod:`~mothlib.study.data`, :mod:`~mothlib.study.digits`, :mod:`~mothlib.study.training_length`,
-:mod:`~mothlib.study.findings`, :mod:`~mothlib.study.reference`.
+:mod:`~mothlib.study.findings`, :mod:`~mothlib.study.findings_record`,
+:mod:`~mothlib.study.reference`.
 """
 
 from __future__ import annotations

@@ -125,6 +125,7 @@ def test_length_difference_is_paired_by_network_with_an_interval():
 def test_compact_count_for_narrow_columns():
     # The table formatter and its tests are in tests/test_tables.py.
     assert [plots.compact_count(v) for v in (950, 12_345, 4_560_000, np.nan)] == ["950", "12.3k", "4.56M", "–"]
+    assert [plots.compact_count(v) for v in (9_999, 999_700, 999_999_999, -12_345)] == ["9,999", "1M", "1G", "-12.3k"]
 
 
 def test_slider_is_bound_to_levels(tables):

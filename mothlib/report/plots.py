@@ -787,6 +787,8 @@ def compact_count(value: float) -> str:
     if not np.isfinite(value):
         return MISSING
     v = float(value)
+    if abs(v) >= 1e4:  # round first, so that 999,700 reads "1M", not "1e+03k"
+        v = float(f"{v:.3g}")
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
         if abs(v) >= limit:
             scaled = v / (limit if suffix != "k" else 1e3)

@@ -122,18 +122,10 @@ def test_length_difference_is_paired_by_network_with_an_interval():
         length_plots.length_difference(z, 2, "short", "long", n_boot=0)
 
 
-def test_readable_table_shows_percentages_yes_no_and_formatted_headers():
-    frame = pd.DataFrame({"fraction_pruned": [0.89994, 0.25], "holds": [True, False],
-                          "batches": [2250.0, 3120.0]})
-    html = plots.readable_table(frame, percents=["fraction_pruned"], counts=["batches"],
-                                index=False, caption="why").to_html()
-    for shown in ("90.0%", "25.0%", "yes", "no", "2,250", "why"):
-        assert shown in html, shown
-    assert "True" not in html and "2250.0" not in html
-    wide = pd.DataFrame([[1.0, 2.0]], columns=pd.Index([0.0, 0.449198], name="fraction_pruned"))
-    html = plots.readable_table(wide, counts="all", column_format="{:.0%}").to_html()
-    assert "45%" in html and "0.449198" not in html
+def test_compact_count_for_narrow_columns():
+    # The table formatter and its tests are in tests/test_tables.py.
     assert [plots.compact_count(v) for v in (950, 12_345, 4_560_000, np.nan)] == ["950", "12.3k", "4.56M", "–"]
+    assert [plots.compact_count(v) for v in (9_999, 999_700, 999_999_999, -12_345)] == ["9,999", "1M", "1G", "-12.3k"]
 
 
 def test_slider_is_bound_to_levels(tables):
@@ -264,6 +256,18 @@ def test_network_explorer_follows_its_controls(tables):
     assert "empty" in widgets.zscore_slider(motifs.iloc[:0]).children[0].value
 
 
+def test_network_explorer_shows_an_undefined_z_as_a_dash_with_its_footnote(tables):
+    from mothlib.report import widgets
+
+    _, motifs = tables
+    motifs = motifs.copy()
+    motifs["z"] = motifs["z"].astype(float)
+    motifs.loc[motifs["motif"] == "chain2", ["z", "p_value"]] = np.nan
+    table = widgets.network_explorer(motifs).children[2].children[0].value
+    assert "\u2013\u00b9" in table and "\u00b9 undefined:" in table
+    assert "nan" not in table.split("<tbody>")[1].lower()
+
+
 def test_zscore_slider_moves(tables):
     from mothlib.report import widgets
 
@@ -287,20 +291,3 @@ def test_feature_and_split_loss_charts(tables):
     _render(plots.split_loss_chart(pruning))
     with pytest.raises(ValueError, match="shape"):
         plots.features_chart(X[:, :3], plots.INPUT_NAMES)
-
-
-def test_readable_table_rounds_by_meaning_and_names_columns_for_readers():
-    frame = pd.DataFrame({"network": [0, 1], "val_loss": [0.0234567, np.nan], "z": [1.26, -13.04],
-                          "fraction_pruned": [0.14878, 0.75]})
-    html = plots.readable_table(frame, losses=["val_loss"], z=["z"], fractions=["fraction_pruned"],
-                                index=False).to_html()
-    for shown in ("2.3e-02", "–", "1.3", "-13.0", "0.15", "0.75", "validation loss", "fraction pruned"):
-        assert shown in html, shown
-    assert "0.0234567" not in html and "val_loss" not in html
-    counts = pd.DataFrame({"a": [1.0, 2000.5]}, index=pd.Index([0.14878, 0.5], name="fraction_pruned"))
-    html = plots.readable_table(counts, counts="all", fractions=["fraction_pruned"]).to_html()
-    assert "2,000" in html and "0.15" in html and "fraction pruned" in html
-    with pytest.raises(ValueError, match="no column or index named 'nope'"):
-        plots.readable_table(frame, z=["nope"])
-    with pytest.raises(ValueError, match="'all'"):
-        plots.readable_table(frame, z="some")

@@ -1,7 +1,8 @@
 """What readers see: Altair charts, ipywidgets explorers, and the book (papermill + Jupyter Book).
 
 Modules: :mod:`~mothlib.report.plots`, :mod:`~mothlib.report.length_plots`,
-:mod:`~mothlib.report.task_plots`, :mod:`~mothlib.report.threshold`, :mod:`~mothlib.report.widgets`,
+:mod:`~mothlib.report.task_plots`, :mod:`~mothlib.report.tables` (tables for readers),
+:mod:`~mothlib.report.threshold`, :mod:`~mothlib.report.widgets`,
 :mod:`~mothlib.report.book` (``python -m mothlib study`` and ``book``).
 """
 

@@ -1,5 +1,5 @@
 """Altair chart builders for the study: one function per figure, each taking DataFrames
-(and :func:`readable_table`, which rounds a table's numbers to what they mean for readers).
+(the book's tables are :func:`mothlib.report.tables.reader_table`).
 
 Every builder returns an ``alt.Chart`` (or a compound chart) and does no computing beyond
 aggregation for display, so a user can call it on tables from their own runs. Two rendering
@@ -35,7 +35,7 @@ from mothlib.simulation.samples import INPUT_COLUMNS, OUTPUT_COLUMNS
 from mothlib.study.findings import ZSCORED_MOTIFS
 from mothlib.simulation.flight_model import STATE_NAMES
 from mothlib.core.seeds import check_seed
-from mothlib.report.tables import COLUMN_NAMES, MISSING
+from mothlib.report.tables import MISSING
 
 __all__ = [
     "BOOK_RENDERER", "LAB_RENDERER", "LAB_MIME_TYPE", "EMBED_OPTIONS", "BOOK_ENV", "INPUT_NAMES",
@@ -44,9 +44,8 @@ __all__ = [
     "trajectories_chart", "features_chart", "split_loss_chart", "loss_chart", "network_layout",
     "network_chart", "motif_counts_chart", "zscore_chart", "zscore_distribution_chart",
     "zscore_slider_chart", "similarity_chart", "strategy_loss_chart", "null_model_scatter",
-    "seed_zscore_chart", "seed_loss_chart", "chain_definition_chart", "READER_NAMES",
-    "NUMBER_FORMATS", "readable_table", "COLUMN_WIDTH", "FACET_COLUMNS", "panel_width", "legend",
-    "STATE_LABELS", "MIN_SHARE", "drawn_levels", "compact_count", "MISSING",
+    "seed_zscore_chart", "seed_loss_chart", "chain_definition_chart", "COLUMN_WIDTH",
+    "FACET_COLUMNS", "panel_width", "legend", "STATE_LABELS", "MIN_SHARE", "drawn_levels", "compact_count", "MISSING",
 ]
 
 #: Name of the Altair renderer that emits book-ready HTML.
@@ -774,14 +773,9 @@ def chain_definition_chart(chains: pd.DataFrame, value_name: str | None = None,
     )
 
 
-# -- tables for readers --------------------------------------------------------------------
+# -- numbers in narrow columns ------------------------------------------------------------
 
-#: Column names as readers see them in the book's tables (one list with :mod:`mothlib.report.tables`).
-READER_NAMES = COLUMN_NAMES
-#: How each kind of number is printed: z to 1 decimal, losses with 2 significant digits,
-#: shares (fractions pruned) as percentages to 0.1 %.
-NUMBER_FORMATS = {"z": "{:.1f}", "losses": "{:.1e}", "fractions": "{:.2f}", "counts": "{:,.0f}",
-                  "percents": "{:.1%}"}
+
 def compact_count(value: float) -> str:
     """A count for a narrow table column: ``"950"``, ``"12.3k"``, ``"4.56M"``, ``"7.89G"``.
 
@@ -793,95 +787,10 @@ def compact_count(value: float) -> str:
     if not np.isfinite(value):
         return MISSING
     v = float(value)
+    if abs(v) >= 1e4:  # round first, so that 999,700 reads "1M", not "1e+03k"
+        v = float(f"{v:.3g}")
     for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
         if abs(v) >= limit:
             scaled = v / (limit if suffix != "k" else 1e3)
             return f"{scaled:.3g}{suffix}"
     return f"{v:,.0f}"
-
-
-
-
-def readable_table(
-    frame: pd.DataFrame,
-    *,
-    z: Sequence[str] | str = (),
-    losses: Sequence[str] | str = (),
-    fractions: Sequence[str] | str = (),
-    counts: Sequence[str] | str = (),
-    percents: Sequence[str] | str = (),
-    other: dict[str, str] | None = None,
-    index: bool = True,
-    names: dict[str, str] | None = None,
-    missing: str = MISSING,
-    column_format: str | None = None,
-    caption: str | None = None,
-):
-    """A table rounded to what its numbers mean, with columns named for readers.
-
-    Parameters
-    ----------
-    frame : DataFrame
-    z, losses, fractions, counts, percents : sequence of names, or ``"all"`` (every column)
-        Columns printed as z-scores (1 decimal), losses (scientific, 2 digits), fractions
-        (2 decimals), counts (integers) or percentages (fractions pruned: 0.1 %). The name of
-        the index formats the index. Boolean columns read "yes" and "no".
-    other : dict, optional
-        ``{column: format string}`` for any other column, e.g. ``{"p_value": "{:.2g}"}``.
-    index : bool
-        Show the index.
-    names : dict, optional
-        ``{column: reader name}`` entries on top of :data:`READER_NAMES`.
-    missing : str
-        How missing values (NaN) read (a dash: say why in ``caption`` or the text).
-    column_format : str, optional
-        A format for the column labels (e.g. ``"{:.0%}"`` when the columns are fractions pruned).
-    caption : str, optional
-        A caption under the table.
-
-    Returns
-    -------
-    pandas.io.formats.style.Styler
-        Displays as an HTML table.
-    """
-    rename = {**READER_NAMES, **(names or {})}
-    columns = list(frame.columns)
-    chosen_formats: dict[Any, Any] = {}
-    index_format = None
-    kinds = {"z": z, "losses": losses, "fractions": fractions, "counts": counts,
-             "percents": percents}
-    for kind, chosen in kinds.items():
-        if isinstance(chosen, str):
-            if chosen != "all":
-                raise ValueError(f"readable_table: {kind} must be column names or 'all', got {chosen!r}")
-            chosen = columns
-        for name in chosen:
-            if name in columns:
-                chosen_formats[name] = NUMBER_FORMATS[kind]
-            elif name in frame.index.names:
-                index_format = NUMBER_FORMATS[kind]
-            else:
-                raise ValueError(f"readable_table: no column or index named {name!r}; "
-                                 f"the table has {columns}")
-    for name, fmt in (other or {}).items():
-        if name not in columns:
-            raise ValueError(f"readable_table: no column named {name!r}; the table has {columns}")
-        chosen_formats[name] = fmt
-    for name in columns:
-        if name not in chosen_formats and pd.api.types.is_bool_dtype(frame[name]):
-            chosen_formats[name] = lambda v: "yes" if v else "no"
-    label = {c: rename.get(c, c) if isinstance(c, str) else c for c in columns}
-    shown = frame.rename(columns=label)
-    shown.index.names = [rename.get(n, n) for n in frame.index.names]
-    shown.columns.names = [rename.get(n, n) for n in frame.columns.names]
-    # One call: each Styler.format call resets the columns its dict does not name.
-    style = shown.style.format({label[c]: f for c, f in chosen_formats.items()}, na_rep=missing)
-    if index_format is not None:
-        style = style.format_index(index_format, axis=0)
-    if column_format is not None:
-        style = style.format_index(column_format, axis=1)
-    if caption is not None:
-        style = style.set_caption(caption).set_table_styles(
-            [{"selector": "caption", "props": "caption-side: bottom; font-size: 0.85em;"}],
-            overwrite=False)
-    return style if index else style.hide(axis="index")

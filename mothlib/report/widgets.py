@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mothlib.report import plots
+from mothlib.report.tables import reader_table_html
 from mothlib.study.findings import ZSCORED_MOTIFS
 
 __all__ = ["MaskLoader", "motif_table", "network_explorer", "zscore_slider"]
@@ -24,6 +25,7 @@ MaskLoader = Callable[[str, int], tuple[Sequence[np.ndarray], Sequence[np.ndarra
 
 _NO_ROWS = "<i>The motif table is empty (for example, no network reached the loss threshold).</i>"
 _TABLE_COLUMNS = ["motif", "count", "null_mean", "null_std", "z", "p_value", "z_note"]
+_UNDEFINED = "undefined: the null samples are too few or all alike (see the note column)"
 
 
 def _svg(chart) -> str:
@@ -31,13 +33,8 @@ def _svg(chart) -> str:
 
 
 def _table_html(one: pd.DataFrame) -> str:
-    """The motif table for readers: z and null statistics to 1 decimal, p-values 2 digits."""
-    present = [c for c in ("null_mean", "null_std", "z") if c in one.columns]
-    counts = [c for c in ("count",) if c in one.columns]
-    other = {"p_value": "{:.2g}"} if "p_value" in one.columns else {}
-    style = plots.readable_table(one, counts=counts, z=present, other=other, index=False,
-                                 missing="undefined")
-    return style.to_html()
+    """The motif table for readers: null statistics and z to 1 decimal, p-values 2 digits."""
+    return reader_table_html(one, index=False, notes=_UNDEFINED)
 
 
 def _rows_of(motifs: pd.DataFrame, strategy: str, null_model: str) -> pd.DataFrame | None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from mothlib.report.sphinx_ext import dedupe_scripts
 from mothlib.report.tables import (
-    MISSING, column_kind, format_value, reader_frame, reader_table, reader_table_html,
+    MISSING, UNEXPLAINED, column_kind, format_value, reader_frame, reader_table, reader_table_html,
 )
 
 FRACTION_DECIMALS = re.compile(r"\d\.(\d{5,})")  # more than four decimals
@@ -67,9 +67,10 @@ def test_html_has_no_nan_no_long_decimals_and_the_footnotes():
     assert "a long motif name that must not be cut" in html and "..." not in html
 
 
-def test_missing_values_need_a_note_and_names_must_exist():
-    with pytest.raises(ValueError, match="column 'z' has missing values"):
-        reader_table(_frame(), notes={"val_loss": "x"})
+def test_missing_values_without_a_note_get_the_plain_footnote_and_names_must_exist():
+    cells, footnotes = reader_frame(_frame(), notes={"val_loss": "x"})
+    assert "nan" not in " ".join(cells.to_numpy().ravel()).lower()
+    assert any(UNEXPLAINED in f for f in footnotes), footnotes
     with pytest.raises(ValueError, match="names no column"):
         reader_table(_frame(), notes=NOTES, names={"zz": "z"})
     with pytest.raises(ValueError, match="kind of 'z'"):

@@ -24,8 +24,9 @@ text        as given (HTML-escaped), never truncated
 A count that is not whole (a median over networks) is rounded to the nearest integer.
 A missing value (NaN, None) prints as an en dash with a footnote marker; the footnote, one text
 per column (``notes``) or one for the whole table, says why, e.g. that a null model keeps the
-count fixed. A column with missing values and no note is refused, so no table shows an
-unexplained gap. Use in a chapter::
+count fixed. A column with missing values and no note gets the plain footnote
+:data:`UNEXPLAINED`, so a run with an unforeseen gap still renders; chapters give notes. Use in a
+chapter::
 
     from mothlib.report.tables import reader_table
     reader_table(
@@ -55,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["KINDS", "COLUMN_NAMES", "MISSING", "column_kind", "format_value", "reader_frame",
+__all__ = ["KINDS", "COLUMN_NAMES", "MISSING", "UNEXPLAINED", "column_kind", "format_value", "reader_frame",
            "reader_table", "reader_table_html"]
 
 KINDS: tuple[str, ...] = ("percent", "fraction", "ratio", "loss", "z", "mean", "p", "count", "bool",
@@ -79,6 +80,8 @@ COLUMN_NAMES: dict[str, str] = {
 }
 #: What a missing value prints as (an en dash), before its footnote marker.
 MISSING = "\u2013"
+#: The footnote of a missing value whose column has no note.
+UNEXPLAINED = "no value: the run computed none here"
 _MARKS = "\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"  # superscript 1-9
 _MAX_DECIMALS = 4
 _NAME_KINDS = (  # (pattern of a numeric column's lower-case name, kind), first match wins
@@ -259,16 +262,13 @@ def reader_frame(
         missing = values.map(_is_missing).to_numpy(dtype=bool)
         mark = ""
         if missing.any():
-            if column not in notes:
-                raise ValueError(
-                    f"reader_table: column {column!r} has missing values; say why in "
-                    f"notes={{{column!r}: '...'}} (they print as a dash with that footnote)"
-                )
-            if notes[column] not in marks:
+            # A chapter should say why; a run that yields an unforeseen gap still gets its page.
+            note = notes.get(column, UNEXPLAINED)
+            if note not in marks:
                 if len(marks) == len(_MARKS):
                     raise ValueError(f"reader_table: at most {len(_MARKS)} distinct notes")
-                marks[notes[column]] = _MARKS[len(marks)]
-            mark = marks[notes[column]]
+                marks[note] = _MARKS[len(marks)]
+            mark = marks[note]
         if column in formats:
             show = _formatter(column, formats[column])
             shown_kinds[column] = "format"
@@ -309,8 +309,8 @@ def reader_table(
     names : dict, optional
         ``{column: reader name}`` on top of :data:`COLUMN_NAMES`.
     notes : dict or str, optional
-        ``{column: why its values can be missing}``, or one text for every column; a note is
-        required for every column with a missing value.
+        ``{column: why its values can be missing}``, or one text for every column; a column
+        with a missing value and no note gets :data:`UNEXPLAINED`.
     formats : dict, optional
         ``{column: format string or callable}`` for a column no kind fits (e.g. a compact count
         ``"12.3k"``); it gets the column's non-missing values only.
@@ -331,7 +331,7 @@ def reader_table(
     Raises
     ------
     ValueError
-        For a column with missing values and no note, unknown column names in ``kinds``,
+        For unknown column names in ``kinds``,
         ``names``, ``notes`` or ``formats``, an unknown kind, repeated column names, a
         non-numeric value of a numeric kind, or ``decimals`` out of range.
     TypeError

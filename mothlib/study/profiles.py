@@ -98,12 +98,12 @@ PROFILES: dict[str, dict[str, Any]] = {
         "networks_per_task": 4,
         "n_null": 200,
         "n_null_degree": 100,
-        # Sized to add about 3 minutes to `make book` on 2 cores (benchmarks/README.md).
-        # One task per arm (a task trains 4 networks about as fast as 2); the arms run at once.
-        "length_base_dense": 300,
-        "length_base_round": 120,
+        # Width 64 and bases long enough that the shortest arm's z stand clear of zero, at about
+        # 2 minutes of CPU (benchmarks/README.md). One task per arm; the arms run at once.
+        "length_base_dense": 1200,
+        "length_base_round": 480,
         "length_networks": 4,
-        "length_hidden_sizes": [32, 32, 32, 16],
+        "length_hidden_sizes": [64, 64, 64, 16],
         "length_n_null": 100,
         "length_n_null_degree": 50,
         # The open questions' chapter, sized to add about 2 minutes to `make book` on 2 cores.

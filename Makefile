@@ -20,11 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# Two pytest-xdist workers, each test file on one of them (TEST_WORKERS=0: one process).
+# Two pytest-xdist workers, each test file on one of them (TEST_WORKERS=0: one process);
+# the slowest tests are listed, to keep an eye on the 10-minute budget.
 TEST_WORKERS ?= 2
 
 test: $(STAMP) lint
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # pyflakes and bugbear (ruff), then the type checker, as configured in pyproject.toml.
 lint: $(STAMP)

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 #: Bumped when the record's fields change (a reader refuses another version).
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 #: Where, inside a checkout, the records live.
 RECORD_DIR = Path("benchmarks") / "results"
 #: The columns of ``study_findings``'s table that a record keeps, per finding.
@@ -34,7 +34,7 @@ TRAINING_FIELDS = ("n_networks", "hidden_sizes", "learning_rate", "max_batches_d
                    "max_batches_per_round", "schedule")
 #: Every key of a record.
 RECORD_FIELDS = ("version", "profile", "task", "loss_threshold", "widths", *TRAINING_FIELDS,
-                 "n_null", "motifs_finished", "motifs_outputs_hash", "findings")
+                 "n_null", "motifs_outputs_hash", "findings")
 
 
 def record_path(repo: str | os.PathLike, profile: str) -> Path:
@@ -72,7 +72,6 @@ def findings_record(
         "widths": [task.n_inputs, *params["hidden_sizes"], task.n_outputs],
         **{name: params[name] for name in TRAINING_FIELDS},
         "n_null": motifs["params"]["n_null"],
-        "motifs_finished": motifs["created"],
         "motifs_outputs_hash": motifs["outputs_hash"],
         "findings": rows,
     }

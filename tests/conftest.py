@@ -16,6 +16,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_configure(config):
+    """Compile the numba kernels once, before pytest-xdist starts its workers (the controller
+    only): in a fresh checkout every worker, Dask worker and notebook kernel would otherwise
+    compile them itself (benchmarks/README.md)."""
+    if not hasattr(config, "workerinput"):
+        from mothlib.study.warmup import warm_kernels
+
+        warm_kernels()
+
 FRACTIONS = [0.0, 0.15, 0.35, 0.55, 0.75, 0.85, 0.9, 0.92, 0.94]
 MOTIFS = [
     "diverging2", "converging2", "chain2", "diverging3",

@@ -4,7 +4,7 @@ Modules: :mod:`~mothlib.study.profiles`, :mod:`~mothlib.study.stages`, :mod:`~mo
 :mod:`~mothlib.study.cluster`, :mod:`~mothlib.study.jobs`, :mod:`~mothlib.study.estimate`,
 :mod:`~mothlib.study.data`, :mod:`~mothlib.study.digits`, :mod:`~mothlib.study.training_length`,
 :mod:`~mothlib.study.findings`, :mod:`~mothlib.study.findings_record`,
-:mod:`~mothlib.study.reference`.
+:mod:`~mothlib.study.reference`, :mod:`~mothlib.study.warmup`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "motif_stage": ("load_motif_table",),
     "training_length": ("load_training_length",),
     "findings": ("study_findings", "findings_table"),
+    "warmup": ("warm_kernels",),
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

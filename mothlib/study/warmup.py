@@ -1,0 +1,58 @@
+"""Compile the numba kernels once, in one process, before worker processes start.
+
+The kernels are compiled with ``cache=True``: a process loads their machine code from
+``__pycache__`` when a cache file exists. Processes that start before any cache file exists
+(the workers of a fresh checkout's first study, the test workers) each compile them again,
+the simulator's alone taking tens of seconds of CPU. :func:`warm_kernels` compiles every
+kernel the study runs on the CPU, on small inputs, so that later processes only load them;
+with the caches present it takes about a second. Measurements: ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["ENTRY_KERNELS", "warm_kernels"]
+
+#: The kernels Python calls (the others are called from these and compile with them), as
+#: ``module.name``. ``_mcmc._swaps_numba`` is missing on purpose: on the CPU the
+#: degree-preserving chains write straight into the masks (``_swaps_into_numba``).
+ENTRY_KERNELS: tuple[str, ...] = (
+    "mothlib.simulation._moth_numba.integrate_lanes",
+    "mothlib.motifs._count_sparse._count_sparse",
+    "mothlib.motifs._mcmc._moves_numba",
+    "mothlib.motifs._mcmc._rejection_numba",
+    "mothlib.motifs._mcmc._swaps_into_numba",
+)
+
+
+def warm_kernels() -> float:
+    """Compile (or load) the simulator's and the motif engine's numba kernels.
+
+    Runs the numba simulator on two samples, counts the motifs of a small sparse network of
+    the study's depth (five layers) and draws a few null networks of both null models with the
+    numba chains: every kernel of :data:`ENTRY_KERNELS`, the study's CPU paths through numba.
+
+    Returns
+    -------
+    float
+        Seconds it took.
+    """
+    from mothlib.motifs.significance import motif_zscores
+    from mothlib.simulation.samples import sample_conditions
+    from mothlib.simulation.simulator import simulate
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(0)
+    states, controls = sample_conditions(2, rng)
+    simulate(states, controls, engine="numba")
+    sizes = [10, 12, 12, 12, 6, 7]
+    ws = [(rng.random((n_out, n_in)) < 0.4).astype(np.uint8) for n_in, n_out in zip(sizes, sizes[1:])]
+    bs = [(rng.random(n_out) < 0.4).astype(np.uint8) for n_out in sizes[1:]]
+    for null_model, method in (("layer-edges", "rejection"), ("layer-edges", "mcmc"),
+                               ("degree-preserving", "auto")):
+        motif_zscores(ws, bs, n_null=2, null_model=null_model, seed=0, clean=True, engine="numba",
+                      method=method)
+    return time.perf_counter() - started

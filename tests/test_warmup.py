@@ -19,7 +19,7 @@ PROBE = textwrap.dedent("""
     import mothlib
     from mothlib.study.warmup import warm_kernels
 
-    warm_kernels()
+    warm_kernels(parallel=False)  # in this process, so that its dispatchers show what it did
     kernels = {}
     for info in pkgutil.walk_packages(mothlib.__path__, "mothlib."):
         if "cuda" in info.name:

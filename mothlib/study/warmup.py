@@ -10,11 +10,14 @@ with the caches present it takes about a second. Measurements: ``benchmarks/READ
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-__all__ = ["ENTRY_KERNELS", "warm_kernels"]
+__all__ = ["ENTRY_KERNELS", "warm_kernels", "warm_simulator", "warm_motifs"]
 
 #: The kernels Python calls (the others are called from these and compile with them), as
 #: ``module.name``. ``_mcmc._swaps_numba`` is missing on purpose: on the CPU the
@@ -28,26 +31,22 @@ ENTRY_KERNELS: tuple[str, ...] = (
 )
 
 
-def warm_kernels() -> float:
-    """Compile (or load) the simulator's and the motif engine's numba kernels.
-
-    Runs the numba simulator on two samples, counts the motifs of a small sparse network of
-    the study's depth (five layers) and draws a few null networks of both null models with the
-    numba chains: every kernel of :data:`ENTRY_KERNELS`, the study's CPU paths through numba.
-
-    Returns
-    -------
-    float
-        Seconds it took.
-    """
-    from mothlib.motifs.significance import motif_zscores
+def warm_simulator() -> None:
+    """Compile (or load) the simulator's kernel: the numba engine on two samples."""
     from mothlib.simulation.samples import sample_conditions
     from mothlib.simulation.simulator import simulate
 
-    started = time.perf_counter()
-    rng = np.random.default_rng(0)
-    states, controls = sample_conditions(2, rng)
+    states, controls = sample_conditions(2, np.random.default_rng(0))
     simulate(states, controls, engine="numba")
+
+
+def warm_motifs() -> None:
+    """Compile (or load) the motif engine's kernels: the motifs of a small sparse network of the
+    study's depth (five layers) counted, and a few null networks of both null models drawn with
+    the numba chains (layer-edges by rejection and by Markov chain)."""
+    from mothlib.motifs.significance import motif_zscores
+
+    rng = np.random.default_rng(0)
     sizes = [10, 12, 12, 12, 6, 7]
     ws = [(rng.random((n_out, n_in)) < 0.4).astype(np.uint8) for n_in, n_out in zip(sizes, sizes[1:])]
     bs = [(rng.random(n_out) < 0.4).astype(np.uint8) for n_out in sizes[1:]]
@@ -55,4 +54,29 @@ def warm_kernels() -> float:
                                ("degree-preserving", "auto")):
         motif_zscores(ws, bs, n_null=2, null_model=null_model, seed=0, clean=True, engine="numba",
                       method=method)
+
+
+def warm_kernels(parallel: bool = True) -> float:
+    """Compile (or load) every kernel of :data:`ENTRY_KERNELS`, the study's CPU paths through numba.
+
+    Parameters
+    ----------
+    parallel : bool
+        Compile the simulator's and the motif engine's kernels in two processes at once (when
+        the machine has two cores or more); either way they are in the cache afterwards.
+
+    Returns
+    -------
+    float
+        Seconds it took.
+    """
+    started = time.perf_counter()
+    if parallel and (os.cpu_count() or 1) > 1:
+        # spawn: the caller may hold threads (Dask, torch) that fork would copy half-alive.
+        with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for job in [pool.submit(warm_simulator), pool.submit(warm_motifs)]:
+                job.result()
+    else:
+        warm_simulator()
+        warm_motifs()
     return time.perf_counter() - started

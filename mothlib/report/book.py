@@ -41,7 +41,6 @@ __all__ = [
     "notebook_parameters", "run_notebooks", "copy_tables", "execute_notebook", "vendor_assets",
     "build_book", "run_study", "stage_jobs", "findings_for", "companion_task_profile",
     "notebook_jobs", "execute_study", "make_book", "RECORDED_PROFILES", "record_findings",
-    "warm_local_kernels",
 ]
 
 #: What marks a checkout of the repository (the book's source folder): a file and a folder.
@@ -470,21 +469,6 @@ class StudyRun:
         return "\n".join(lines)
 
 
-def warm_local_kernels(scheduler: str | None, progress: bool = True) -> None:
-    """Compile the numba kernels here before a local cluster starts
-    (:func:`mothlib.study.warmup.warm_kernels`), so that its workers and the chapters' kernels
-    load them instead of each compiling them; a remote cluster's workers compile their own."""
-    if resolve_scheduler(scheduler) != "local":
-        return
-    from mothlib.study.warmup import warm_kernels
-
-    if progress:
-        print("numba kernels: compiling or loading them once for all workers ...", end=" ", flush=True)
-    seconds = warm_kernels()
-    if progress:
-        print(f"{seconds:.1f} s", flush=True)
-
-
 def run_study(
     profile: Mapping[str, Any],
     stages: Sequence[str] | None = None,
@@ -517,7 +501,6 @@ def run_study(
         return {name: (float(m["seconds"]), stamp(name) != before[name]) for name, m in manifests.items()}
     if runner is not None:
         return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
-    warm_local_kernels(scheduler, progress)
     with open_runner(scheduler, n_workers=n_workers) as runner:
         if progress and runner.dashboard:
             print(f"Dask dashboard: {runner.dashboard}", flush=True)
@@ -723,7 +706,6 @@ def execute_study(
     names = stage_mod.default_stages(profile)
     for name in names:
         stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
-    warm_local_kernels(scheduler, progress)
     with open_runner(scheduler, n_workers=n_workers) as runner:
         if progress and runner.dashboard:
             print(f"Dask dashboard: {runner.dashboard}", flush=True)

@@ -2,10 +2,12 @@
 
 The kernels are compiled with ``cache=True``: a process loads their machine code from
 ``__pycache__`` when a cache file exists. Processes that start before any cache file exists
-(the workers of a fresh checkout's first study, the test workers) each compile them again,
-the simulator's alone taking tens of seconds of CPU. :func:`warm_kernels` compiles every
-kernel the study runs on the CPU, on small inputs, so that later processes only load them;
-with the caches present it takes about a second. Measurements: ``benchmarks/README.md``.
+(the test workers of a fresh checkout, the workers of its first study) each compile them again,
+the simulator's alone taking tens of seconds of CPU. :func:`warm_kernels` compiles every kernel
+the study runs on the CPU, on small inputs, so that later processes only load them; with the
+caches present it takes a few seconds. The test session calls it before its workers start
+(``tests/conftest.py``). ``make book`` does not: there it was not measurably faster
+(``benchmarks/README.md``).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ def pytest_configure(config):
 
         warm_kernels()
 
+
 FRACTIONS = [0.0, 0.15, 0.35, 0.55, 0.75, 0.85, 0.9, 0.92, 0.94]
 MOTIFS = [
     "diverging2", "converging2", "chain2", "diverging3",

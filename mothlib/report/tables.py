@@ -123,6 +123,11 @@ def _is_missing(value: Any) -> bool:
     return isinstance(value, (float, np.floating)) and math.isnan(value)
 
 
+def _check_decimals(decimals: Any, where: str = "") -> None:
+    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)) or not 0 <= decimals <= _MAX_DECIMALS:
+        raise ValueError(f"{where}decimals must be an integer from 0 to {_MAX_DECIMALS}, got {decimals!r}")
+
+
 def format_value(value: Any, kind: str, *, decimals: int = 1) -> str:
     """One value as a reader sees it (missing values are the caller's: see :func:`reader_frame`).
 
@@ -141,8 +146,7 @@ def format_value(value: Any, kind: str, *, decimals: int = 1) -> str:
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
-    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)) or not 0 <= decimals <= _MAX_DECIMALS:
-        raise ValueError(f"decimals must be an integer from 0 to {_MAX_DECIMALS}, got {decimals!r}")
+    _check_decimals(decimals)
     if kind == "text":
         return str(value)
     if kind == "bool":
@@ -226,8 +230,7 @@ def reader_frame(
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"reader_table needs a pandas DataFrame, got {type(frame).__name__}")
-    if isinstance(decimals, bool) or not isinstance(decimals, (int, np.integer)) or not 0 <= decimals <= _MAX_DECIMALS:
-        raise ValueError(f"reader_table: decimals must be an integer from 0 to {_MAX_DECIMALS}, got {decimals!r}")
+    _check_decimals(decimals, "reader_table: ")
     data = frame.set_axis(_labels(frame, decimals), axis=1)
     own = list(data.columns)
     if index is None:  # an unnamed index is row numbers, which tell a reader nothing

@@ -502,9 +502,21 @@ def run_study(
     if runner is not None:
         return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
     with open_runner(scheduler, n_workers=n_workers) as runner:
-        if progress and runner.dashboard:
-            print(f"Dask dashboard: {runner.dashboard}", flush=True)
+        _prepare_local(runner, scheduler, progress)
         return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
+
+
+def _prepare_local(runner: Runner, scheduler: str | None, progress: bool) -> None:
+    """Print the dashboard's address; on a local cluster, compile the numba kernels once
+    (:func:`mothlib.study.warmup.warm_workers`)."""
+    from mothlib.study.warmup import warm_workers
+
+    if progress and runner.dashboard:
+        print(f"Dask dashboard: {runner.dashboard}", flush=True)
+    if resolve_scheduler(scheduler) == "local":
+        seconds = warm_workers(runner)
+        if progress:
+            print(f"numba kernels compiled or loaded on the workers: {seconds:.1f} s", flush=True)
 
 
 def stage_jobs(
@@ -538,6 +550,10 @@ def findings_for(profile: Mapping[str, Any], artifacts_root: Path | None = None)
     except FileNotFoundError:
         return None
 
+
+#: Dask priority of a chapter's task: ahead of the bulk of the stages' tasks (a chapter is short
+#: and the book waits for it), behind the pruning chains (:attr:`mothlib.study.stages.Stage.priority`).
+CHAPTER_PRIORITY = 1
 
 #: The profiles whose findings :func:`make_book` records in the checkout, for README's table.
 RECORDED_PROFILES = ("quick",)
@@ -649,8 +665,9 @@ def notebook_jobs(
     def execute(notebook: Path) -> Path:
         params = notebook_parameters(notebook, profile_name, overrides, progress=not book_mode)
         if runner is not None and runner.client is not None:
-            future = runner.submit(execute_notebook, notebook.read_text(), params, kernel, env, repo,
-                                   key=f"notebook-{notebook.stem}-{uuid.uuid4().hex[:8]}")
+            future = runner.with_priority(CHAPTER_PRIORITY).submit(
+                execute_notebook, notebook.read_text(), params, kernel, env, repo,
+                key=f"notebook-{notebook.stem}-{uuid.uuid4().hex[:8]}")
             text = runner.result(future)
         else:
             with one_at_a_time:
@@ -707,8 +724,7 @@ def execute_study(
     for name in names:
         stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
     with open_runner(scheduler, n_workers=n_workers) as runner:
-        if progress and runner.dashboard:
-            print(f"Dask dashboard: {runner.dashboard}", flush=True)
+        _prepare_local(runner, scheduler, progress)
         jobs = stage_jobs(profile, names, ArtifactStore(profile_name, root), runner, progress)
         if digits["profile"] != profile_name:  # a digits profile is its own companion
             jobs += stage_jobs(digits, DIGITS_STAGES, ArtifactStore(digits["profile"], root), runner,

@@ -47,6 +47,9 @@ LOCAL_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "5s",
+    # A worker holds only the task it runs, so a higher-priority task (Stage.priority) that
+    # becomes ready goes next instead of after tasks already sent ahead.
+    "distributed.scheduler.worker-saturation": 1.0,
 }
 
 
@@ -90,10 +93,18 @@ class Runner:
     ----------
     client : distributed.Client, optional
         None runs every task at once, in this process.
+    priority : int
+        Dask priority of the tasks it submits (higher runs first among tasks ready at the same
+        time; in this process tasks run in submission order whatever it is).
     """
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: Any = None, priority: int = 0) -> None:
         self.client = client
+        self.priority = int(priority)
+
+    def with_priority(self, priority: int) -> Runner:
+        """The same cluster, submitting at ``priority`` (see the class parameters)."""
+        return Runner(self.client, priority)
 
     def __repr__(self) -> str:
         where = "in-process" if self.client is None else f"dask scheduler {self.address}"
@@ -128,7 +139,7 @@ class Runner:
         are pure, so a task lost with its worker is simply rerun.
         """
         if self.client is not None:
-            return self.client.submit(fn, *args, key=key, pure=False, **kwargs)
+            return self.client.submit(fn, *args, key=key, pure=False, priority=self.priority, **kwargs)
         return _LazyFuture(fn, args, kwargs)
 
     def scatter(self, data: Any) -> Any:

@@ -73,6 +73,10 @@ class Stage:
         ``settings`` is the :class:`StageSettings` of the stage.
     summary : str
         One line for listings.
+    priority : int
+        Dask priority of its tasks (higher first) when stages share a cluster, as in ``make
+        book``: the longest chain of rounds (pruning, then structured pruning, which waits for
+        it) goes first, so that the other stages fill the gaps rather than delay it.
     """
 
     name: str
@@ -82,6 +86,7 @@ class Stage:
     outputs: tuple[str, ...]
     compute: Callable[..., None]
     summary: str
+    priority: int = 0
 
 
 class StageSettings:
@@ -219,16 +224,19 @@ STAGES: dict[str, Stage] = {
         name="data", version=1, sections=("study", "data"),
         inputs=(), outputs=("data",), compute=_data_compute,
         summary="simulate wingstrokes, split and scale them",
+        priority=2,
     ),
     "pruning": Stage(
         name="pruning", version=5, sections=("study", "training", "ensemble", "run"),
         inputs=("data",), outputs=("pruning.parquet", "masks", "weights"), compute=_pruning_compute,
         summary="train the ensemble, prune it level by level, record every level",
+        priority=2,
     ),
     "motifs": Stage(
         name="motifs", version=3, sections=("study", "selection", "nulls", "motifs", "run"),
         inputs=("pruning",), outputs=("motifs.parquet",), compute=_motif_compute,
         summary="z-scores of every selectable level against both null models",
+        priority=1,
     ),
     "training_length": Stage(
         name="training_length", version=4, sections=("study", "training", "nulls", "length", "run"),
@@ -243,11 +251,13 @@ STAGES: dict[str, Stage] = {
         inputs=("data", "pruning"), outputs=("activations.parquet", "activation_overlap.parquet"),
         compute=_activations_compute,
         summary="the dense networks' busiest connections as masks: z-scores and overlap with pruning",
+        priority=1,
     ),
     "lesions": Stage(
         name="lesions", version=1, sections=("study", "lesions", "run"),
         inputs=("data", "pruning"), outputs=("lesions.parquet",), compute=_lesions_compute,
         summary="surviving edges removed by motif participation, at random and by magnitude: loss and paths",
+        priority=1,
     ),
     "structured": Stage(
         name="structured", version=1,
@@ -256,6 +266,7 @@ STAGES: dict[str, Stage] = {
         outputs=("structured.parquet", "structured_masks", "structured_weights", "structured_motifs.parquet"),
         compute=_structured_compute,
         summary="whole neurons pruned from the dense networks, retrained, and their motif z-scores",
+        priority=2,
     ),
 }
 
@@ -354,7 +365,7 @@ def run(
     runner = runner or Runner()
 
     def compute(workdir: Path, scratch: Path) -> None:
-        st.compute(settings, store, workdir, scratch, runner, progress)
+        st.compute(settings, store, workdir, scratch, runner.with_priority(st.priority), progress)
 
     return store.run_stage(name, stage_params(profile, name), list(st.outputs), compute,
                            inputs=list(st.inputs), force=force)

@@ -6,8 +6,10 @@ The kernels are compiled with ``cache=True``: a process loads their machine code
 the simulator's alone taking tens of seconds of CPU. :func:`warm_kernels` compiles every kernel
 the study runs on the CPU, on small inputs, so that later processes only load them; with the
 caches present it takes a few seconds. The test session calls it before its workers start
-(``tests/conftest.py``). ``make book`` does not: there it was not measurably faster
-(``benchmarks/README.md``).
+(``tests/conftest.py``). On a local Dask cluster, :func:`warm_workers` does the same on the
+workers themselves, one kernel family per worker, before the study's stages start (``python -m
+mothlib study`` and ``make book``): otherwise both workers of a fresh checkout compile the same
+kernels at the same moment, on first use.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ["ENTRY_KERNELS", "warm_kernels", "warm_simulator", "warm_motifs"]
+if TYPE_CHECKING:
+    from mothlib.study.cluster import Runner
+
+__all__ = ["ENTRY_KERNELS", "warm_kernels", "warm_workers", "warm_simulator", "warm_motifs"]
 
 #: The kernels Python calls (the others are called from these and compile with them), as
 #: ``module.name``. ``_mcmc._swaps_numba`` is missing on purpose: on the CPU the
@@ -81,4 +88,28 @@ def warm_kernels(parallel: bool = True) -> float:
     else:
         warm_simulator()
         warm_motifs()
+    return time.perf_counter() - started
+
+
+def warm_workers(runner: Runner) -> float:
+    """Compile (or load) the kernels on the workers of ``runner``'s cluster before any stage runs:
+    the simulator's on one worker while the motif engine's compile on another.
+
+    Meant for a local cluster, whose workers share this machine's ``__pycache__``: the other
+    workers then load what these two compiled. Does nothing in process (``runner.client`` None).
+
+    Returns
+    -------
+    float
+        Seconds it took.
+    """
+    started = time.perf_counter()
+    if runner.client is None:
+        return 0.0
+    workers = sorted(runner.client.scheduler_info()["workers"])
+    futures = [
+        runner.client.submit(fn, key=f"warm-{fn.__name__}", pure=False, workers=[workers[i % len(workers)]])
+        for i, fn in enumerate((warm_simulator, warm_motifs))
+    ]
+    runner.client.gather(futures)
     return time.perf_counter() - started

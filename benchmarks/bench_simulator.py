@@ -136,13 +136,12 @@ def sweep(s0, u, repeats: int) -> None:
     for mu in (500.0, 100.0, 50.0, 10.0, 1.0):
         out, steps = lanes_run(s0, u, mu, _moth_numba.LANES)
         print(f"  mu {mu:5g}: {steps.mean():6.1f} steps, worst error {err(out, ref):.1e}")
-    numba.set_num_threads(1)
+    # integrate_lanes itself is serial (simulate spreads it over threads): one thread here.
     print(f"lanes of the compiled kernel, one thread (LANES = {_moth_numba.LANES}), median of "
           f"{repeats}:")
     for lanes in (1, 4, 8, 16, 32):
         t, _ = timed(lambda: lanes_run(s0, u, FILTER_RATE, lanes), repeats)
         print(f"  {lanes:2d} lanes: {len(s0) / t:8.0f} samples/s")
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for jobs in (1, 2):
         t, _ = timed(lambda: simulate(s0, u, engine="numpy", n_jobs=jobs, batch_size=max(1, len(s0) // 2)),
                      max(1, repeats // 2))

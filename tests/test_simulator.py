@@ -211,6 +211,45 @@ def test_batch_equals_single_samples_and_batch_size_is_irrelevant(engine):
     np.testing.assert_array_equal(simulate(s, u, engine=engine), batch)  # reproducible
 
 
+def test_numba_threads_give_the_same_bits(monkeypatch):
+    """The numba engine's n_jobs only spreads blocks of samples over threads: 1, 2 and 3
+    threads give the same bits, trajectories, failed (NaN) samples and all. The thread pool is
+    used whenever n_jobs and NUMBA_NUM_THREADS allow more than one thread, and not otherwise."""
+    import numba
+
+    from mothlib.simulation import simulator
+
+    pools = []
+
+    class Spy(simulator.ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(simulator, "ThreadPoolExecutor", Spy)
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 3)
+    n = 5 * _moth_numba.BLOCK + 7  # several blocks, the last one short
+    s, u = draw(n, 17)
+    s[40, 1] = 1e200  # overflows: a failed sample in the first block
+    s[n - 2, 1] = 1e200  # and one in the last
+    times = np.array([0.0, 0.0077, 0.02])
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        runs = [simulate(s, u, times=times, engine="numba", on_failure="nan", n_jobs=jobs)
+                for jobs in (1, 2, 3)]
+    assert pools == [2, 3]
+    assert np.isnan(runs[0][[40, n - 2]]).all() and np.isnan(runs[0]).any(axis=(1, 2)).sum() == 2
+    for out in runs[1:]:
+        np.testing.assert_array_equal(out, runs[0])  # NaN where NaN, the same bits elsewhere
+    monkeypatch.setattr(numba.config, "NUMBA_NUM_THREADS", 1)  # as in the Dask workers
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        capped = simulate(s[:70], u[:70], times=times, engine="numba", on_failure="nan",
+                          n_jobs=2)
+    np.testing.assert_array_equal(capped, runs[0][:70])
+    assert pools == [2, 3]  # one thread: no pool
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_trajectories_agree_with_end_states(engine):
     s, u = draw(4, 8)

@@ -1,5 +1,5 @@
 """The compiled engine of :func:`mothlib.simulation.simulator.simulate`: Rodas5P on the flight model, LANES
-samples side by side in each thread, blocks of samples spread over the cores with ``prange``.
+samples side by side in each thread; the simulator spreads blocks of samples over threads.
 
 One kernel family. :func:`integrate_lanes` hands blocks of BLOCK samples to :func:`_block`,
 which advances LANES samples in lock step (one attempted step of every lane per round) and
@@ -17,6 +17,11 @@ mass solve, reduced 4x4 stage system, max-norm error test, controller, failure r
 engines agree to round-off; the tests check that, and check this kernel bit for bit against a
 plain-Python per-sample twin. Compiled with ``cache=True``, so a new process loads the machine
 code from ``__pycache__`` instead of compiling it again.
+
+:func:`integrate_lanes` is a serial kernel that releases the GIL (``nogil=True``):
+:func:`mothlib.simulation.simulator.simulate` runs it on row ranges of the batch in a thread
+pool. A ``parallel=True`` kernel with ``prange`` ran no faster and gave the same bits, but every
+process without a cache file paid far longer to compile it.
 """
 
 from __future__ import annotations
@@ -95,7 +100,8 @@ def constants(model) -> np.ndarray:
 #: Samples advanced side by side in one thread: the fewest at the top of the measured speed
 #: curve (more lanes fill the SIMD registers, too many spill; benchmarks/README.md).
 LANES = 8
-#: Samples per parallel task: small enough to balance the cores, large enough to refill lanes.
+#: Samples per task of the simulator's thread pool: small enough to balance the threads, large
+#: enough to refill lanes.
 BLOCK = 64
 #: Steps shorter than this many ulps of t count as underflow (as rosenbrock.integrate).
 _TINY = 16 * 2.220446049250313e-16
@@ -535,7 +541,7 @@ def _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, coun
                 active += busy - 1
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def integrate_lanes(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, counts,
                     lanes):  # pragma: no cover - compiled
     """Integrate every sample from t = 0 and record its states at ``t_out`` (T,).
@@ -543,9 +549,11 @@ def integrate_lanes(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, sta
     Y0 (n, 8): initial states, internal order; Usamp (n, 4): F cos(alpha), F sin(alpha), tau,
     tau + L3 F sin(alpha) per sample; P: :func:`constants`. Fills out (n, T, 8) (NaN for a
     failed sample), status (n,) int8 (0 or rosenbrock's failure code) and counts (n, 2)
-    (attempted and rejected steps). BLOCK samples per parallel task, ``lanes`` side by side.
+    (attempted and rejected steps). Blocks of BLOCK samples one after the other, ``lanes`` side
+    by side, in the calling thread; the GIL is released, so threads may run it on disjoint row
+    ranges (slices of the same arrays) at once. Each sample's numbers are its own.
     """
     n = Y0.shape[0]
-    for b in numba.prange((n + BLOCK - 1) // BLOCK):
+    for b in range((n + BLOCK - 1) // BLOCK):
         _block(Y0, Usamp, P, t_out, rtol, atol, max_steps, h0, mu, out, status, counts,
                b * BLOCK, min(n, (b + 1) * BLOCK), lanes)

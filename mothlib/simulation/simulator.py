@@ -117,20 +117,35 @@ def _check_times(times, duration: float) -> np.ndarray:
 
 
 def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu, n_jobs) -> None:
-    """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,)."""
+    """Integrate with the compiled engine into ``out`` (n, T, 8) and ``status`` (n,): the kernel
+    called once on all rows with one thread, else on blocks of BLOCK rows in a thread pool (it
+    releases the GIL; each sample is integrated on its own, so the bits do not depend on how
+    the rows are cut or which thread runs them)."""
     model = FlightModel(params, u.T)
     Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
     controls = np.ascontiguousarray(np.column_stack([model.Fca, model.Fsa, model.tau, model.tq_const]))
-    res = np.empty((s0.shape[0], t_out.size, 8))
-    counts = np.zeros((s0.shape[0], 2), dtype=np.int64)
-    previous = numba.get_num_threads()
-    # numba.config sets its attributes at import time, out of mypy's sight
-    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
-    try:
-        _moth_numba.integrate_lanes(Y0, controls, _moth_numba.constants(model), t_out, rtol, atol,
-                                    max_steps, h0, mu, res, status, counts, _moth_numba.LANES)
-    finally:
-        numba.set_num_threads(previous)
+    P = _moth_numba.constants(model)
+    n = s0.shape[0]
+    res = np.empty((n, t_out.size, 8))
+    counts = np.zeros((n, 2), dtype=np.int64)
+
+    def run(lo: int, hi: int) -> None:
+        # Row slices of C-contiguous arrays: the kernel's one compiled signature.
+        _moth_numba.integrate_lanes(Y0[lo:hi], controls[lo:hi], P, t_out, rtol, atol, max_steps,
+                                    h0, mu, res[lo:hi], status[lo:hi], counts[lo:hi],
+                                    _moth_numba.LANES)
+
+    starts = range(0, n, _moth_numba.BLOCK)
+    # At most NUMBA_NUM_THREADS threads, as when the kernel ran on numba's own pool: the Dask
+    # workers set it to 1 (mothlib.study.cluster.WORKER_ENV). numba.config sets its attributes
+    # at import time, out of mypy's sight.
+    threads = min(n_jobs, numba.config.NUMBA_NUM_THREADS, len(starts))  # type: ignore[attr-defined]
+    if threads <= 1:
+        run(0, n)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            # list() re-raises a worker's exception
+            list(pool.map(lambda lo: run(lo, min(n, lo + _moth_numba.BLOCK)), starts))
     out[:] = res[:, :, FROM_INTERNAL]
 
 
@@ -177,8 +192,9 @@ def simulate(
         Samples integrated together (memory and cache). Results do not depend on it: each
         sample's steps are its own.
     n_jobs : int, optional
-        Threads that integrate side by side (numba: its thread pool, default one per CPU core;
-        numpy: batches in a thread pool, default 1).
+        Threads that integrate side by side (numba: blocks of samples in a thread pool, at most
+        ``NUMBA_NUM_THREADS``, default one per CPU core; numpy: batches in a thread pool,
+        default 1).
     engine : {"auto", "numba", "numpy"}
         ``"numba"`` (and ``"auto"``): the method compiled, 8 samples side by side per thread,
         spread over the cores. ``"numpy"``: the readable reference, the batch vectorised with

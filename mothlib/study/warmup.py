@@ -3,7 +3,7 @@
 The kernels are compiled with ``cache=True``: a process loads their machine code from
 ``__pycache__`` when a cache file exists. Processes that start before any cache file exists
 (the test workers of a fresh checkout, the workers of its first study) each compile them again,
-the simulator's alone taking tens of seconds of CPU. :func:`warm_kernels` compiles every kernel
+the simulator's alone taking over ten seconds of CPU. :func:`warm_kernels` compiles every kernel
 the study runs on the CPU, on small inputs, so that later processes only load them; with the
 caches present it takes a few seconds. The test session calls it before its workers start
 (``tests/conftest.py``). On a local Dask cluster, :func:`warm_workers` does the same on the

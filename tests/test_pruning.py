@@ -20,7 +20,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import mothlib.networks.pruning as pruning
+import mothlib.networks.ensemble as ensemble
 import mothlib.study.pruning_stage as pruning_stage
 from mothlib.networks.ensemble import EnsembleMLP, masks_from_module, network_seeds
 from mothlib.study.profiles import get_profile
@@ -374,8 +374,8 @@ def test_missing_data_stage(tmp_path, monkeypatch):
 
 def test_round_caps_per_strategy(tmp_path, monkeypatch):
     seen = []
-    real = pruning.train_round
-    monkeypatch.setattr(pruning, "train_round",
+    real = ensemble.train_round
+    monkeypatch.setattr(ensemble, "train_round",
                         lambda *a, **k: (seen.append((k["desc"], k["max_batches"])), real(*a, **k))[1])
     profile = _profile(schedule=[0.3, 0.6, 0.8], max_batches_dense=9,
                        max_batches_per_round={"magnitude": 7, "random": 5})
@@ -434,11 +434,11 @@ RUNNER = FAKE_DATA + '''
 import json
 import os
 import signal
-import mothlib.networks.pruning as pruning
+import mothlib.networks.ensemble as ensemble
 from mothlib.study.profiles import get_profile
 from mothlib.study import stages
 from mothlib.study.store import ArtifactStore
-_round = pruning.train_round
+_round = ensemble.train_round
 
 
 def train_round(*a, **k):
@@ -448,7 +448,7 @@ def train_round(*a, **k):
     return out
 
 
-pruning.train_round = train_round
+ensemble.train_round = train_round  # the pruning rounds import it when they run
 profile = get_profile("smoke", **json.loads(sys.argv[2]))
 stages.run("pruning", profile, ArtifactStore("smoke", sys.argv[1]), progress=False)
 '''
@@ -494,8 +494,8 @@ def test_killed_run_resumes_without_redoing_levels(tmp_path, monkeypatch):
     n_levels = len(SMALL["schedule"])
 
     calls = []
-    real = pruning.train_round
-    monkeypatch.setattr(pruning, "train_round", lambda *a, **k: (calls.append(k["desc"]), real(*a, **k))[1])
+    real = ensemble.train_round
+    monkeypatch.setattr(ensemble, "train_round", lambda *a, **k: (calls.append(k["desc"]), real(*a, **k))[1])
     build_pruning(profile, killed)
     # Dense and the finished levels were not trained again.
     assert "dense level 0" not in calls

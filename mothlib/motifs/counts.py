@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from mothlib.core.masks import as_masks, neurons_with_edges
+
+# torch is imported by the functions that count with it: the book's chapters import this module
+# (directly and through mothlib.study.findings) for the motif names and remove_ineffectual.
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "MOTIFS", "MOTIF_ORDER", "SECOND_ORDER", "THIRD_ORDER", "SPARSE_MAX_DENSITY", "COUNT_METHODS",
@@ -78,6 +82,8 @@ def _sum_prod(x: torch.Tensor, y: torch.Tensor, bound: int) -> torch.Tensor:
     2**12 (else float64 is used); they are accumulated in float64, exact below 2**53, else
     recomputed in int64.
     """
+    import torch
+
     if x.dtype == torch.float32 and bound >= _SQ_F32_EXACT:
         x, y = x.double(), y.double()
     s = (x * y).sum(dim=(1, 2), dtype=torch.float64)
@@ -100,6 +106,8 @@ def _gram_sums(
     H and K are symmetric, so only their block upper triangle is formed (off-diagonal blocks
     count twice): about 3/4 of the work of the full products.
     """
+    import torch
+
     hh = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
     hk = torch.zeros_like(hh)
     parts = _chunks(a.shape[1])
@@ -125,6 +133,8 @@ def _count(
     below); degrees become int64 before any binomial is formed, sums of products are taken in
     float64 (exact below 2**53) and fall back to int64 beyond.
     """
+    import torch
+
     dev = torch.device(device or "cpu")
     size = ws[0].shape[0]
     counts = {m: torch.zeros(size, dtype=torch.int64, device=dev) for m in MOTIFS}
@@ -192,6 +202,8 @@ def _one_thread(device: Any) -> Iterator[None]:
     The products here are small and many: torch's thread pool spends CPU time on them (idle
     threads spinning) without shortening the wall time, and steals cores from Dask's workers.
     """
+    import torch
+
     if torch.device(device or "cpu").type != "cpu":
         yield
         return
@@ -237,6 +249,8 @@ def count_batch(
     or "auto": sparse on a (little-endian) CPU when the batch is at most
     :data:`SPARSE_MAX_DENSITY` dense, dense otherwise. All give the same exact counts.
     """
+    import torch
+
     if method not in COUNT_METHODS:
         raise ValueError(f"method: must be one of {list(COUNT_METHODS)}, got {method!r}")
     on_cpu = torch.device(device or "cpu").type == "cpu"

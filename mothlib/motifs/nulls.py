@@ -52,11 +52,13 @@ from typing import Any
 
 import numpy as np
 
-from mothlib.motifs import _mcmc
 from mothlib.core.masks import as_masks, neurons_with_edges
 from mothlib.core.streams import draw, sample_keys, sub_keys
 from mothlib.core.validation import check_int
 from mothlib.motifs.counts import remove_ineffectual
+
+# numba's kernels (mothlib.motifs._mcmc) are imported by the functions that run chains: the
+# study's table readers import this module for NULL_MODELS only.
 
 __all__ = [
     "NULL_MODELS", "FIXED_COUNTS", "STEPS_PER_TOKEN", "REJECTION_MIN_ACCEPT",
@@ -153,6 +155,8 @@ def _rejection(
     m_w = int(block.grid[:n_s].sum())
     m_b = int(block.grid[n_s:].sum())
     if engine in ("numba", "auto", "cuda"):
+        from mothlib.motifs import _mcmc
+
         out, done = _mcmc.rejection_numba(keys, n_s, n_t, n_rows, m_w, m_b, max_rounds)
         return out.reshape(-1, n_rows, n_t), done
     out = np.zeros((len(keys), n_all), dtype=bool)
@@ -205,6 +209,8 @@ def _swaps_into_masks(blocks, jobs, ws, bs, n, steps_per_token):
     The samples of :func:`_run_chains` and :func:`_assemble` (the same chains and draws) without
     their per-chain bool grids: each chain writes its final edges into its sample's masks.
     """
+    from mothlib.motifs import _mcmc
+
     keys_of = {i: k for i, ids, k in jobs}  # every job of this null holds all n samples
     out_w, out_b = [], []
     for i, (blk, w, b) in enumerate(zip(blocks, ws, bs)):
@@ -321,6 +327,8 @@ def _run_chains(
     if engine == "torch":
         return _run_chains_torch(blocks, specs, null, arrays, device)
     tok, L, bit, outdeg, indeg, n_s, n_t, hole, T, keys = arrays
+    from mothlib.motifs import _mcmc
+
     if engine == "cuda":
         from mothlib.motifs import _mcmc_cuda  # imports numba.cuda's machinery only when asked
 

@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from mothlib.networks.ensemble import EnsembleMLP, check_loss, evaluate
 from mothlib.networks.pruning import prune_count
 
 __all__ = [
@@ -112,6 +110,12 @@ def lesion_losses(
     losses : float64 (V,)
     paths : int64 (V,)
     """
+    # torch is imported here, where the variants are evaluated: every profile's settings check
+    # imports this module (check_lesion_fractions).
+    import torch
+
+    from mothlib.networks.ensemble import EnsembleMLP, check_loss, evaluate
+
     check_loss(loss)
     blocks = as_blocks(weights, biases)
     sizes = [b.size for b in blocks]

@@ -47,25 +47,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from mothlib.networks.ensemble import (
-    EarlyStopping,
-    EnsembleMLP,
-    StackedAdam,
-    check_loss,
-    evaluate,
-    evaluate_accuracy,
-    network_seeds,
-    resolve_device,
-    train_round,
-)
 from mothlib.core.seeds import stream
 from mothlib.core.validation import check_positive
+
+# torch and the training loop (mothlib.networks.ensemble) are imported by the functions that
+# prune and train: the pruning stage's tables are read (mark_selected, unpack_masks) without them.
+if TYPE_CHECKING:
+    import torch
+
+    from mothlib.networks.ensemble import EarlyStopping, EnsembleMLP, StackedAdam
 
 __all__ = [
     "STRATEGIES",
@@ -127,6 +122,8 @@ def magnitude_mask(values: torch.Tensor, mask: torch.Tensor, fraction: float) ->
     -------
     bool tensor (E, ...), a superset of the pruned entries of ``mask``.
     """
+    import torch
+
     E = values.shape[0]
     flat = values.detach().reshape(E, -1).abs()
     m = mask.reshape(E, -1)
@@ -222,6 +219,8 @@ def structured_masks(
     weight_masks, bias_masks : new masks, each an outer product of the kept neurons of the two
     layers it joins (bias masks: the kept neurons), within the current masks.
     """
+    import torch
+
     sizes = [int(weights[0].shape[2]), *[int(w.shape[1]) for w in weights]]
     counts = structured_counts(sizes, fraction)
     E = weights[0].shape[0]
@@ -245,6 +244,8 @@ def prune_model(
     model: EnsembleMLP, fraction: float, strategy: str, seed: int, level: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """New (weight, bias) masks of every layer for ``strategy`` at ``fraction``."""
+    import torch
+
     if strategy == "magnitude":
         wms = [magnitude_mask(w, m, fraction) for w, m in zip(model.weights, model.weight_masks)]
         bms = [magnitude_mask(b, m, fraction) for b, m in zip(model.biases, model.bias_masks)]
@@ -353,6 +354,12 @@ def check_splits(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[int,
     return int(n_in), int(n_out)
 
 
+def _default_stopping() -> EarlyStopping:
+    from mothlib.networks.ensemble import EarlyStopping
+
+    return EarlyStopping()
+
+
 @dataclass(frozen=True)
 class PruningSettings:
     """What the trained and pruned ensemble depends on.
@@ -401,7 +408,7 @@ class PruningSettings:
     init_std: float = 0.2
     learning_rate: float = 5e-4
     batch_size: int = 128
-    stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    stopping: EarlyStopping = field(default_factory=_default_stopping)
     max_batches_dense: int | None = None
     max_batches_per_round: int | dict[str, int] | None = None
     device: str = "cpu"
@@ -410,6 +417,8 @@ class PruningSettings:
     loss: str = "mse"
 
     def __post_init__(self) -> None:
+        from mothlib.networks.ensemble import check_loss
+
         check_loss(self.loss)
         object.__setattr__(self, "schedule", tuple(validate_schedule(self.schedule)))
         object.__setattr__(self, "hidden_sizes", tuple(int(h) for h in self.hidden_sizes))
@@ -513,6 +522,8 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
@@ -541,6 +552,8 @@ def _layer_sizes(settings: PruningSettings, splits: dict[str, tuple[np.ndarray, 
 
 
 def _fresh(settings: PruningSettings, networks: Sequence[int], sizes: list[int]) -> tuple[EnsembleMLP, StackedAdam]:
+    from mothlib.networks.ensemble import EnsembleMLP, StackedAdam, network_seeds, resolve_device
+
     seeds = network_seeds(settings.seed, settings.n_networks)
     model = EnsembleMLP(sizes, [seeds[n] for n in networks], float(settings.init_std),
                         resolve_device(settings.device))
@@ -552,6 +565,10 @@ def _train_level(
     settings: PruningSettings, model: EnsembleMLP, opt: StackedAdam, splits: dict[str, Any],
     strategy: str, level: int, networks: tuple[int, ...], progress: bool,
 ) -> ShardState:
+    import torch
+
+    from mothlib.networks.ensemble import evaluate, evaluate_accuracy, train_round
+
     device = model.device
     with warnings.catch_warnings():
         # Arrays from a Dask worker's store are read-only; training never writes to them.

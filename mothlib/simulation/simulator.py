@@ -25,11 +25,9 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 
 from mothlib.core.validation import check_positive
-from mothlib.simulation import _moth_numba
 from mothlib.simulation.flight_model import (
     CONTROL_NAMES,
     FROM_INTERNAL,
@@ -121,6 +119,12 @@ def _run_numba(params, s0, u, t_out, out, status, rtol, atol, max_steps, h0, mu,
     called once on all rows with one thread, else on blocks of BLOCK rows in a thread pool (it
     releases the GIL; each sample is integrated on its own, so the bits do not depend on how
     the rows are cut or which thread runs them)."""
+    # numba and its kernels load when this engine runs: the book's charts import this module
+    # (through mothlib.simulation.samples, for its column names) without simulating.
+    import numba
+
+    from mothlib.simulation import _moth_numba
+
     model = FlightModel(params, u.T)
     Y0 = np.ascontiguousarray(s0[:, TO_INTERNAL])
     controls = np.ascontiguousarray(np.column_stack([model.Fca, model.Fsa, model.tau, model.tq_const]))

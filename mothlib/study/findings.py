@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from mothlib.core.tables import check_columns
 from mothlib.study.selection import selected_levels, up_to_selected
@@ -226,6 +225,8 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
     ok = np.isfinite(xa) & np.isfinite(ya)
     if ok.sum() < 3 or np.ptp(xa[ok]) == 0 or np.ptp(ya[ok]) == 0:
         return float("nan")
+    from scipy import stats  # about a second to import, and only this correlation needs it
+
     return float(stats.spearmanr(xa[ok], ya[ok]).statistic)
 
 

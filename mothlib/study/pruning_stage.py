@@ -15,14 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from torch import nn
 
 from mothlib.core.npio import load_npz
-from mothlib.networks.ensemble import network_seeds, to_sequential
 from mothlib.networks.pruning import (
     PruningSettings,
     ShardState,
@@ -36,6 +34,11 @@ from mothlib.networks.pruning import (
 from mothlib.study.checkpoint import Task, checkpointed_map
 from mothlib.study.cluster import Runner
 from mothlib.study.store import ArtifactStore, atomic_write
+
+# The training module (mothlib.networks.ensemble, and so torch) is imported by the two readers
+# that use it: the book's chapters import this module to read tables and masks.
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "COLUMNS",
@@ -312,6 +315,8 @@ def load_selected_weights(
     network without a selected level is all zeros), ``biases`` (list of (n_networks, n_out)),
     ``level`` ((n_networks,), -1 = none selected), ``seeds`` and ``layer_sizes``.
     """
+    from mothlib.networks.ensemble import network_seeds
+
     table = load_pruning_table(store, loss_threshold)
     rows = table[table["strategy"] == strategy]
     if rows.empty:
@@ -341,6 +346,8 @@ def load_network(store: ArtifactStore, strategy: str, network: int, *, loss_thre
     ValueError
         When the network index is out of range or the network has no selected level.
     """
+    from mothlib.networks.ensemble import to_sequential
+
     sel = load_selected_weights(store, strategy, loss_threshold=loss_threshold)
     n = len(sel["level"])
     if not 0 <= network < n:

@@ -502,21 +502,21 @@ def run_study(
     if runner is not None:
         return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
     with open_runner(scheduler, n_workers=n_workers) as runner:
-        _prepare_local(runner, scheduler, progress)
-        return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
+        warm = _prepare_local(runner, scheduler, progress)
+        results = run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
+        if warm:
+            runner.client.gather(warm)
+        return results
 
 
-def _prepare_local(runner: Runner, scheduler: str | None, progress: bool) -> None:
-    """Print the dashboard's address; on a local cluster, compile the numba kernels once
-    (:func:`mothlib.study.warmup.warm_workers`)."""
+def _prepare_local(runner: Runner, scheduler: str | None, progress: bool) -> list[Any]:
+    """Print the dashboard's address; on a local cluster, start compiling the numba kernels once
+    (:func:`mothlib.study.warmup.warm_workers`, whose futures it returns)."""
     from mothlib.study.warmup import warm_workers
 
     if progress and runner.dashboard:
         print(f"Dask dashboard: {runner.dashboard}", flush=True)
-    if resolve_scheduler(scheduler) == "local":
-        seconds = warm_workers(runner)
-        if progress:
-            print(f"numba kernels compiled or loaded on the workers: {seconds:.1f} s", flush=True)
+    return warm_workers(runner) if resolve_scheduler(scheduler) == "local" else []
 
 
 def stage_jobs(
@@ -724,7 +724,7 @@ def execute_study(
     for name in names:
         stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
     with open_runner(scheduler, n_workers=n_workers) as runner:
-        _prepare_local(runner, scheduler, progress)
+        warm = _prepare_local(runner, scheduler, progress)
         jobs = stage_jobs(profile, names, ArtifactStore(profile_name, root), runner, progress)
         if digits["profile"] != profile_name:  # a digits profile is its own companion
             jobs += stage_jobs(digits, DIGITS_STAGES, ArtifactStore(digits["profile"], root), runner,
@@ -735,6 +735,8 @@ def execute_study(
                               runner=runner if local else None, output_dir=output_dir,
                               progress=progress, repo=repo)
         results = run_jobs(jobs, parallel=runner.client is not None)
+        if warm:
+            runner.client.gather(warm)
     copy_tables(root / profile_name, output_dir / "data")
     return {
         job.name.replace(COMPANION, f"{digits['profile']}:"): results[job.name]

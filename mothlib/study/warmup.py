@@ -7,9 +7,9 @@ the simulator's alone taking over ten seconds of CPU. :func:`warm_kernels` compi
 the study runs on the CPU, on small inputs, so that later processes only load them; with the
 caches present it takes a few seconds. The test session calls it before its workers start
 (``tests/conftest.py``). On a local Dask cluster, :func:`warm_workers` does the same on the
-workers themselves, one kernel family per worker, before the study's stages start (``python -m
-mothlib study`` and ``make book``): otherwise both workers of a fresh checkout compile the same
-kernels at the same moment, on first use.
+workers themselves, one kernel family per worker, as the first tasks of ``python -m mothlib
+study`` and ``make book``: otherwise both workers of a fresh checkout compile the same kernels
+at the same moment, on first use.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 if TYPE_CHECKING:
     from mothlib.study.cluster import Runner
 
-__all__ = ["ENTRY_KERNELS", "warm_kernels", "warm_workers", "warm_simulator", "warm_motifs"]
+__all__ = ["ENTRY_KERNELS", "WARM_PRIORITY", "warm_kernels", "warm_workers", "warm_simulator", "warm_motifs"]
 
 #: The kernels Python calls (the others are called from these and compile with them), as
 #: ``module.name``. ``_mcmc._swaps_numba`` is missing on purpose: on the CPU the
@@ -91,25 +91,29 @@ def warm_kernels(parallel: bool = True) -> float:
     return time.perf_counter() - started
 
 
-def warm_workers(runner: Runner) -> float:
-    """Compile (or load) the kernels on the workers of ``runner``'s cluster before any stage runs:
-    the simulator's on one worker while the motif engine's compile on another.
+#: Dask priority of the warm-up tasks: ahead of every stage's (:attr:`mothlib.study.stages.Stage.priority`).
+WARM_PRIORITY = 100
+
+
+def warm_workers(runner: Runner) -> list[Any]:
+    """Start compiling (or loading) the kernels on the workers of ``runner``'s cluster, ahead of
+    every other task: the simulator's on one worker while the motif engine's compile on another.
 
     Meant for a local cluster, whose workers share this machine's ``__pycache__``: the other
-    workers then load what these two compiled. Does nothing in process (``runner.client`` None).
+    workers then load what these two compiled. Nothing waits for them: the worker that finished
+    the simulator's kernel starts simulating the data set while the other still compiles.
 
     Returns
     -------
-    float
-        Seconds it took.
+    list
+        The two tasks' futures, to gather when the stages are done (a failure shows there);
+        empty in process (``runner.client`` None).
     """
-    started = time.perf_counter()
     if runner.client is None:
-        return 0.0
+        return []
     workers = sorted(runner.client.scheduler_info()["workers"])
-    futures = [
-        runner.client.submit(fn, key=f"warm-{fn.__name__}", pure=False, workers=[workers[i % len(workers)]])
+    return [
+        runner.client.submit(fn, key=f"warm-{fn.__name__}", pure=False, priority=WARM_PRIORITY,
+                             workers=[workers[i % len(workers)]])
         for i, fn in enumerate((warm_simulator, warm_motifs))
     ]
-    runner.client.gather(futures)
-    return time.perf_counter() - started

@@ -77,6 +77,18 @@ def test_every_facet_chart_fits_the_column_with_its_legend_below(tables):
     assert length_plots._WIDTH == plots.panel_width()
 
 
+def test_motif_counts_chart_fits_with_counts_in_the_millions():
+    """The `quick` networks' counts reach millions (the synthetic tables' do not): four
+    independent log axes with full numbers made the chart 766 px wide."""
+    from mothlib.motifs.counts import MOTIFS
+
+    rng = np.random.default_rng(0)
+    rows = [dict(network=net, level=level, motif=motif, fraction_pruned=level / 14,
+                 count=int(10 ** rng.uniform(2, 7.5)))
+            for net in range(8) for level in range(14) for motif in MOTIFS]
+    _fits(_render(plots.motif_counts_chart(pd.DataFrame(rows))))
+
+
 def test_zscore_chart_stops_where_fewer_than_half_the_networks_are_accurate(tables):
     _, motifs = tables
     one = findings.select_motifs(motifs)

@@ -538,7 +538,9 @@ def motif_counts_chart(motifs: pd.DataFrame) -> alt.FacetChart:
         .mark_line(point=alt.OverlayMarkDef(size=10), opacity=0.6)
         .encode(
             x=alt.X("fraction_pruned:Q", title="fraction pruned"),
-            y=alt.Y("count:Q", scale=alt.Scale(type="log"), title="count (log)"),
+            # Compact labels (2M, 50k): the counts of a width-128 network run to millions, and
+            # full numbers on four independent axes pushed the chart out of the column.
+            y=alt.Y("count:Q", scale=alt.Scale(type="log"), title="count (log)", axis=alt.Axis(format="~s")),
             color=alt.Color("network:N", legend=legend(columns=10)),
         )
         .properties(width=_WIDTH, height=_HEIGHT)

@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -100,7 +99,8 @@ def warm_workers(runner: Runner) -> list[Any]:
     every other task: the simulator's on one worker while the motif engine's compile on another.
 
     Meant for a local cluster, whose workers share this machine's ``__pycache__``: the other
-    workers then load what these two compiled. Nothing waits for them: the worker that finished
+    workers then load what these two compiled (a third worker, if any, may start on the data
+    before the simulator's cache exists, and compile it itself). Nothing waits for them: the worker that finished
     the simulator's kernel starts simulating the data set while the other still compiles.
 
     Returns

@@ -100,8 +100,9 @@ def warm_workers(runner: Runner) -> list[Any]:
 
     Meant for a local cluster, whose workers share this machine's ``__pycache__``: the other
     workers then load what these two compiled (a third worker, if any, may start on the data
-    before the simulator's cache exists, and compile it itself). Nothing waits for them: the worker that finished
-    the simulator's kernel starts simulating the data set while the other still compiles.
+    before the simulator's cache exists, and compile it itself). Nothing waits for them: the
+    worker that finished the simulator's kernel starts simulating the data set while the other
+    still compiles.
 
     Returns
     -------

@@ -113,8 +113,6 @@ def warm_workers(runner: Runner) -> list[Any]:
     if runner.client is None:
         return []
     workers = sorted(runner.client.scheduler_info()["workers"])
-    return [
-        runner.client.submit(fn, key=f"warm-{fn.__name__}", pure=False, priority=WARM_PRIORITY,
-                             workers=[workers[i % len(workers)]])
-        for i, fn in enumerate((warm_simulator, warm_motifs))
-    ]
+    first = runner.with_priority(WARM_PRIORITY)
+    return [first.submit(fn, key=f"warm-{fn.__name__}", workers=[workers[i % len(workers)]])
+            for i, fn in enumerate((warm_simulator, warm_motifs))]

@@ -501,22 +501,25 @@ def run_study(
         return {name: (float(m["seconds"]), stamp(name) != before[name]) for name, m in manifests.items()}
     if runner is not None:
         return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
-    with open_runner(scheduler, n_workers=n_workers) as runner:
-        warm = _prepare_local(runner, scheduler, progress)
-        results = run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
-        if warm:
-            runner.client.gather(warm)
-        return results
+    with open_runner(scheduler, n_workers=n_workers) as runner, \
+            _cluster_ready(runner, scheduler, progress, computes=True):
+        return run_jobs(stage_jobs(profile, wanted, store, runner, progress), parallel=runner.client is not None)
 
 
-def _prepare_local(runner: Runner, scheduler: str | None, progress: bool) -> list[Any]:
-    """Print the dashboard's address; on a local cluster, start compiling the numba kernels once
-    (:func:`mothlib.study.warmup.warm_workers`, whose futures it returns)."""
+@contextlib.contextmanager
+def _cluster_ready(runner: Runner, scheduler: str | None, progress: bool, *, computes: bool) -> Iterator[None]:
+    """Print the dashboard's address; on a local cluster where stages will be computed, compile
+    the numba kernels once meanwhile (:func:`mothlib.study.warmup.warm_workers`). Its futures are
+    held for the block (a released future's task is cancelled) and gathered at its end, so that
+    a failed warm-up shows."""
     from mothlib.study.warmup import warm_workers
 
     if progress and runner.dashboard:
         print(f"Dask dashboard: {runner.dashboard}", flush=True)
-    return warm_workers(runner) if resolve_scheduler(scheduler) == "local" else []
+    warm = warm_workers(runner) if computes and resolve_scheduler(scheduler) == "local" else []
+    yield
+    if warm:
+        runner.client.gather(warm)
 
 
 def stage_jobs(
@@ -723,8 +726,11 @@ def execute_study(
     names = stage_mod.default_stages(profile)
     for name in names:
         stage_mod.check_stage(name, profile)  # bad input fails before a cluster starts
-    with open_runner(scheduler, n_workers=n_workers) as runner:
-        warm = _prepare_local(runner, scheduler, progress)
+    # Chapters alone (every stage current) need no kernels on the workers: they run in kernels of their own.
+    computes = not all(stage_mod.is_current(n, p, ArtifactStore(p["profile"], root))
+                       for p, stage_names in ((profile, names), (digits, DIGITS_STAGES)) for n in stage_names)
+    with open_runner(scheduler, n_workers=n_workers) as runner, \
+            _cluster_ready(runner, scheduler, progress, computes=computes):
         jobs = stage_jobs(profile, names, ArtifactStore(profile_name, root), runner, progress)
         if digits["profile"] != profile_name:  # a digits profile is its own companion
             jobs += stage_jobs(digits, DIGITS_STAGES, ArtifactStore(digits["profile"], root), runner,
@@ -735,8 +741,6 @@ def execute_study(
                               runner=runner if local else None, output_dir=output_dir,
                               progress=progress, repo=repo)
         results = run_jobs(jobs, parallel=runner.client is not None)
-        if warm:
-            runner.client.gather(warm)
     copy_tables(root / profile_name, output_dir / "data")
     return {
         job.name.replace(COMPANION, f"{digits['profile']}:"): results[job.name]
